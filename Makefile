@@ -1,0 +1,35 @@
+# Two entry points: `make demo` and `make test`. Both create .venv if missing and install
+# Spechestra into it so that *our* spechestra package wins over the old one bundled in the
+# specsoloist wheel (see README, "The spechestra name clash").
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.spechestra-installed
+SOURCES := pyproject.toml $(shell find spechestra -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: install demo test doctor clean
+
+install: $(STAMP)
+
+$(STAMP): $(SOURCES)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check ".[test]"
+	@# Reinstall our package last, without dependencies: whatever order pip chose above, our
+	@# spechestra/ files are the ones on disk afterwards.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
+	$(VENV)/bin/spechestra doctor
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/spechestra demo
+
+test: install
+	$(PY) -m pytest
+
+doctor: install
+	$(VENV)/bin/spechestra doctor
+
+clean:
+	rm -rf $(VENV) build *.egg-info spechestra-demo
