@@ -1,0 +1,22 @@
+"""Spechestra: spec-driven development on Prefect (spechestra-on-prefect).
+
+Composer turns a plain-English request into an architecture and SpecSoloist specs; Conductor
+builds them and performs workflow specs. Every step is a Prefect run, so the run history is
+the execution trace. `SpecComposer`/`SpecConductor` keep code written for the old copy bundled
+with specsoloist working.
+"""
+
+from .install_check import guard_import as _guard_import
+
+_guard_import()
+
+from .composer import BaseComposer, Composer, SpecComposer  # noqa: E402
+from .models import (Architecture, ComponentDef, CompositionResult, ReviewDecision,  # noqa: E402
+                     ReviewRequest)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult",
+    "ReviewDecision", "ReviewRequest", "SpecComposer",
+]

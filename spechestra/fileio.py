@@ -1,0 +1,36 @@
+"""File writes that never leave half a file behind, and never land outside their root."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> Path:
+    """Write via a temporary file in the same directory, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def inside(root: str | os.PathLike, relative: str) -> Path:
+    """Resolve `relative` under `root`, refusing absolute paths and anything that escapes it."""
+    if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
+        raise ValueError(f"path {relative!r} is absolute; only paths inside {root} are allowed")
+    root_path = Path(root).resolve()
+    target = (root_path / relative).resolve()
+    if target != root_path and root_path not in target.parents:
+        raise ValueError(f"path {relative!r} escapes {root_path}")
+    return target

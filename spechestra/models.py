@@ -1,0 +1,240 @@
+"""Spechestra's data model, in one place.
+
+Pydantic models with field descriptions, because Prefect renders those descriptions in the
+UI's parameter and review forms. The constructors also accept the positional arguments of the
+dataclasses that specsoloist 0.3-0.7 bundled, so code written against that copy keeps working.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import yaml
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from .graph import find_cycle, topological_order
+
+#: Spec types SpecSoloist's parser understands.
+SPEC_TYPES = (
+    "function", "type", "bundle", "module", "workflow",
+    "typedef", "class", "orchestrator", "reference",
+)
+
+_SAFE_PART = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def check_spec_name(name: str) -> str:
+    """Reject names that could not be a file inside the specs directory.
+
+    Component names become file paths (`src/<name>.spec.md`), and they come from an LLM or a
+    user's edit, so anything that could escape the specs directory is refused here, once.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("component name is empty")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise ValueError(f"component name {name!r} is an absolute path; names are relative spec names")
+    parts = name.split("/")
+    if ".." in parts or "." in parts:
+        raise ValueError(f"component name {name!r} would escape the specs directory")
+    bad = [p for p in parts if not _SAFE_PART.match(p)]
+    if bad:
+        raise ValueError(
+            f"component name {name!r} is not a safe spec name: use snake_case identifiers "
+            "(lowercase letters, digits, underscores), optionally in '/' folders"
+        )
+    return name
+
+
+class ComponentDef(BaseModel):
+    """One component of an architecture: becomes one `<name>.spec.md`."""
+
+    name: str = Field(description="Spec name: snake_case, optionally in '/' folders (e.g. 'auth/tokens').")
+    type: str = Field(default="function", description="Spec type: " + ", ".join(SPEC_TYPES) + ".")
+    description: str = Field(default="", description="What this component does, in plain English.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Named inputs and their types.")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="Named outputs and their types.")
+    dependencies: list[str] = Field(default_factory=list, description="Names of components this one uses.")
+
+    def __init__(self, name: str = "", type: str = "function", description: str = "",
+                 inputs: Optional[dict] = None, outputs: Optional[dict] = None,
+                 dependencies: Optional[list] = None, **extra: Any):
+        super().__init__(name=name, type=type, description=description, inputs=inputs or {},
+                         outputs=outputs or {}, dependencies=dependencies or [], **extra)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_spec_name(value)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in SPEC_TYPES:
+            raise ValueError(f"unknown component type {value!r}; expected one of {', '.join(SPEC_TYPES)}")
+        return value
+
+    @field_validator("inputs", "outputs", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("dependencies", mode="before")
+    @classmethod
+    def _dependency_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        # SpecSoloist frontmatter allows {name:, from:} dependency entries.
+        return [d.get("from", d.get("name", "")).replace(".spec.md", "") if isinstance(d, dict) else d
+                for d in value]
+
+
+class Architecture(BaseModel):
+    """Components and their dependencies; validated when built.
+
+    `build_order` is always computed (a topological order that follows the given order where
+    it can), never trusted from the LLM. Dependencies on specs that already exist in the
+    project are allowed when they are passed as validation context `{"known": [...]}`.
+    """
+
+    components: list[ComponentDef] = Field(default_factory=list, description="The components to write specs for.")
+    dependencies: dict[str, list[str]] = Field(
+        default_factory=dict, description="Component name -> names it depends on (merged with each component's list).")
+    build_order: list[str] = Field(default_factory=list, description="Dependencies first; computed on validation.")
+    description: str = Field(default="", description="The architecture in a sentence or two.")
+
+    def __init__(self, components: Optional[list] = None, dependencies: Optional[dict] = None,
+                 build_order: Optional[list] = None, description: str = "", **extra: Any):
+        super().__init__(components=components or [], dependencies=dependencies or {},
+                         build_order=build_order or [], description=description or "", **extra)
+
+    @model_validator(mode="after")
+    def _check_graph(self, info: ValidationInfo) -> "Architecture":
+        names = [c.name for c in self.components]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate component name(s): {', '.join(duplicates)}")
+        for owner in self.dependencies:
+            if owner not in names:
+                raise ValueError(f"dependencies lists {owner!r}, which is not a component")
+        for comp in self.components:
+            merged = list(dict.fromkeys(comp.dependencies + list(self.dependencies.get(comp.name, []))))
+            comp.dependencies = merged
+            if merged or comp.name in self.dependencies:
+                self.dependencies[comp.name] = merged
+        known = set((info.context or {}).get("known", ())) if info else set()
+        for comp in self.components:
+            for dep in comp.dependencies:
+                if dep == comp.name:
+                    raise ValueError(f"component {comp.name!r} depends on itself")
+                if dep not in names and dep not in known:
+                    raise ValueError(f"component {comp.name!r} depends on unknown component {dep!r}")
+        internal = {c.name: [d for d in c.dependencies if d in names] for c in self.components}
+        cycle = find_cycle(internal)
+        if cycle:
+            raise ValueError("dependency cycle: " + " -> ".join(cycle))
+        self.build_order = topological_order(internal, preferred=list(self.build_order) + names)
+        return self
+
+    def component(self, name: str) -> ComponentDef:
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        raise KeyError(name)
+
+    def to_yaml(self) -> str:
+        data = {
+            "description": self.description,
+            "components": [c.model_dump() for c in self.components],
+            "dependencies": self.dependencies,
+            "build_order": self.build_order,
+        }
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_yaml(cls, yaml_str: str, known: Optional[list[str]] = None) -> "Architecture":
+        """Parse SpecSoloist's architecture YAML; a clear `ValueError` on anything malformed."""
+        try:
+            data = yaml.safe_load(yaml_str)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"architecture YAML is malformed: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"architecture YAML must be a mapping, got {type(data).__name__}")
+        components = data.get("components") or []
+        if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+            raise ValueError("architecture YAML: 'components' must be a list of mappings")
+        payload = {
+            "components": components,
+            "dependencies": data.get("dependencies") or {},
+            "build_order": data.get("build_order") or [],
+            "description": data.get("description") or "",
+        }
+        return cls.model_validate(payload, context={"known": known or []})
+
+
+class CompositionResult(BaseModel):
+    """What `Composer.compose` hands back."""
+
+    architecture: Architecture = Field(description="The architecture that was (or would have been) written.")
+    spec_paths: list[str] = Field(default_factory=list, description="Spec files created by this composition.")
+    ready_for_build: bool = Field(default=False, description="True when specs exist, all valid, and were approved.")
+    cancelled: bool = Field(default=False, description="True when review rejected it or nothing usable was drafted.")
+    message: str = Field(default="", description="Why it was cancelled or not ready, in one line.")
+    skipped: list[str] = Field(default_factory=list, description="Components whose spec already existed.")
+    failed: dict[str, str] = Field(default_factory=dict, description="Component -> why its spec was not written.")
+    flow_run_id: Optional[str] = Field(default=None, description="The Prefect flow run this ran in.")
+
+    def __init__(self, architecture: Optional[Architecture] = None, spec_paths: Optional[list] = None,
+                 ready_for_build: bool = False, cancelled: bool = False, **extra: Any):
+        super().__init__(architecture=architecture if architecture is not None else Architecture(),
+                         spec_paths=spec_paths or [], ready_for_build=ready_for_build,
+                         cancelled=cancelled, **extra)
+
+
+class GeneratedSpecs(list):
+    """The created spec paths (a plain list, as upstream returns), plus what was skipped or failed."""
+
+    def __init__(self, created=(), skipped=(), failed=None):
+        super().__init__(created)
+        self.skipped: list[str] = list(skipped)
+        self.failed: dict[str, str] = dict(failed or {})
+
+
+class ReviewDecision(BaseModel):
+    """A reviewer's answer: the same shape whether it came from the UI, the CLI or a callback."""
+
+    approve: bool = Field(description="Approve and continue. Unticked means reject: nothing is written or built.")
+    comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
+    architecture_yaml: Optional[str] = Field(
+        default=None, description="Optional edited architecture (YAML). When given it replaces the draft.")
+
+
+class ReviewRequest(BaseModel):
+    """What a reviewer is asked to look at."""
+
+    stage: str = Field(description="'architecture' (before specs are written) or 'specs' (after).")
+    architecture: Architecture
+    spec_paths: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)
+    summary: str = Field(default="", description="Markdown summary shown in the Prefect UI.")
+
+
+# --- Review forms ---------------------------------------------------------------------------
+# Prefect renders these as the resume form of a paused run (UI), and the CLI answers the same.
+from prefect.input import RunInput  # noqa: E402  (kept beside the model they mirror)
+
+
+class ArchitectureReview(RunInput):
+    approve: bool = Field(description="Tick to approve the architecture; leave unticked to reject it.")
+    comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
+    architecture_yaml: Optional[str] = Field(
+        default=None, description="The architecture as YAML. Edit it to change what gets written.")
+
+
+class SpecReview(RunInput):
+    approve: bool = Field(description="Tick to keep the written specs; unticked rejects and removes them.")
+    comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")

@@ -1,0 +1,161 @@
+"""The one boundary between Spechestra and Prefect.
+
+Everything Prefect-specific that the rest of the package relies on lives here: our task and
+flow defaults (no run-id-based caching, no implicit result persistence), the review pause, and
+reads of the run history. Swapping a Prefect behaviour means changing this file only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Optional, Type, TypeVar
+
+from prefect import flow, task
+from prefect.cache_policies import NONE as NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.logging import get_logger, get_run_logger
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+from . import settings
+
+T = TypeVar("T")
+
+TASK_DEFAULTS: dict[str, Any] = {
+    # Prefect's default cache policy includes the run id, so it never hits across runs; tasks
+    # that want caching pass their own key function instead.
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+    "log_prints": True,
+}
+FLOW_DEFAULTS: dict[str, Any] = {"log_prints": True, "persist_result": False}
+
+
+def sp_task(fn=None, **options):
+    """`@prefect.task` with Spechestra's defaults (overridable per task)."""
+    merged = {**TASK_DEFAULTS, **options}
+    return task(fn, **merged) if fn is not None else task(**merged)
+
+
+def sp_flow(fn=None, **options):
+    """`@prefect.flow` with Spechestra's defaults (overridable per flow)."""
+    merged = {**FLOW_DEFAULTS, **options}
+    return flow(fn, **merged) if fn is not None else flow(**merged)
+
+
+def in_flow_run() -> bool:
+    return FlowRunContext.get() is not None
+
+
+def in_task_run() -> bool:
+    return TaskRunContext.get() is not None
+
+
+def current_flow_run_id() -> Optional[str]:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def logger():
+    """The run logger inside a run (its lines land in the run history), else a plain logger."""
+    try:
+        return get_run_logger()
+    except Exception:
+        return get_logger("spechestra")
+
+
+@contextlib.contextmanager
+def quiet_heartbeats():
+    """Run flows without the per-flow heartbeat thread (it costs ~1 s of join per (sub)flow)."""
+    with temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
+        yield
+
+
+def pause_for_input(input_type: Type[T], description: str, key: str, **initial: Any) -> T:
+    """Pause the current flow run until someone answers `input_type` (UI, CLI or API).
+
+    Polls every `SPECHESTRA_REVIEW_POLL` seconds (default 1; Prefect's own default of 10 s made
+    resume-to-continue take ~11 s here) and gives up after `SPECHESTRA_REVIEW_TIMEOUT`.
+    """
+    return pause_flow_run(
+        wait_for_input=input_type.with_initial_data(description=description, **initial),
+        timeout=settings.review_timeout(),
+        poll_interval=settings.review_poll_interval(),
+        key=key,
+    )
+
+
+def resume_with_input(flow_run_id: str, answer: dict) -> None:
+    """Answer a paused flow run, exactly as the UI's resume form does."""
+    resume_flow_run(flow_run_id, run_input=answer)
+
+
+def client():
+    from prefect.client.orchestration import get_client
+    return get_client(sync_client=True)
+
+
+def read_flow_run(flow_run_id: str):
+    with client() as c:
+        return c.read_flow_run(flow_run_id)
+
+
+def read_task_runs(flow_run_id: str) -> list:
+    """All task runs of one flow run, oldest first."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+    with client() as c:
+        return c.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=10_000)
+
+
+def wait_for_task_runs(flow_run_id: str, expected: int, timeout: float = 30.0) -> list:
+    """Wait until `expected` task runs of a flow run are recorded in a final state.
+
+    Task-run records reach the API asynchronously; a process that reads or exits right after a
+    flow returns can see (or store) only part of them.
+    """
+    deadline = time.monotonic() + timeout
+    runs: list = []
+    while True:
+        runs = read_task_runs(flow_run_id)
+        if len(runs) >= expected and all(r.state and r.state.is_final() for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            return runs
+        time.sleep(0.2)
+
+
+def wait_for_flow_run_state(flow_run_id: str, predicate, timeout: float = 60.0, interval: float = 0.2):
+    """Poll a flow run until `predicate(state)` holds; return the flow run, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = read_flow_run(flow_run_id)
+        if run.state is not None and predicate(run.state):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flow run {flow_run_id} is still {run.state.name if run.state else None!r}")
+        time.sleep(interval)
+
+
+def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> None:
+    from prefect.artifacts import create_markdown_artifact
+    create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+def table_artifact(rows: list[dict], key: Optional[str] = None, description: Optional[str] = None) -> None:
+    from prefect.artifacts import create_table_artifact
+    create_table_artifact(table=rows, key=key, description=description)
+
+
+def cancelled_state(message: str, data: Any = None, name: str = "Cancelled"):
+    """A final Cancelled state carrying `data`, for a flow that ends on purpose without finishing."""
+    from prefect.states import Cancelled
+    return Cancelled(message=message, data=data, name=name)
+
+
+def state_result(state) -> Any:
+    """The value a finished flow returned, whatever its final state (no raising)."""
+    return state.result(raise_on_failure=False)

@@ -1,0 +1,74 @@
+"""LLM providers: SpecSoloist's real ones by config, and deterministic ones for offline use.
+
+`resolve_provider` is the one place a provider is chosen: an explicit object wins, then the
+`SPECHESTRA_PROVIDER` setting, then SpecSoloist's own configuration (`SPECSOLOIST_LLM_PROVIDER`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Optional
+
+from .. import settings
+from .meter import CallRecord, Meter, MeteredProvider
+from .replay import RecordingProvider, ReplayMissError, ReplayProvider, prompt_key
+from .scripted import FlakyProvider, LatencyProvider, ScriptedProvider, TransientProviderError
+
+SPECSOLOIST_PROVIDERS = ("gemini", "anthropic", "openai", "openrouter", "ollama", "google")
+KEY_VARIABLES = {"gemini": "GEMINI_API_KEY", "google": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+                 "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "ollama": None}
+
+__all__ = [
+    "CallRecord", "Meter", "MeteredProvider", "RecordingProvider", "ReplayMissError", "ReplayProvider",
+    "prompt_key", "FlakyProvider", "LatencyProvider", "ScriptedProvider", "TransientProviderError",
+    "provider_from_name", "resolve_provider",
+]
+
+
+def provider_from_name(name: str, config=None):
+    """Build a provider from `replay:DIR`, a SpecSoloist provider name, or `module:callable`."""
+    if name.startswith("replay:"):
+        return ReplayProvider(name.split(":", 1)[1])
+    if name in SPECSOLOIST_PROVIDERS:
+        import os
+        from dataclasses import replace
+        from specsoloist.config import SpecSoloistConfig
+        base = config if config is not None else SpecSoloistConfig.from_env()
+        if base.llm_provider != name:
+            # Same key variables SpecSoloist's from_env reads for each provider.
+            key_var = KEY_VARIABLES.get(name)
+            base = replace(base, llm_provider=name, api_key=os.environ.get(key_var) if key_var else None)
+        return base.create_provider()
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: cannot import {module_name!r}: {exc}") from None
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: {module_name} has no callable {attr!r}")
+        provider = factory()
+        if not callable(getattr(provider, "generate", None)):
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: the factory returned {provider!r}, "
+                             "which has no generate(prompt, temperature, model) method")
+        return provider
+    raise ValueError(
+        f"unknown provider {name!r}: use replay:DIR, one of {', '.join(SPECSOLOIST_PROVIDERS)}, "
+        "or module:callable")
+
+
+def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None) -> MeteredProvider:
+    """The provider to use, always wrapped in a meter."""
+    if isinstance(explicit, MeteredProvider):
+        return explicit
+    if explicit is not None:
+        inner = explicit
+    elif settings.provider_name():
+        inner = provider_from_name(settings.provider_name(), config)
+    else:
+        if config is None:
+            from specsoloist.config import SpecSoloistConfig
+            config = SpecSoloistConfig.from_env()
+        inner = config.create_provider()
+    return MeteredProvider(inner, meter)

@@ -1,0 +1,33 @@
+"""Spechestra's own settings: environment variables, read when used (never cached at import).
+
+Flow runs cannot take a provider object as a parameter, so the provider is chosen by name here.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+def provider_name() -> str | None:
+    """`SPECHESTRA_PROVIDER`: `replay:DIR`, a SpecSoloist provider name, or `module:callable`."""
+    return os.environ.get("SPECHESTRA_PROVIDER") or None
+
+
+def review_timeout() -> int:
+    """`SPECHESTRA_REVIEW_TIMEOUT`: seconds a review pause waits before the run fails (default 1 day)."""
+    return int(_number("SPECHESTRA_REVIEW_TIMEOUT", 86400))
+
+
+def review_poll_interval() -> int:
+    """`SPECHESTRA_REVIEW_POLL`: seconds between checks for a reviewer's answer (Prefect's default is 10)."""
+    return max(1, int(_number("SPECHESTRA_REVIEW_POLL", 1)))
