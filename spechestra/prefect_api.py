@@ -105,10 +105,15 @@ def read_task_runs(flow_run_id: str) -> list:
     """All task runs of one flow run, oldest first."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
+    runs: list = []
     with client() as c:
-        return c.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=10_000)
+        while True:  # the API returns at most 200 rows per call
+            page = c.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=len(runs))
+            runs.extend(page)
+            if len(page) < 200:
+                return runs
 
 
 def wait_for_task_runs(flow_run_id: str, expected: int, timeout: float = 30.0) -> list:

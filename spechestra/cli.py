@@ -1,0 +1,90 @@
+"""`spechestra` command line: a thin shell over the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import install_check
+
+app = typer.Typer(help="Spec-driven development on Prefect: compose, build, perform.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1):
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def doctor():
+    """Check that 'import spechestra' loads this project's package (not specsoloist's old copy)."""
+    report = install_check.check()
+    if report.ok:
+        console.print(f"[green]{report.explain()}[/]")
+        return
+    err.print(report.explain())
+    raise typer.Exit(1)
+
+
+@app.command()
+def compose(request: str = typer.Argument(..., help="What you want built, in plain English."),
+            project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder (specs go to its src/)."),
+            yes: bool = typer.Option(False, "--yes", "-y", help="Skip the reviews (auto-accept).")):
+    """Draft an architecture and write specs, reviewing both (unless --yes)."""
+    from .composer import Composer
+    from .report import print_composition
+    composer = Composer(str(project))
+    if yes:
+        result = composer.compose(request, auto_accept=True)
+    else:
+        from .terminal_review import run_with_terminal_review
+        result = run_with_terminal_review(lambda: composer.compose(request),
+                                          lambda: composer.last_flow_run_id, console)
+    print_composition(console, result, composer)
+    if result.cancelled or not result.ready_for_build:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="Where to create the demo project."),
+         ):
+    """Run the bundled demo offline (recorded LLM answers, no API key needed)."""
+    from .demo import run_demo
+    run_demo(directory, console)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] != ["doctor"]:
+        report = install_check.check()
+        if not report.ok:
+            err.print(report.explain())
+            return 2
+    try:
+        app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click usage errors and our own failures: one line, non-zero
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        err.print(f"[red]error:[/] {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
