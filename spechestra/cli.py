@@ -68,7 +68,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             err.print(report.explain())
             return 2
     try:
-        app(args=args, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
@@ -83,7 +83,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return exc.exit_code
         err.print(f"[red]error:[/] {exc}")
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

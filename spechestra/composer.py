@@ -63,6 +63,9 @@ class BaseComposer(ABC):
         return sorted(name[: -len(".spec.md")] for name in self.parser.list_specs())
 
     # --- the two creative steps ------------------------------------------------------------
+    def prepare(self) -> None:
+        """Fail fast on configuration (e.g. no provider) before any task runs."""
+
     @abstractmethod
     def draft(self, request: str, existing: list[str]) -> Architecture:
         """Draft an architecture; raise ValueError when the answer is unusable."""
@@ -77,6 +80,10 @@ class BaseComposer(ABC):
         _require_request(request)
         existing = sorted(set((context or {}).get("existing_specs", [])))
         existing = [e[: -len(".spec.md")] if e.endswith(".spec.md") else e for e in existing]
+        self.prepare()
+        if not in_flow_run():
+            from .compose_flow import run_in_own_flow
+            return run_in_own_flow("draft-architecture", lambda: draft_task(self, request, existing))
         return draft_task(self, request, existing)
 
     def generate_specs(self, architecture: Architecture) -> GeneratedSpecs:
@@ -209,6 +216,9 @@ def write_spec_task(composer: BaseComposer, component: ComponentDef, architectur
 
 class Composer(BaseComposer):
     """Drafts and writes specs with the configured LLM provider."""
+
+    def prepare(self) -> None:
+        self.provider  # a misconfigured provider is an error, not an "unusable draft"
 
     def draft(self, request: str, existing: list[str]) -> Architecture:
         answer = self.provider.generate(prompts.architecture_prompt(request, existing))

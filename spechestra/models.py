@@ -7,11 +7,12 @@ dataclasses that specsoloist 0.3-0.7 bundled, so code written against that copy 
 
 from __future__ import annotations
 
+import contextvars
 import re
 from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .graph import find_cycle, topological_order
 
@@ -20,6 +21,10 @@ SPEC_TYPES = (
     "function", "type", "bundle", "module", "workflow",
     "typedef", "class", "orchestrator", "reference",
 )
+
+# Names of specs already in the project, which an architecture may depend on. A context variable
+# rather than pydantic's validation context, which does not reach models with a custom __init__.
+_KNOWN_SPECS: contextvars.ContextVar[tuple] = contextvars.ContextVar("known_specs", default=())
 
 _SAFE_PART = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -96,7 +101,7 @@ class Architecture(BaseModel):
 
     `build_order` is always computed (a topological order that follows the given order where
     it can), never trusted from the LLM. Dependencies on specs that already exist in the
-    project are allowed when they are passed as validation context `{"known": [...]}`.
+    project are allowed when `from_yaml(..., known=[...])` names them.
     """
 
     components: list[ComponentDef] = Field(default_factory=list, description="The components to write specs for.")
@@ -111,7 +116,7 @@ class Architecture(BaseModel):
                          build_order=build_order or [], description=description or "", **extra)
 
     @model_validator(mode="after")
-    def _check_graph(self, info: ValidationInfo) -> "Architecture":
+    def _check_graph(self) -> "Architecture":
         names = [c.name for c in self.components]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -124,7 +129,7 @@ class Architecture(BaseModel):
             comp.dependencies = merged
             if merged or comp.name in self.dependencies:
                 self.dependencies[comp.name] = merged
-        known = set((info.context or {}).get("known", ())) if info else set()
+        known = set(_KNOWN_SPECS.get())
         for comp in self.components:
             for dep in comp.dependencies:
                 if dep == comp.name:
@@ -173,7 +178,11 @@ class Architecture(BaseModel):
             "build_order": data.get("build_order") or [],
             "description": data.get("description") or "",
         }
-        return cls.model_validate(payload, context={"known": known or []})
+        token = _KNOWN_SPECS.set(tuple(known or ()))
+        try:
+            return cls(**payload)
+        finally:
+            _KNOWN_SPECS.reset(token)
 
 
 class CompositionResult(BaseModel):

@@ -1,0 +1,54 @@
+"""Bad input: a clear error or a cancelled result, and never a file outside src/."""
+
+import os
+
+import pytest
+
+import kit
+from spechestra import Composer
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _files(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+
+
+@pytest.mark.parametrize("request_text", ["", "   \n", None])
+def test_empty_request_is_refused(project, request_text):
+    composer = Composer(str(project), provider=kit.composer_provider())
+    with pytest.raises(ValueError, match="request is empty"):
+        composer.compose(request_text, auto_accept=True)
+    with pytest.raises(ValueError, match="request is empty"):
+        composer.draft_architecture(request_text)
+    assert composer.meter.calls == 0
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    ("```yaml\ncomponents: [unclosed\n```", "not valid YAML"),
+    ("Sorry, I cannot help with that.", "must be a mapping"),
+    ("```yaml\n" + kit.architecture([{"name": "../evil", "type": "function"}]) + "```", "escape the specs directory"),
+    ("```yaml\n" + kit.architecture([{"name": "/tmp/x", "type": "function"}]) + "```", "absolute path"),
+    ("```yaml\n" + kit.architecture([{"name": "a", "dependencies": ["b"]}, {"name": "b", "dependencies": ["a"]}])
+     + "```", "dependency cycle"),
+    ("```yaml\n" + kit.architecture([{"name": "a"}, {"name": "a"}]) + "```", "duplicate component name"),
+])
+def test_unusable_drafts_cancel_with_the_reason(tmp_path, answer, fragment):
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    composer = Composer(str(project), provider=kit.composer_provider(arch_yaml=answer))
+    draft = composer.draft_architecture("anything")
+    assert draft.components == [] and fragment in draft.description
+    result = composer.compose("anything", auto_accept=True)
+    assert result.cancelled and not result.ready_for_build
+    assert fragment in result.message
+    assert _files(tmp_path) == []  # nothing in src/, nothing beside it, nothing in /tmp/x
+    assert not os.path.exists("/tmp/x.spec.md")
+
+
+def test_edited_architecture_with_escape_is_not_used(project):
+    evil = kit.architecture([{"name": "../evil", "type": "function"}])
+    composer = Composer(str(project), provider=kit.composer_provider())
+    result = composer.compose("CSV statistics", review_callback=lambda req: {"approve": True, "architecture_yaml": evil})
+    assert result.cancelled and "escape the specs directory" in result.message
+    assert _files(project) == []
