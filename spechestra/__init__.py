@@ -11,12 +11,14 @@ from .install_check import guard_import as _guard_import
 _guard_import()
 
 from .composer import BaseComposer, Composer, SpecComposer  # noqa: E402
-from .models import (Architecture, ComponentDef, CompositionResult, ReviewDecision,  # noqa: E402
-                     ReviewRequest)
+from .conductor import BaseConductor, Conductor, SpecConductor  # noqa: E402
+from .models import (Architecture, BuildResult, ComponentDef, CompositionResult,  # noqa: E402
+                     ReviewDecision, ReviewRequest, VerifyResult)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult",
-    "ReviewDecision", "ReviewRequest", "SpecComposer",
+    "Architecture", "BaseComposer", "BaseConductor", "BuildResult", "ComponentDef", "Composer",
+    "CompositionResult", "Conductor", "ReviewDecision", "ReviewRequest", "SpecComposer",
+    "SpecConductor", "VerifyResult",
 ]

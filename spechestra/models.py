@@ -247,3 +247,38 @@ class ArchitectureReview(RunInput):
 class SpecReview(RunInput):
     approve: bool = Field(description="Tick to keep the written specs; unticked rejects and removes them.")
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
+
+
+# --- Conductor ------------------------------------------------------------------------------
+class SpecOutcome(BaseModel):
+    """What building one spec produced. Cached as the task's result, so it carries the files."""
+
+    name: str
+    status: str = Field(description="built | failed | blocked | reference")
+    attempts: int = Field(default=0, description="Test runs made (1 + fixes).")
+    llm_calls: int = 0
+    seconds: float = 0.0
+    error: Optional[str] = None
+    files: dict[str, str] = Field(default_factory=dict, description="Path relative to build/ -> content.")
+    started: float = 0.0
+    ended: float = 0.0
+
+
+class BuildResult(BaseModel):
+    """Upstream's BuildResult fields, plus what Spechestra adds."""
+
+    success: bool
+    specs_compiled: list[str] = Field(default_factory=list)
+    specs_skipped: list[str] = Field(default_factory=list, description="Unchanged: served from cache.")
+    specs_failed: list[str] = Field(default_factory=list)
+    specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
+    build_order: list[str] = Field(default_factory=list)
+    errors: dict[str, str] = Field(default_factory=dict)
+    duration: float = 0.0
+    flow_run_id: Optional[str] = None
+    details: dict[str, SpecOutcome] = Field(default_factory=dict)
+
+
+class VerifyResult(BaseModel):
+    success: bool
+    results: dict[str, dict] = Field(default_factory=dict)

@@ -161,6 +161,42 @@ def cancelled_state(message: str, data: Any = None, name: str = "Cancelled"):
     return Cancelled(message=message, data=data, name=name)
 
 
+def failed_state(message: str, data: Any = None):
+    from prefect.states import Failed
+    return Failed(message=message, data=data)
+
+
+def local_storage(path: str):
+    """Result storage in a project folder (results survive the process: resumable builds).
+
+    Prefect wants storage blocks saved server-side, so each results folder gets a block named
+    after a hash of its path (idempotent).
+    """
+    import hashlib
+    from prefect.filesystems import LocalFileSystem
+    block = LocalFileSystem(basepath=path)
+    block.save("spechestra-results-" + hashlib.sha1(path.encode()).hexdigest()[:16], overwrite=True)
+    return block
+
+
+def progress_artifact(percent: float, description: str):
+    from prefect.artifacts import create_progress_artifact
+    try:
+        return create_progress_artifact(progress=percent, description=description)
+    except Exception:  # artifacts are a convenience; a build never fails for one
+        return None
+
+
+def update_progress(artifact_id, percent: float) -> None:
+    if artifact_id is None:
+        return
+    from prefect.artifacts import update_progress_artifact
+    try:
+        update_progress_artifact(artifact_id=artifact_id, progress=percent)
+    except Exception:
+        pass
+
+
 def state_result(state) -> Any:
     """The value a finished flow returned, whatever its final state (no raising)."""
     return state.result(raise_on_failure=False)

@@ -1,0 +1,54 @@
+"""The `build` flow: the Conductor as a standalone, deployable Prefect flow.
+
+Deployments and schedules call it with plain parameters; `Conductor.build()` outside a flow run
+goes through the same flow, handing over its own conductor (and provider) by context variable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Optional
+
+from pydantic import Field
+from typing_extensions import Annotated
+
+from .build_flow import task_runner_for, unregister_provider
+from .models import BuildResult
+from .prefect_api import quiet_heartbeats, sp_flow, state_result
+
+_handover: contextvars.ContextVar[Optional[object]] = contextvars.ContextVar("spechestra_conductor", default=None)
+
+
+@sp_flow(name="build", description="Compile every spec to code and tests, dependency-ordered, cached by content.")
+def build(
+    project_dir: Annotated[str, Field(description="Project folder (specs in src/ or the folder itself).")] = ".",
+    specs: Annotated[Optional[list[str]], Field(description="Only these specs (and what they need); empty = all.")] = None,
+    incremental: Annotated[bool, Field(description="Reuse cached results for unchanged specs.")] = True,
+    max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
+    model: Annotated[Optional[str], Field(description="LLM model override.")] = None,
+) -> BuildResult:
+    handed = _handover.get()
+    if handed is None:
+        from .conductor import Conductor
+        conductor, arrangement, parallel = Conductor(project_dir), None, True
+    else:
+        conductor, arrangement, parallel = handed
+    return conductor.build(specs=specs or None, parallel=parallel, incremental=incremental,
+                           max_workers=max_workers, arrangement=arrangement, model=model)
+
+
+def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangement, model) -> BuildResult:
+    token = _handover.set((conductor, arrangement, parallel))
+    workers = max_workers if parallel else 1
+    try:
+        with quiet_heartbeats():
+            state = build.with_options(task_runner=task_runner_for(workers))(
+                project_dir=conductor.project_dir, specs=specs, incremental=incremental,
+                max_workers=max_workers, model=model, return_state=True)
+    finally:
+        _handover.reset(token)
+        unregister_provider(conductor.provider_ref)
+    result = state_result(state)
+    if isinstance(result, BaseException):
+        raise result
+    return result

@@ -1,0 +1,120 @@
+"""Test kit for builds: a provider that answers SpecSoloist's compile, test and fix prompts."""
+
+from __future__ import annotations
+
+import re
+
+from spechestra.providers import ScriptedProvider
+
+MATH_CODE = {
+    "factorial": '''def factorial(n):
+    if not isinstance(n, int) or n < 0 or n > 20:
+        raise ValueError("n must be an integer in [0, 20]")
+    result = 1
+    for i in range(2, n + 1):
+        result *= i
+    return result
+''',
+    "is_prime": '''def is_prime(n):
+    if n <= 1:
+        return False
+    if n == 2:
+        return True
+    if n % 2 == 0:
+        return False
+    i = 3
+    while i * i <= n:
+        if n % i == 0:
+            return False
+        i += 2
+    return True
+''',
+    "math_utils": '''def add(a, b): return a + b
+def subtract(a, b): return a - b
+def multiply(a, b): return a * b
+def divide(a, b):
+    if b == 0:
+        raise ValueError("b must not be zero")
+    return a / b
+def clamp(value, min, max):
+    if min > max:
+        raise ValueError("min must be <= max")
+    return value if min <= value <= max else (min if value < min else max)
+def abs(n): return n if n >= 0 else -n
+''',
+    "math_workflow": '''from factorial import factorial
+from is_prime import is_prime
+
+
+def run(n):
+    f = factorial(n)
+    return {"factorial_result": f, "is_prime_result": is_prime(f)}
+''',
+}
+
+MATH_TESTS = {
+    "factorial": '''import pytest
+from factorial import factorial
+
+def test_values():
+    assert factorial(0) == 1 and factorial(5) == 120 and factorial(20) == 2432902008176640000
+
+def test_errors():
+    for bad in (-1, 21):
+        with pytest.raises(ValueError):
+            factorial(bad)
+''',
+    "is_prime": '''from is_prime import is_prime
+
+def test_primes():
+    assert [n for n in range(-5, 20) if is_prime(n)] == [2, 3, 5, 7, 11, 13, 17, 19]
+    assert is_prime(997) and not is_prime(100)
+''',
+    "math_utils": '''import pytest
+from math_utils import add, subtract, multiply, divide, clamp, abs
+
+def test_all():
+    assert add(2, 3) == 5 and subtract(2, 3) == -1 and multiply(2, 3) == 6 and divide(6, 3) == 2
+    assert clamp(5, 0, 3) == 3 and abs(-4) == 4
+    with pytest.raises(ValueError):
+        divide(1, 0)
+''',
+    "math_workflow": '''from math_workflow import run
+
+def test_run():
+    assert run(5) == {"factorial_result": 120, "is_prime_result": False}
+''',
+}
+
+MARKERS = {
+    "Computes the factorial": "factorial",
+    "Determines whether a given integer is a prime": "is_prime",
+    "Common mathematical utility functions": "math_utils",
+    "A demonstration workflow": "math_workflow",
+}
+
+
+def spec_of_code_prompt(prompt: str, markers: dict) -> str:
+    for marker, name in markers.items():
+        if marker in prompt:
+            return name
+    raise LookupError("unknown spec in compile prompt")
+
+
+def module_of_test_prompt(prompt: str) -> str:
+    return re.search(r"module named `([^`]+)`", prompt).group(1)
+
+
+def build_provider(code: dict, tests: dict, markers: dict, fix=None) -> ScriptedProvider:
+    """Answers compile prompts from `code`, test prompts from `tests`, fix prompts with `fix(prompt)`."""
+    rules = [
+        ("You are an expert QA Engineer", lambda p: tests[module_of_test_prompt(p)]),
+        ("tasked with fixing a build failure", fix or (lambda p: "no fix")),
+        ("Your task is to implement", lambda p: code[spec_of_code_prompt(p, markers)]),
+    ]
+    return ScriptedProvider(rules)
+
+
+def math_provider(**overrides) -> ScriptedProvider:
+    code = {**MATH_CODE, **overrides.pop("code", {})}
+    return build_provider(code, {**MATH_TESTS, **overrides.pop("tests", {})}, MARKERS, **overrides)
