@@ -69,5 +69,9 @@ class Layout:
 
     @property
     def results_dir(self) -> str:
-        """Persisted task results (the incremental-build cache): build/.spechestra/results."""
-        return os.path.join(self.build_dir, ".spechestra", "results")
+        """Persisted task results (the incremental-build cache): <project>/.spechestra/results.
+
+        Outside build/ on purpose: deleting build/ and rebuilding restores every file from here
+        with no LLM call.
+        """
+        return os.path.join(self.project_dir, ".spechestra", "results")
