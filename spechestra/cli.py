@@ -53,6 +53,29 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
 
 
 @app.command()
+def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder."),
+          specs: Optional[str] = typer.Option(None, "--specs", help="Comma-separated spec names (default: all)."),
+          force: bool = typer.Option(False, "--force", help="Ignore the cache and rebuild everything."),
+          workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
+    """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
+    from .conductor import Conductor
+    from .report import print_build
+    conductor = Conductor(str(project))
+    wanted = [s.strip() for s in specs.split(",") if s.strip()] if specs else None
+    result = conductor.build(specs=wanted, incremental=not force, max_workers=workers)
+    print_build(console, result, conductor)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def graph(project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder.")):
+    """Print the spec dependency graph as Mermaid text."""
+    from .conductor import Conductor
+    console.print(Conductor(str(project)).graph_mermaid(), markup=False, highlight=False)
+
+
+@app.command()
 def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="Where to create the demo project."),
          ):
     """Run the bundled demo offline (recorded LLM answers, no API key needed)."""

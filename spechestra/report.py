@@ -38,3 +38,26 @@ def print_composition(console: Console, result, composer) -> None:
     console.print(f"LLM calls: {summary['calls']} (~{summary['approx_tokens']} tokens)")
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
+
+
+def print_build(console: Console, result, conductor) -> None:
+    table = Table(title="Build")
+    for column in ("spec", "state", "attempts", "LLM calls", "seconds", "error"):
+        table.add_column(column)
+    colour = {"built": "green", "reference": "green", "cached": "cyan", "failed": "red", "blocked": "yellow"}
+    for name in result.build_order:
+        o = result.details.get(name)
+        if o is None:
+            continue
+        error = (o.error or "").strip().splitlines()[0][:60] if o.error else ""
+        table.add_row(name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts),
+                      str(o.llm_calls), f"{o.seconds:.1f}", error)
+    console.print(table)
+    for name, why in result.errors.items():
+        if name not in result.details:
+            console.print(f"[red]{name}[/]: {why}")
+    console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
+                  f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked "
+                  f"in {result.duration:.1f}s; code in {conductor.build_dir}")
+    if result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))

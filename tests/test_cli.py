@@ -62,3 +62,18 @@ def test_failures_exit_non_zero_with_one_line(tmp_path):
     assert "request is empty" in done.stderr
     done = run(["compose", "x", "--yes"], tmp_path, tmp_path / "home", {"SPECHESTRA_PROVIDER": "nonsense"})
     assert done.returncode == 1 and "unknown provider 'nonsense'" in done.stderr
+
+
+def test_build_and_graph_commands(tmp_path):
+    import kit
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.spec.md").write_text(kit.spec_markdown("a"))
+    (src / "b.spec.md").write_text(kit.spec_markdown("b", deps=["a"]))
+    graph = run(["graph", "--project", str(tmp_path)], tmp_path, tmp_path / "home")
+    assert graph.returncode == 0 and "flowchart LR" in graph.stdout and "n0 --> n1" in graph.stdout
+    # A provider that cannot answer: the build fails with a non-zero exit and names the spec.
+    done = run(["build", "--project", str(tmp_path)], tmp_path, tmp_path / "home",
+               {"SPECHESTRA_PROVIDER": "kit:four_component_factory"})
+    assert done.returncode == 1
+    assert "failed" in done.stdout and "blocked" in done.stdout
