@@ -23,7 +23,7 @@ from .fileio import inside
 from .models import (Architecture, ComponentDef, CompositionResult, GeneratedSpecs,
                      ReviewRequest)
 from .prefect_api import current_flow_run_id, in_flow_run, logger, sp_task
-from .providers import Meter, resolve_provider
+from .providers import ProjectProvider
 
 __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult", "SpecComposer"]
 
@@ -36,24 +36,12 @@ def _require_request(request: Any) -> str:
     return request
 
 
-class BaseComposer(ABC):
+class BaseComposer(ProjectProvider, ABC):
     """Extension point: override `draft` and/or `write_spec`; keep flows, reviews and run history."""
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
-        self.project_dir = os.path.abspath(project_dir)
-        self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
+        self._init_project(project_dir, config, provider)
         self.parser = SpecParser(self.config.src_path)
-        self.meter = Meter()
-        self._provider_arg = provider
-        self._provider = None
-        self.last_flow_run_id: Optional[str] = None
-
-    @property
-    def provider(self):
-        """The metered provider, created on first use (so no API key is needed until a call)."""
-        if self._provider is None:
-            self._provider = resolve_provider(self._provider_arg, self.config, self.meter)
-        return self._provider
 
     @property
     def specs_dir(self) -> str:

@@ -19,36 +19,25 @@ from .graph import find_cycle, mermaid, topological_order
 from .models import BuildResult, VerifyResult
 from .prefect_api import in_flow_run, logger
 from .project import Layout, find_specs_dir, load_arrangement
-from .providers import Meter, resolve_provider
+from .providers import ProjectProvider
 from .spec_build import SpecJob
 
 __all__ = ["BaseConductor", "BuildResult", "Conductor", "SpecConductor", "VerifyResult"]
 
 
-class BaseConductor:
+class BaseConductor(ProjectProvider):
     """Extension point: override `make_job` to change per-spec settings (model, fixes, timeout)."""
 
     max_fixes = 2
     test_timeout = 120.0
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
-        self.project_dir = os.path.abspath(project_dir)
-        self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
+        self._init_project(project_dir, config, provider)
         self.arrangement = load_arrangement(self.project_dir)
         self.specs_dir = find_specs_dir(self.project_dir, self.config, self.arrangement)
         self.build_dir = self.config.build_path
         self.parser = SpecParser(self.specs_dir)
         self.resolver = DependencyResolver(self.parser)
-        self.meter = Meter()
-        self._provider_arg = provider
-        self._provider = None
-        self.last_flow_run_id: Optional[str] = None
-
-    @property
-    def provider(self):
-        if self._provider is None:
-            self._provider = resolve_provider(self._provider_arg, self.config, self.meter)
-        return self._provider
 
     @property
     def provider_ref(self) -> str:

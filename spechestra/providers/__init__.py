@@ -72,3 +72,24 @@ def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None) 
             config = SpecSoloistConfig.from_env()
         inner = config.create_provider()
     return MeteredProvider(inner, meter)
+
+
+class ProjectProvider:
+    """Shared by the Composer and the Conductor: a project, its SpecSoloist config, and a metered
+    provider created on first use (so no API key is needed until a call is made)."""
+
+    def _init_project(self, project_dir: str, config=None, provider=None) -> None:
+        import os
+        from specsoloist.config import SpecSoloistConfig
+        self.project_dir = os.path.abspath(project_dir)
+        self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
+        self.meter = Meter()
+        self._provider_arg = provider
+        self._provider = None
+        self.last_flow_run_id: Optional[str] = None
+
+    @property
+    def provider(self) -> MeteredProvider:
+        if self._provider is None:
+            self._provider = resolve_provider(self._provider_arg, self.config, self.meter)
+        return self._provider
