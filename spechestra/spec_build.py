@@ -1,6 +1,6 @@
 """Building one spec: compile code, generate tests, run them, fix while attempts remain.
 
-Uses SpecSoloist's public pieces (SpecParser, SpecCompiler) and never `attempt_fix`, which
+Uses SpecSoloist's public pieces (SpecParser, SpecCompiler) and not SpecSoloist's own fix helper, which
 writes whatever path the LLM names (relative to build/, or absolute, or `../`). Here a fix may
 only replace this spec's own implementation or test file; anything else is refused and logged.
 No Prefect in this module: the task wrapper lives in `build_flow`.

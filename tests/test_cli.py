@@ -17,7 +17,7 @@ def run(args, cwd, home, extra_env=None, timeout=240):
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PYTHONPATH": str(Path(__file__).parent)})
+                "PYTHONPATH": str(Path(__file__).parent), "COLUMNS": "400"})
     env.pop("SPECHESTRA_PROVIDER", None)
     env.update(extra_env or {})
     return subprocess.run([str(EXE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

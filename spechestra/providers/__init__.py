@@ -84,12 +84,12 @@ class ProjectProvider:
         self.project_dir = os.path.abspath(project_dir)
         self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
         self.meter = Meter()
-        self._provider_arg = provider
-        self._provider = None
+        self._provider_choice = provider
+        self._llm = None
         self.last_flow_run_id: Optional[str] = None
 
     @property
     def provider(self) -> MeteredProvider:
-        if self._provider is None:
-            self._provider = resolve_provider(self._provider_arg, self.config, self.meter)
-        return self._provider
+        if self._llm is None:
+            self._llm = resolve_provider(self._provider_choice, self.config, self.meter)
+        return self._llm
