@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Optional
-
 from prefect import allow_failure
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.futures import as_completed
@@ -185,7 +183,3 @@ def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
 def task_runner_for(max_workers: int) -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
 
-
-def optional_result(state) -> Optional[BuildResult]:
-    value = state.result(raise_on_failure=False)
-    return value if isinstance(value, BuildResult) else None

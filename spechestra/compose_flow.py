@@ -14,7 +14,7 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from .models import CompositionResult
-from .prefect_api import cancelled_state, current_flow_run_id, quiet_heartbeats, sp_flow, state_result
+from .prefect_api import cancelled_state, quiet_heartbeats, sp_flow, state_result
 
 _handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_composer", default=None)
 
@@ -55,11 +55,8 @@ def run_composer(composer, request: str, auto_accept: bool, context: Optional[di
 
 def run_in_own_flow(name: str, body: Callable):
     """Run `body` inside a small flow of its own (for task-mapping API calls made outside a flow)."""
-    holder = {}
-
     @sp_flow(name=name)
     def _wrapper():
-        holder["flow_run_id"] = current_flow_run_id()
         return body()
 
     with quiet_heartbeats():

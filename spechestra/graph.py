@@ -56,22 +56,6 @@ def topological_order(deps: Mapping[str, Iterable[str]], preferred: Iterable[str
     return order
 
 
-def dependents_closure(deps: Mapping[str, Iterable[str]], roots: Iterable[str]) -> set[str]:
-    """Every node that (transitively) depends on any of `roots`, roots excluded."""
-    reverse: dict[str, set[str]] = {n: set() for n in deps}
-    for node, ds in deps.items():
-        for d in ds:
-            reverse.setdefault(d, set()).add(node)
-    seen: set[str] = set()
-    todo = list(roots)
-    while todo:
-        for nxt in reverse.get(todo.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen - set(roots)
-
-
 def mermaid(deps: Mapping[str, Iterable[str]], classes: Optional[Mapping[str, str]] = None) -> str:
     """A Mermaid flowchart, edges pointing from dependency to dependent, nodes coloured by class."""
     palette = {
