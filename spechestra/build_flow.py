@@ -17,9 +17,10 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from . import prompts
+from .llm_calls import is_transient
 from .graph import mermaid
 from .models import BuildResult, SpecOutcome
-from .prefect_api import (cancelled_state, current_flow_run_id, failed_state, local_storage, logger,
+from .prefect_api import (cancelled_state, current_flow_run_id, failed_state, limit_slot, local_storage, logger,
                           markdown_artifact, progress_artifact, sp_task, table_artifact,
                           update_progress)
 from .spec_build import SpecJob, build_spec, write_files
@@ -27,8 +28,7 @@ from .spec_build import SpecJob, build_spec, write_files
 _providers: dict[str, object] = {}
 _providers_lock = threading.Lock()
 
-TRANSIENT_MARKERS = ("timeout", "timed out", "rate limit", "429", "500", "502", "503", "504",
-                     "overloaded", "temporarily", "connection", "unavailable")
+_records: dict[str, list] = {}  # cache key -> answers of the task's last attempt (see llm_calls)
 
 
 def register_provider(ref: str, provider) -> None:
@@ -51,14 +51,6 @@ def _provider_for(job: SpecJob):
     return provider
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Provider faults worth retrying: timeouts, rate limits, 5xx, dropped connections."""
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(marker in text for marker in TRANSIENT_MARKERS)
-
-
 def _retry_transient(task, task_run, state) -> bool:
     try:
         state.result()
@@ -79,7 +71,7 @@ def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_ver
 
 @sp_task(name="build-spec", task_run_name="{job.name}",
          cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: params["job"].cache_key),
-         persist_result=True, retries=3, retry_delay_seconds=[1, 2, 4], retry_jitter_factor=0.5,
+         persist_result=True, retries=1, retry_delay_seconds=2, retry_jitter_factor=0.5,
          retry_condition_fn=_retry_transient)
 def build_spec_task(job: SpecJob, deps: dict):
     failed = sorted(n for n, out in deps.items()
@@ -90,7 +82,9 @@ def build_spec_task(job: SpecJob, deps: dict):
         return cancelled_state(f"Blocked: dependency {', '.join(failed)} did not build", blocked, name="Blocked")
     for out in deps.values():  # cached dependencies still need their files for our tests
         write_files(job.layout, out)
-    outcome = build_spec(job, _provider_for(job), log=logger().info)
+    record = _records.setdefault(job.cache_key, [])
+    outcome = build_spec(job, _provider_for(job), log=logger().info, record=record, gate=limit_slot(job.llm_limit))
+    _records.pop(job.cache_key, None)
     if outcome.status == "failed":
         return failed_state(outcome.error or "failed", outcome)
     return outcome
@@ -150,6 +144,8 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             outcome.name = name
             outcomes[name] = outcome
         update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
+    for name in order:
+        _records.pop(jobs[name].cache_key, None)
     for name, outcome in outcomes.items():
         if outcome.status in ("built", "cached"):
             write_files(jobs[name].layout, outcome)
@@ -169,7 +165,8 @@ def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: floa
 
 
 def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
-    rows = [{"spec": n, "state": o.status, "attempts": o.attempts, "llm_calls": o.llm_calls, "seconds": o.seconds}
+    rows = [{"spec": n, "state": o.status, "attempts": o.attempts, "llm_calls": o.llm_calls,
+             "retries": o.retries, "seconds": o.seconds}
             for n, o in result.details.items()]
     table_artifact(rows, key="build-specs", description="One row per spec")
     colour = {"built": "completed", "reference": "completed", "cached": "cached", "failed": "failed", "blocked": "blocked"}

@@ -17,7 +17,8 @@ from specsoloist.resolver import DependencyResolver, MissingDependencyError
 from .build_flow import cache_key, register_provider, run_build
 from .graph import find_cycle, mermaid, topological_order
 from .models import BuildResult, VerifyResult
-from .prefect_api import in_flow_run, logger
+from . import settings
+from .prefect_api import active_limit, in_flow_run, logger
 from .project import Layout, find_specs_dir, load_arrangement
 from .providers import ProjectProvider
 from .spec_build import SpecJob
@@ -28,11 +29,21 @@ __all__ = ["BaseConductor", "BuildResult", "Conductor", "SpecConductor", "Verify
 class BaseConductor(ProjectProvider):
     """Extension point: override `make_job` to change per-spec settings (model, fixes, timeout)."""
 
-    max_fixes = 2
-    test_timeout = 120.0
+    max_fixes = 2          # fix attempts after the first test run
+    test_timeout = 120.0   # seconds one spec's generated tests may run
+    retries = 3            # retries of one provider call after a transient fault
+    retry_delay = 1.0      # first backoff in seconds (doubles, +/-50% jitter)
 
-    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
+    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None, *,
+                 max_fixes: Optional[int] = None, test_timeout: Optional[float] = None,
+                 retries: Optional[int] = None, retry_delay: Optional[float] = None):
         self._init_project(project_dir, config, provider)
+        for name, value in (("max_fixes", max_fixes), ("test_timeout", test_timeout),
+                            ("retries", retries), ("retry_delay", retry_delay)):
+            if value is not None:
+                if value < 0:
+                    raise ValueError(f"{name} must be >= 0, got {value!r}")
+                setattr(self, name, value)
         self.arrangement = load_arrangement(self.project_dir)
         self.specs_dir = find_specs_dir(self.project_dir, self.config, self.arrangement)
         self.build_dir = self.config.build_path
@@ -109,9 +120,11 @@ class BaseConductor(ProjectProvider):
         return mermaid(self.dependencies(specs))
 
     # --- build -------------------------------------------------------------------------------
-    def make_job(self, name: str, deps: list[str], layout: Layout, model: Optional[str], import_dirs) -> SpecJob:
+    def make_job(self, name: str, deps: list[str], layout: Layout, model: Optional[str], import_dirs,
+                 llm_limit: Optional[str] = None) -> SpecJob:
         return SpecJob(name=name, layout=layout, deps=tuple(deps), model=model, max_fixes=self.max_fixes,
-                       test_timeout=self.test_timeout, provider_ref=self.provider_ref, import_dirs=import_dirs)
+                       test_timeout=self.test_timeout, retries=self.retries, retry_delay=self.retry_delay,
+                       llm_limit=llm_limit, provider_ref=self.provider_ref, import_dirs=import_dirs)
 
     def plan(self, specs=None, arrangement=None, model=None) -> tuple[dict[str, SpecJob], list[str]]:
         import yaml
@@ -123,9 +136,10 @@ class BaseConductor(ProjectProvider):
         order = topological_order(deps, sorted(deps))
         import_dirs = tuple(sorted({os.path.dirname(layout.impl_path(n)) for n in order} - {""}))
         soloist = _version("specsoloist")
+        limit = active_limit(settings.llm_limit_name()) if in_flow_run() else None
         jobs: dict[str, SpecJob] = {}
         for name in order:
-            job = self.make_job(name, deps[name], layout, model, import_dirs)
+            job = self.make_job(name, deps[name], layout, model, import_dirs, limit)
             key = cache_key(job, self.parser.read_spec(name), [jobs[d].cache_key for d in deps[name]], soloist)
             jobs[name] = SpecJob(**{**job.__dict__, "cache_key": key})
         return jobs, order

@@ -256,7 +256,9 @@ class SpecOutcome(BaseModel):
     name: str
     status: str = Field(description="built | failed | blocked | reference")
     attempts: int = Field(default=0, description="Test runs made (1 + fixes).")
-    llm_calls: int = 0
+    llm_calls: int = Field(default=0, description="Provider calls made (retries included).")
+    retries: int = Field(default=0, description="Provider calls retried after a transient fault.")
+    reused: int = Field(default=0, description="Answers reused from an earlier attempt of this task.")
     seconds: float = 0.0
     error: Optional[str] = None
     files: dict[str, str] = Field(default_factory=dict, description="Path relative to build/ -> content.")

@@ -116,6 +116,16 @@ def read_task_runs(flow_run_id: str) -> list:
                 return runs
 
 
+def read_artifacts(flow_run_id: str, key: Optional[str] = None) -> list:
+    """Artifacts a flow run published (tables, markdown, progress), newest first."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+                         key=ArtifactFilterKey(any_=[key]) if key else None)
+    with client() as c:
+        return c.read_artifacts(artifact_filter=flt, sort=ArtifactSort.CREATED_DESC)
+
+
 def wait_for_task_runs(flow_run_id: str, expected: int, timeout: float = 30.0) -> list:
     """Wait until `expected` task runs of a flow run are recorded in a final state.
 
@@ -143,6 +153,28 @@ def wait_for_flow_run_state(flow_run_id: str, predicate, timeout: float = 60.0, 
         if time.monotonic() > deadline:
             raise TimeoutError(f"flow run {flow_run_id} is still {run.state.name if run.state else None!r}")
         time.sleep(interval)
+
+
+def active_limit(name: Optional[str]) -> Optional[str]:
+    """`name` if a global concurrency limit of that name exists and is active, else None.
+
+    Checked once per build, so builds without a limit make no extra API call per LLM call.
+    """
+    if not name:
+        return None
+    try:
+        with client() as c:
+            return name if c.read_global_concurrency_limit_by_name(name).active else None
+    except Exception:  # ObjectNotFound: no such limit configured
+        return None
+
+
+def limit_slot(name: Optional[str]):
+    """A context-manager factory holding one slot of global concurrency limit `name` (if any)."""
+    if not name:
+        return contextlib.nullcontext
+    from prefect.concurrency.sync import concurrency
+    return lambda: concurrency(name, occupy=1, strict=False)
 
 
 def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> None:

@@ -31,3 +31,9 @@ def review_timeout() -> int:
 def review_poll_interval() -> int:
     """`SPECHESTRA_REVIEW_POLL`: seconds between checks for a reviewer's answer (Prefect's default is 10)."""
     return max(1, int(_number("SPECHESTRA_REVIEW_POLL", 1)))
+
+
+def llm_limit_name() -> str:
+    """`SPECHESTRA_LLM_LIMIT`: the Prefect global concurrency limit every LLM call holds a slot of
+    (default `spechestra-llm`; create it with `prefect gcl create spechestra-llm --limit N`)."""
+    return os.environ.get("SPECHESTRA_LLM_LIMIT", "spechestra-llm")

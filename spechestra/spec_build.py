@@ -8,19 +8,20 @@ No Prefect in this module: the task wrapper lives in `build_flow`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, ContextManager, Optional
 
 from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 
 from .fileio import atomic_write
+from .llm_calls import SpecProvider
 from .models import SpecOutcome
 from .project import Layout
 
@@ -36,20 +37,11 @@ class SpecJob:
     model: Optional[str] = None
     max_fixes: int = 2
     test_timeout: float = 120.0
+    retries: int = 3
+    retry_delay: float = 1.0
+    llm_limit: Optional[str] = None
     provider_ref: str = ""
     import_dirs: tuple[str, ...] = field(default=())
-
-
-class CountingProvider:
-    """Counts this spec's provider calls (the meter counts across the whole build)."""
-
-    def __init__(self, inner):
-        self.inner, self.calls, self._lock = inner, 0, threading.Lock()
-
-    def generate(self, prompt, temperature=0.1, model=None):
-        with self._lock:
-            self.calls += 1
-        return self.inner.generate(prompt, temperature=temperature, model=model)
 
 
 def run_tests(job: SpecJob, test_rel: str) -> tuple[bool, str]:
@@ -81,10 +73,16 @@ def fix_target(named: str, impl_rel: str, test_rel: str) -> Optional[str]:
     return None
 
 
-def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print) -> SpecOutcome:
-    """Compile, test and fix one spec. Returns an outcome; raises only on provider errors."""
+def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, record: Optional[list] = None,
+               gate: Callable[[], ContextManager] = contextlib.nullcontext) -> SpecOutcome:
+    """Compile, test and fix one spec. Returns an outcome; raises only on provider errors.
+
+    `record` holds this task's answers across Prefect retries (see `llm_calls`); `gate` is held
+    around every provider call.
+    """
     started = time.time()
-    counter = CountingProvider(provider)
+    counter = SpecProvider(provider, record if record is not None else [], retries=job.retries,
+                           delay=job.retry_delay, gate=gate, log=log, seed=job.cache_key or job.name)
     parser = SpecParser(job.layout.specs_dir)
     spec = parser.parse_spec(job.name)
     arrangement = job.layout.arrangement
@@ -134,10 +132,10 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print) -> Sp
     return _finish(outcome, counter)
 
 
-def _finish(outcome: SpecOutcome, counter: CountingProvider) -> SpecOutcome:
+def _finish(outcome: SpecOutcome, counter: SpecProvider) -> SpecOutcome:
     outcome.ended = time.time()
     outcome.seconds = round(outcome.ended - outcome.started, 3)
-    outcome.llm_calls = counter.calls
+    outcome.llm_calls, outcome.retries, outcome.reused = counter.calls, counter.retried, counter.reused
     return outcome
 
 
