@@ -118,3 +118,42 @@ def build_provider(code: dict, tests: dict, markers: dict, fix=None) -> Scripted
 def math_provider(**overrides) -> ScriptedProvider:
     code = {**MATH_CODE, **overrides.pop("code", {})}
     return build_provider(code, {**MATH_TESTS, **overrides.pop("tests", {})}, MARKERS, **overrides)
+
+
+CHAIN = {"a": [], "b": ["a"], "c": ["b"], "d": ["c"]}
+
+
+def write_chain_project(root) -> None:
+    """a <- b <- c <- d: with one worker, each spec starts only after the one before finished."""
+    from kit import spec_markdown
+    src = root / "src"
+    src.mkdir(parents=True)
+    for name, deps in CHAIN.items():
+        (src / f"{name}.spec.md").write_text(spec_markdown(name, deps=deps, description=f"Spec {name} marker-{name}."))
+
+
+def chain_provider() -> ScriptedProvider:
+    code = {n: f"def {n}(value):\n    return value\n" for n in CHAIN}
+    tests = {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(3) == 3\n" for n in CHAIN}
+    return build_provider(code, tests, {f"marker-{n}": n for n in CHAIN})
+
+
+class LoggedSlowProvider:
+    """For a build in another process: sleeps per call and appends which spec each call was for."""
+
+    def __init__(self, inner, log_path: str, seconds: float):
+        self.inner, self.log_path, self.seconds = inner, log_path, seconds
+
+    def generate(self, prompt, temperature=0.1, model=None):
+        import time
+        name = next((n for n in CHAIN if f"marker-{n}" in prompt or f"module named `{n}`" in prompt), "?")
+        with open(self.log_path, "a") as log:
+            log.write(name + "\n")
+        time.sleep(self.seconds)
+        return self.inner.generate(prompt, temperature=temperature, model=model)
+
+
+def slow_chain_provider():
+    """`SPECHESTRA_PROVIDER=kit_build:slow_chain_provider` (log file in $CALL_LOG)."""
+    import os
+    return LoggedSlowProvider(chain_provider(), os.environ["CALL_LOG"], float(os.environ.get("CALL_SECONDS", "0.5")))
