@@ -23,6 +23,7 @@ from .models import BuildResult, SpecOutcome
 from .prefect_api import (cancelled_state, current_flow_run_id, failed_state, limit_slot, local_storage, logger,
                           markdown_artifact, progress_artifact, sp_task, table_artifact,
                           update_progress)
+from .build_setup import needs_setup, prepare
 from .spec_build import SpecJob, build_spec, write_files
 
 _providers: dict[str, object] = {}
@@ -90,6 +91,12 @@ def build_spec_task(job: SpecJob, deps: dict):
     return outcome
 
 
+@sp_task(name="prepare-environment", task_run_name="prepare-environment")
+def prepare_task(layout) -> list[str]:
+    """The arrangement's config files, static files and setup commands, once per build."""
+    return prepare(layout, log=logger().info)
+
+
 def _remaining_path(deps: dict[str, list[str]]) -> dict[str, int]:
     """Length of the longest chain of dependents below each spec (critical-path priority)."""
     dependents: dict[str, list[str]] = {n: [] for n in deps}
@@ -125,6 +132,8 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
     priority = _remaining_path(deps)
     task = build_spec_task.with_options(result_storage=local_storage(next(iter(jobs.values())).layout.results_dir),
                                         refresh_cache=refresh) if jobs else build_spec_task
+    layout = next(iter(jobs.values())).layout if jobs else None
+    setup = prepare_task(layout) if layout and needs_setup(layout) else []
     futures, outcomes, running = {}, {}, {}
     pending = list(order)
     progress = progress_artifact(0.0, "Build progress")
@@ -150,6 +159,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
         if outcome.status in ("built", "cached"):
             write_files(jobs[name].layout, outcome)
     result = summarize(order, outcomes, time.time() - started)
+    result.setup = setup
     publish(result, deps)
     return result
 
@@ -173,7 +183,9 @@ def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
     graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
     summary = (f"**{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
                f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked** in {result.duration:.1f}s")
-    markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n", key="build-graph",
+    setup = "".join(f"- {line}\n" for line in result.setup)
+    setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
+    markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
                       description="Dependency graph coloured by outcome")
 
 

@@ -274,6 +274,7 @@ class BuildResult(BaseModel):
     specs_skipped: list[str] = Field(default_factory=list, description="Unchanged: served from cache.")
     specs_failed: list[str] = Field(default_factory=list)
     specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
+    setup: list[str] = Field(default_factory=list, description="What preparing the arrangement's environment did.")
     build_order: list[str] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
     duration: float = 0.0

@@ -30,8 +30,9 @@ def test_corpus_math_builds_and_tests_pass(math_project):
     assert sorted(result.specs_compiled) == ["factorial", "is_prime", "math_utils", "math_workflow"]
     assert all(d.attempts == 1 and d.llm_calls == 2 for d in result.details.values())
     assert (math_project / "build" / "src" / "factorial.py").exists()  # arrangement output paths
-    runs = {t.name: t for t in wait_for_task_runs(result.flow_run_id, expected=4)}
-    assert sorted(runs) == ["factorial", "is_prime", "math_utils", "math_workflow"]
+    runs = {t.name: t for t in wait_for_task_runs(result.flow_run_id, expected=5)}
+    assert sorted(runs) == ["factorial", "is_prime", "math_utils", "math_workflow", "prepare-environment"]
+    assert any("'uv sync'" in line for line in result.setup)  # run, or skipped with a reason
     for dep in ("factorial", "is_prime"):  # no dependent started before its dependencies ended
         assert runs[dep].end_time <= runs["math_workflow"].start_time
 
