@@ -1,0 +1,168 @@
+"""Benchmark: Spechestra's build against SpecSoloist's `compile_project` on one seeded DAG.
+
+Not a test. Builds a synthetic project of `--specs` function specs (each depending on up to three
+of the dozen specs before it), on a provider that answers instantly but sleeps per call for
+`--latency` seconds times a seeded log-normal factor (per spec and prompt kind, like real LLM
+calls of different sizes). Then, on a copy of the same project and the same provider, SpecSoloist's
+nearest equivalent: `compile_project(parallel=True, max_workers=W)` and `run_tests` for every spec.
+
+    python benchmarks/build_dag.py --specs 40 --latency 1.0 --workers 8
+
+The last line printed is one JSON object (see `main`). `bound_s` is the best any schedule could
+do with this run's own measured per-spec durations: max(critical path, total work / workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="spechestra-bench-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import yaml  # noqa: E402
+
+
+def make_dag(n: int, seed: int) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    names = [f"s{i:02d}" for i in range(n)]
+    dag = {}
+    for i, name in enumerate(names):
+        window = names[max(0, i - 12):i]
+        dag[name] = sorted(rng.sample(window, k=min(len(window), rng.choice([0, 1, 1, 2, 2, 3]))))
+    return dag
+
+
+def spec_text(name: str, deps: list[str]) -> str:
+    front = {"name": name, "type": "function", "status": "draft"}
+    if deps:
+        front["dependencies"] = deps
+    return ("---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n\n"
+            f"# Overview\nComponent {name} (marker-{name}).\n\n"
+            "# Interface\n```yaml:schema\ninputs:\n  value:\n    type: integer\n"
+            "outputs:\n  result:\n    type: integer\n```\n\n# Behavior\n- FR-01: Return value unchanged.\n")
+
+
+def write_project(root: Path, dag: dict[str, list[str]]) -> None:
+    (root / "src").mkdir(parents=True)
+    for name, deps in dag.items():
+        (root / "src" / f"{name}.spec.md").write_text(spec_text(name, deps))
+
+
+class BenchProvider:
+    """Instant scripted answers plus seeded per-call latency; thread-safe call counter."""
+
+    def __init__(self, names: list[str], latency: float, sigma: float, seed: int):
+        self.names, self.latency, self.sigma, self.seed = names, latency, sigma, seed
+        self.calls, self._lock = 0, threading.Lock()
+
+    def _spec_and_kind(self, prompt: str) -> tuple[str, str]:
+        for name in self.names:
+            if f"module named `{name}`" in prompt:
+                return name, "tests"
+        for name in self.names:
+            if f"marker-{name})" in prompt:
+                return name, "code"
+        raise LookupError("prompt names no benchmark spec")
+
+    def delay(self, name: str, kind: str) -> float:
+        return self.latency * random.Random(f"{self.seed}:{name}:{kind}").lognormvariate(0.0, self.sigma)
+
+    def generate(self, prompt: str, temperature: float = 0.1, model=None) -> str:
+        name, kind = self._spec_and_kind(prompt)
+        with self._lock:
+            self.calls += 1
+        time.sleep(self.delay(name, kind))
+        if kind == "code":
+            return f"def {name}(value):\n    return value\n"
+        return f"from {name} import {name}\n\n\ndef test_{name}():\n    assert {name}(7) == 7\n"
+
+
+def bound(dag: dict[str, list[str]], seconds: dict[str, float], workers: int) -> tuple[float, float, float]:
+    finish: dict[str, float] = {}
+    for name in dag:  # names are in topological order by construction
+        finish[name] = seconds[name] + max((finish[d] for d in dag[name]), default=0.0)
+    critical, work = max(finish.values()), sum(seconds.values())
+    return max(critical, work / workers), critical, work
+
+
+def run_spechestra(root: Path, provider, workers: int):
+    from spechestra import Conductor
+    from spechestra.prefect_api import wait_for_task_runs
+    conductor = Conductor(str(root), provider=provider)
+    started = time.perf_counter()
+    result = conductor.build(max_workers=workers)
+    wall = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit(f"Spechestra build failed: {result.errors}")
+    wait_for_task_runs(result.flow_run_id, expected=len(result.build_order), timeout=60)
+    return result, wall
+
+
+def run_specsoloist(root: Path, provider, workers: int) -> tuple[float, int]:
+    from specsoloist.config import SpecSoloistConfig
+    from specsoloist.core import SpecSoloistCore
+
+    class Config(SpecSoloistConfig):
+        def create_provider(self):
+            return provider
+
+    config = Config.from_env(str(root))
+    config.languages["python"].test_command = [sys.executable, "-m", "pytest", "-q", "{file}"]  # same interpreter
+    core = SpecSoloistCore(str(root), config=config)
+    started = time.perf_counter()
+    compiled = core.compile_project(parallel=True, max_workers=workers, incremental=False)
+    passed = sum(1 for name in compiled.specs_compiled if core.run_tests(name)["success"])
+    return time.perf_counter() - started, passed
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--specs", type=int, default=40)
+    ap.add_argument("--latency", type=float, default=1.0, help="median seconds per LLM call")
+    ap.add_argument("--sigma", type=float, default=0.5, help="log-normal spread of call latency")
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--skip-specsoloist", action="store_true")
+    args = ap.parse_args(argv)
+
+    dag = make_dag(args.specs, args.seed)
+    work = Path(tempfile.mkdtemp(prefix="spechestra-bench-"))
+    try:
+        write_project(work / "ours", dag)
+        shutil.copytree(work / "ours", work / "theirs")
+        ours = BenchProvider(list(dag), args.latency, args.sigma, args.seed)
+        result, wall = run_spechestra(work / "ours", ours, args.workers)
+        seconds = {n: d.seconds for n, d in result.details.items()}
+        bound_s, critical_s, work_s = bound(dag, seconds, args.workers)
+        figures = {
+            "specs": args.specs, "workers": args.workers, "latency": args.latency, "seed": args.seed,
+            "makespan_s": round(result.duration, 2), "wall_s": round(wall, 2),
+            "bound_s": round(bound_s, 2), "critical_path_s": round(critical_s, 2), "work_s": round(work_s, 2),
+            "makespan_over_bound": round(result.duration / bound_s, 3),
+            "overhead_ms_per_spec": round(1000 * (result.duration - bound_s) / args.specs, 1),
+            "llm_calls": ours.calls,
+        }
+        if not args.skip_specsoloist:
+            theirs = BenchProvider(list(dag), args.latency, args.sigma, args.seed)
+            soloist_s, passed = run_specsoloist(work / "theirs", theirs, args.workers)
+            figures.update(specsoloist_s=round(soloist_s, 2), specsoloist_llm_calls=theirs.calls,
+                           specsoloist_tests_passed=passed,
+                           makespan_over_specsoloist=round(result.duration / soloist_s, 3))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
