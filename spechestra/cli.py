@@ -56,11 +56,14 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
 def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder."),
           specs: Optional[str] = typer.Option(None, "--specs", help="Comma-separated spec names (default: all)."),
           force: bool = typer.Option(False, "--force", help="Ignore the cache and rebuild everything."),
-          workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
+          workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time."),
+          fixes: int = typer.Option(2, "--fixes", min=0, help="Fix attempts per spec after failing tests."),
+          retries: int = typer.Option(3, "--retries", min=0, help="Retries of an LLM call after a transient fault."),
+          test_timeout: float = typer.Option(120.0, "--test-timeout", min=1, help="Seconds one spec's tests may run.")):
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
     from .conductor import Conductor
     from .report import print_build
-    conductor = Conductor(str(project))
+    conductor = Conductor(str(project), max_fixes=fixes, retries=retries, test_timeout=test_timeout)
     wanted = [s.strip() for s in specs.split(",") if s.strip()] if specs else None
     result = conductor.build(specs=wanted, incremental=not force, max_workers=workers)
     print_build(console, result, conductor)

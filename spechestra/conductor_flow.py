@@ -26,11 +26,13 @@ def build(
     incremental: Annotated[bool, Field(description="Reuse cached results for unchanged specs.")] = True,
     max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
     model: Annotated[Optional[str], Field(description="LLM model override.")] = None,
+    max_fixes: Annotated[int, Field(ge=0, le=10, description="Fix attempts per spec after failing tests.")] = 2,
+    retries: Annotated[int, Field(ge=0, le=10, description="Retries of an LLM call after a transient fault.")] = 3,
 ) -> BuildResult:
     handed = _handover.get()
     if handed is None:
         from .conductor import Conductor
-        conductor, arrangement, parallel = Conductor(project_dir), None, True
+        conductor, arrangement, parallel = Conductor(project_dir, max_fixes=max_fixes, retries=retries), None, True
     else:
         conductor, arrangement, parallel = handed
     return conductor.build(specs=specs or None, parallel=parallel, incremental=incremental,
@@ -44,7 +46,8 @@ def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangem
         with quiet_heartbeats():
             state = build.with_options(task_runner=task_runner_for(workers))(
                 project_dir=conductor.project_dir, specs=specs, incremental=incremental,
-                max_workers=max_workers, model=model, return_state=True)
+                max_workers=max_workers, model=model, max_fixes=conductor.max_fixes,
+                retries=conductor.retries, return_state=True)
     finally:
         _handover.reset(token)
         unregister_provider(conductor.provider_ref)
