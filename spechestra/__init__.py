@@ -13,12 +13,12 @@ _guard_import()
 from .composer import BaseComposer, Composer, SpecComposer  # noqa: E402
 from .conductor import BaseConductor, Conductor, SpecConductor  # noqa: E402
 from .models import (Architecture, BuildResult, ComponentDef, CompositionResult,  # noqa: E402
-                     ReviewDecision, ReviewRequest, VerifyResult)
+                     PerformResult, PipelineResult, ReviewDecision, ReviewRequest, StepResult, VerifyResult)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Architecture", "BaseComposer", "BaseConductor", "BuildResult", "ComponentDef", "Composer",
-    "CompositionResult", "Conductor", "ReviewDecision", "ReviewRequest", "SpecComposer",
-    "SpecConductor", "VerifyResult",
+    "CompositionResult", "Conductor", "PerformResult", "PipelineResult", "ReviewDecision",
+    "ReviewRequest", "SpecComposer", "SpecConductor", "StepResult", "VerifyResult",
 ]

@@ -16,14 +16,17 @@ from specsoloist.resolver import DependencyResolver, MissingDependencyError
 
 from .build_flow import cache_key, register_provider, run_build
 from .graph import find_cycle, mermaid, topological_order
-from .models import BuildResult, VerifyResult
+from .models import BuildResult, PerformResult, StepResult, VerifyResult
 from . import settings
 from .prefect_api import active_limit, in_flow_run, logger
 from .project import Layout, find_specs_dir, load_arrangement
 from .providers import ProjectProvider
 from .spec_build import SpecJob
+from .workflow import WorkflowPlan
+from .workflow import plan as plan_workflow
 
-__all__ = ["BaseConductor", "BuildResult", "Conductor", "SpecConductor", "VerifyResult"]
+__all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecConductor", "StepResult",
+           "VerifyResult"]
 
 
 class BaseConductor(ProjectProvider):
@@ -127,10 +130,8 @@ class BaseConductor(ProjectProvider):
                        llm_limit=llm_limit, provider_ref=self.provider_ref, import_dirs=import_dirs)
 
     def plan(self, specs=None, arrangement=None, model=None) -> tuple[dict[str, SpecJob], list[str]]:
-        import yaml
-        arr = load_arrangement(self.project_dir, arrangement) if arrangement is not None else self.arrangement
-        arr_yaml = yaml.safe_dump(arr.model_dump(mode="json"), sort_keys=True) if arr else ""
-        layout = Layout(self.project_dir, self.specs_dir, self.build_dir, arr_yaml)
+        layout = self.layout(arrangement)
+        arr = layout.arrangement
         model = model or (arr.model if arr else None)
         deps = self.dependencies(specs)
         order = topological_order(deps, sorted(deps))
@@ -162,6 +163,41 @@ class BaseConductor(ProjectProvider):
         jobs, order = self.plan(specs, arrangement, model)
         register_provider(self.provider_ref, self.provider)
         return run_build(jobs, order, max_workers if parallel else 1, refresh=not incremental)
+
+
+    # --- perform -----------------------------------------------------------------------------
+    def layout(self, arrangement=None) -> Layout:
+        import yaml
+        arr = load_arrangement(self.project_dir, arrangement) if arrangement is not None else self.arrangement
+        arr_yaml = yaml.safe_dump(arr.model_dump(mode="json"), sort_keys=True) if arr else ""
+        return Layout(self.project_dir, self.specs_dir, self.build_dir, arr_yaml)
+
+    def plan_workflow(self, workflow: str, inputs: dict) -> WorkflowPlan:
+        """The checked step plan; ValueError names every problem, before any step runs."""
+        return plan_workflow(self.parser, self.layout(), workflow, inputs)
+
+    def perform(self, workflow: str, inputs: Optional[dict] = None, checkpoint_callback=None,
+                auto_approve: bool = False, step_timeout: Optional[float] = None) -> PerformResult:
+        """Run a workflow spec's steps (one task run each); returns the steps and the trace."""
+        from .perform_flow import STEP_TIMEOUT, run_perform
+        inputs = dict(inputs or {})
+        self.plan_workflow(workflow, inputs)  # fail fast, before a flow run exists
+        result = run_perform(self, workflow, inputs, checkpoint_callback, auto_approve, step_timeout or STEP_TIMEOUT)
+        self.last_flow_run_id = result.flow_run_id
+        return result
+
+    def build_and_perform(self, workflow: str, inputs: Optional[dict] = None, checkpoint_callback=None,
+                          **options) -> tuple[BuildResult, PerformResult]:
+        built = self.build()
+        if not built.success:
+            why = "build failed: " + ", ".join(built.specs_failed + built.specs_blocked)
+            return built, PerformResult(success=False, workflow=workflow, error=why)
+        return built, self.perform(workflow, inputs, checkpoint_callback, **options)
+
+    def get_trace(self, workflow: str) -> list[dict]:
+        """Past runs of `workflow`, newest first, read from Prefect's run history."""
+        from .trace import get_traces
+        return get_traces(workflow)
 
 
 def _deps_of(parser: SpecParser, name: str) -> list[str]:

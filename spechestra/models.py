@@ -285,3 +285,54 @@ class BuildResult(BaseModel):
 class VerifyResult(BaseModel):
     success: bool
     results: dict[str, dict] = Field(default_factory=dict)
+
+
+# --- Perform ----------------------------------------------------------------------------------
+class CheckpointReview(RunInput):
+    approve: bool = Field(description="Tick to run this step and continue; leave unticked to stop the workflow here.")
+    comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
+
+
+class StepResult(BaseModel):
+    """One workflow step, as upstream defines it."""
+
+    name: str
+    spec: str = Field(description="The spec whose compiled module ran.")
+    inputs: dict = Field(default_factory=dict)
+    outputs: dict = Field(default_factory=dict)
+    success: bool = False
+    error: Optional[str] = None
+    duration: float = 0.0
+
+    def __init__(self, name: Optional[str] = None, spec: Optional[str] = None, inputs: Optional[dict] = None,
+                 outputs: Optional[dict] = None, success: bool = False, **extra: Any):
+        super().__init__(name=name, spec=spec, inputs=inputs or {}, outputs=outputs or {}, success=success, **extra)
+
+
+class PerformResult(BaseModel):
+    """A whole workflow run, as upstream defines it, plus where its Prefect run history is."""
+
+    success: bool
+    workflow: str
+    steps: list[StepResult] = Field(default_factory=list, description="Steps that ran, in declared order.")
+    outputs: dict = Field(default_factory=dict, description="The last step's outputs.")
+    trace_path: str = Field(default="", description="JSON trace written under build/.spechestra/traces/.")
+    duration: float = 0.0
+    error: Optional[str] = Field(default=None, description="Why it stopped, if it did not succeed.")
+    flow_run_id: Optional[str] = None
+    trace: dict = Field(default_factory=dict, description="The trace, as read back from Prefect's run history.")
+
+    def __init__(self, success: Optional[bool] = None, workflow: Optional[str] = None,
+                 steps: Optional[list] = None, outputs: Optional[dict] = None, **extra: Any):
+        super().__init__(success=success, workflow=workflow, steps=steps or [], outputs=outputs or {}, **extra)
+
+
+class PipelineResult(BaseModel):
+    """`compose_build_perform`: each stage's result, and where it stopped."""
+
+    stage: str = Field(description="The last stage reached: compose, build or perform.")
+    success: bool
+    message: str = ""
+    composition: Optional[CompositionResult] = None
+    build: Optional[BuildResult] = None
+    perform: Optional[PerformResult] = None

@@ -11,7 +11,9 @@ import contextlib
 import time
 from typing import Any, Optional, Type, TypeVar
 
-from prefect import flow, task
+from prefect import allow_failure, flow, tags, task
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.flow_runs import pause_flow_run, resume_flow_run
@@ -42,6 +44,15 @@ def sp_flow(fn=None, **options):
     """`@prefect.flow` with Spechestra's defaults (overridable per flow)."""
     merged = {**FLOW_DEFAULTS, **options}
     return flow(fn, **merged) if fn is not None else flow(**merged)
+
+
+def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
+    return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
+
+
+def run_tags(*names: str):
+    """Tags for the flow runs started inside this block (how past runs are found again)."""
+    return tags(*names)
 
 
 def in_flow_run() -> bool:
@@ -82,13 +93,31 @@ def pause_for_input(input_type: Type[T], description: str, key: str, **initial: 
         wait_for_input=input_type.with_initial_data(description=description, **initial),
         timeout=settings.review_timeout(),
         poll_interval=settings.review_poll_interval(),
-        key=key,
+        key=safe_key(key),
     )
 
 
-def resume_with_input(flow_run_id: str, answer: dict) -> None:
-    """Answer a paused flow run, exactly as the UI's resume form does."""
-    resume_flow_run(flow_run_id, run_input=answer)
+def safe_key(text: str) -> str:
+    """Prefect keys (pauses, inputs, artifacts) allow only lowercase letters, digits and dashes."""
+    import re
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "key"
+
+
+def resume_with_input(flow_run_id: str, answer: dict, timeout: float = 15.0) -> None:
+    """Answer a paused flow run, exactly as the UI's resume form does.
+
+    Prefect sets the run Paused a moment before it stores the form's schema; an answer in that
+    gap is refused with "Run input schema not found", so it is retried briefly.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            resume_flow_run(flow_run_id, run_input=answer)
+            return
+        except RuntimeError as exc:
+            if "schema not found" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def client():
@@ -99,6 +128,24 @@ def client():
 def read_flow_run(flow_run_id: str):
     with client() as c:
         return c.read_flow_run(flow_run_id)
+
+
+def read_flow_runs(flow_name: str, tag: Optional[str] = None, limit: int = 50) -> list:
+    """Runs of one flow (optionally with a tag), newest first."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+    run_filter = FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])) if tag else None
+    with client() as c:
+        return c.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+                                flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_DESC, limit=limit)
+
+
+def read_child_flow_runs(flow_run_id: str) -> list:
+    """Subflow runs started by one flow run (e.g. the stages of `compose_build_perform`)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    with client() as c:
+        return c.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
 
 
 def read_task_runs(flow_run_id: str) -> list:

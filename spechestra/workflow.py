@@ -1,0 +1,141 @@
+"""A workflow spec as a plan of steps: validated as a whole before any step runs.
+
+Every reference a step makes (`inputs.x`, `step.outputs.y`) is checked up front, so a typo in the
+last step fails the perform at once instead of after the expensive steps have run. The step graph
+comes from those references: steps that do not refer to each other may run at the same time.
+No Prefect here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from specsoloist.parser import SpecParser
+
+from .project import Layout
+
+WORKFLOW_TYPES = ("workflow", "orchestrator")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Where one step input comes from: the workflow's inputs, another step's outputs, or a literal."""
+
+    kind: str  # "input" | "step" | "literal"
+    source: str = ""  # input name, or step name
+    key: str = ""  # output key for "step"
+    value: Any = None  # for "literal"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    spec: str
+    checkpoint: bool
+    inputs: dict[str, Ref]
+    after: tuple[str, ...]  # steps whose outputs this step reads
+    module_path: str  # absolute path of the compiled module
+    function: str  # fallback entry-point name (the spec's own name)
+
+
+@dataclass
+class WorkflowPlan:
+    workflow: str
+    steps: list[Step] = field(default_factory=list)
+    import_dirs: tuple[str, ...] = ()
+
+
+def parse_ref(raw: Any, step_names: list[str]) -> Ref:
+    """`inputs.x` and `<step>.outputs.y` are references; everything else passes through as is."""
+    if not isinstance(raw, str) or "." not in raw:
+        return Ref("literal", value=raw)
+    head, _, rest = raw.partition(".")
+    if head == "inputs" and rest:
+        return Ref("input", source=rest)
+    middle, _, key = rest.partition(".")
+    if middle == "outputs" and key:
+        return Ref("step", source=head, key=key)  # the step's existence is checked by plan()
+    return Ref("literal", value=raw)
+
+
+def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> WorkflowPlan:
+    """Check the workflow spec, its references and its compiled modules; raise ValueError naming
+    the first problem (and every other one found alongside it)."""
+    if not parser.spec_exists(workflow):
+        raise ValueError(f"no spec named {workflow!r} in {parser.src_dir}")
+    spec = parser.parse_spec(workflow)
+    kind = spec.metadata.type
+    if kind not in WORKFLOW_TYPES:
+        raise ValueError(f"{workflow!r} is a {kind!r} spec; only workflow or orchestrator specs can be performed")
+    raw_steps = spec.schema.steps if spec.schema and spec.schema.steps else []
+    if not raw_steps:
+        raise ValueError(f"workflow {workflow!r} has no steps (expected a yaml:steps block)")
+
+    problems: list[str] = []
+    names = [s.name for s in raw_steps]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        problems.append(f"duplicate step names: {', '.join(dupes)}")
+    declared_outputs: dict[str, set[str]] = {}
+    steps: list[Step] = []
+    for position, raw in enumerate(raw_steps):
+        where = f"step {raw.name!r}"
+        if not parser.spec_exists(raw.spec):
+            problems.append(f"{where}: spec {raw.spec!r} does not exist")
+            continue
+        step_spec = parser.parse_spec(raw.spec)
+        outs = set(step_spec.schema.outputs) if step_spec.schema and step_spec.schema.outputs else set()
+        declared_outputs[raw.name] = outs
+        refs: dict[str, Ref] = {}
+        for arg, source in raw.inputs.items():
+            ref = parse_ref(source, names)
+            if ref.kind == "input" and ref.source not in inputs:
+                problems.append(f"{where}: input {arg!r} needs workflow input {ref.source!r}, "
+                                f"which was not given (given: {', '.join(sorted(inputs)) or 'none'})")
+            if ref.kind == "step":
+                if ref.source not in names:
+                    problems.append(f"{where}: input {arg!r} refers to unknown step {ref.source!r}")
+                elif names.index(ref.source) >= position:
+                    problems.append(f"{where}: input {arg!r} refers to step {ref.source!r}, "
+                                    "which does not come before it")
+                elif declared_outputs.get(ref.source) and ref.key not in declared_outputs[ref.source]:
+                    problems.append(f"{where}: input {arg!r} refers to {ref.source}.outputs.{ref.key}, but "
+                                    f"{ref.source}'s spec declares only: {', '.join(sorted(declared_outputs[ref.source]))}")
+            refs[arg] = ref
+        module = layout.absolute(layout.impl_path(raw.spec))
+        if step_spec.metadata.type in ("reference", "typedef"):
+            problems.append(f"{where}: spec {raw.spec!r} is a {step_spec.metadata.type} spec and has nothing to run")
+        elif not module.exists():
+            problems.append(f"{where}: compiled module for {raw.spec!r} not found at {module} (build first)")
+        after = tuple(dict.fromkeys(r.source for r in refs.values() if r.kind == "step"))
+        steps.append(Step(raw.name, raw.spec, bool(raw.checkpoint), refs, after, str(module),
+                          raw.spec.split("/")[-1]))
+    if problems:
+        raise ValueError(f"workflow {workflow!r} cannot run: " + "; ".join(problems))
+    dirs = {os.path.dirname(s.module_path) for s in steps} | {layout.build_dir}
+    return WorkflowPlan(workflow, steps, tuple(sorted(dirs)))
+
+
+def resolve(step: Step, inputs: dict, outputs: dict[str, dict]) -> dict:
+    """The step's actual arguments, from the workflow inputs and earlier steps' outputs."""
+    values = {}
+    for arg, ref in step.inputs.items():
+        if ref.kind == "input":
+            values[arg] = inputs[ref.source]
+        elif ref.kind == "step":
+            produced = outputs[ref.source]
+            if ref.key not in produced:
+                raise KeyError(f"step {ref.source!r} produced no output {ref.key!r} "
+                               f"(it produced: {', '.join(sorted(produced)) or 'nothing'})")
+            values[arg] = produced[ref.key]
+        else:
+            values[arg] = ref.value
+    return values
+
+
+def find_workflow(parser: SpecParser, names: list[str]) -> Optional[str]:
+    """The project's only workflow spec, or None if it has none or several."""
+    found = [n for n in names if parser.parse_spec(n).metadata.type in WORKFLOW_TYPES]
+    return found[0] if len(found) == 1 else None
