@@ -45,8 +45,7 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
         result = composer.compose(request, auto_accept=True)
     else:
         from .terminal_review import run_with_terminal_review
-        result = run_with_terminal_review(lambda: composer.compose(request),
-                                          lambda: composer.last_flow_run_id, console)
+        result = run_with_terminal_review(lambda: composer.compose(request), console)
     print_composition(console, result, composer)
     if result.cancelled or not result.ready_for_build:
         raise typer.Exit(1)
@@ -76,6 +75,86 @@ def graph(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
     """Print the spec dependency graph as Mermaid text."""
     from .conductor import Conductor
     console.print(Conductor(str(project)).graph_mermaid(), markup=False, highlight=False)
+
+
+def parse_inputs(pairs: Optional[list[str]]) -> dict:
+    """`k=v` pairs; each value is read as JSON when it parses (5, true, [1]) and as text otherwise."""
+    import json
+    values = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--input")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except ValueError:
+            values[key.strip()] = raw
+    return values
+
+
+@app.command()
+def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec to run."),
+            project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder (built first)."),
+            inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Workflow input KEY=VALUE (repeatable)."),
+            yes: bool = typer.Option(False, "--yes", "-y", help="Run checkpoint steps without asking."),
+            timeout: float = typer.Option(300.0, "--step-timeout", min=0.1, help="Seconds one step may run.")):
+    """Run a built workflow spec step by step; prints the trace."""
+    from .conductor import Conductor
+    from .report import print_perform
+    conductor = Conductor(str(project))
+    values = parse_inputs(inputs)
+    conductor.plan_workflow(workflow, values)  # bad workflows fail here, before any run exists
+    work = lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout)  # noqa: E731
+    if yes:
+        result = work()
+    else:
+        from .terminal_review import run_with_terminal_review
+        result = run_with_terminal_review(work, console)
+    print_perform(console, result)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def trace(flow_run_id: Optional[str] = typer.Argument(None, help="A perform flow run id."),
+          workflow: Optional[str] = typer.Option(None, "--workflow", "-w", help="The newest run of this workflow."),
+          as_json: bool = typer.Option(False, "--json", help="Print the trace as JSON.")):
+    """Print a workflow run's trace from Prefect's run history, as a tree with timings."""
+    import json
+    from .trace import format_tree, get_trace_by_id, get_traces
+    if bool(flow_run_id) == bool(workflow):
+        fail("give either a FLOW_RUN_ID or --workflow NAME")
+    if workflow:
+        found = get_traces(workflow, limit=1)
+        if not found:
+            fail(f"no runs of workflow {workflow!r} in the run history (PREFECT_API_URL / PREFECT_HOME)")
+        found = found[0]
+    else:
+        found = get_trace_by_id(flow_run_id)
+    console.print(json.dumps(found, indent=2) if as_json else format_tree(found), markup=False, highlight=False)
+
+
+@app.command()
+def run(request: str = typer.Argument(..., help="What you want built, in plain English."),
+        project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Skip reviews and checkpoints."),
+        workflow: Optional[str] = typer.Option(None, "--workflow", help="Workflow spec to perform (default: the only one)."),
+        inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Workflow input KEY=VALUE (repeatable)."),
+        workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
+    """Compose, review, build and perform in one Prefect flow (compose_build_perform)."""
+    from .pipeline_flow import run_pipeline
+    from .report import print_pipeline
+    values = parse_inputs(inputs)
+    work = lambda: run_pipeline(request, str(project), auto_accept=yes, workflow=workflow,  # noqa: E731
+                                inputs=values, max_workers=workers)
+    if yes:
+        result = work()
+    else:
+        from .terminal_review import run_with_terminal_review
+        result = run_with_terminal_review(work, console)
+    print_pipeline(console, result)
+    if not result.success:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing_extensions import Annotated
 
 from .build_flow import task_runner_for, unregister_provider
 from .models import BuildResult
-from .prefect_api import quiet_heartbeats, sp_flow, state_result
+from .prefect_api import failed_state, quiet_heartbeats, sp_flow, state_result
 
 _handover: contextvars.ContextVar[Optional[object]] = contextvars.ContextVar("spechestra_conductor", default=None)
 
@@ -35,8 +35,12 @@ def build(
         conductor, arrangement, parallel = Conductor(project_dir, max_fixes=max_fixes, retries=retries), None, True
     else:
         conductor, arrangement, parallel = handed
-    return conductor.build(specs=specs or None, parallel=parallel, incremental=incremental,
-                           max_workers=max_workers, arrangement=arrangement, model=model)
+    result = conductor.build(specs=specs or None, parallel=parallel, incremental=incremental,
+                             max_workers=max_workers, arrangement=arrangement, model=model)
+    if not result.success:  # the run's state says so in the UI; the result still comes back
+        names = result.specs_failed + result.specs_blocked
+        return failed_state(f"{len(names)} spec(s) not built: {', '.join(names)}", data=result)
+    return result
 
 
 def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangement, model) -> BuildResult:

@@ -336,3 +336,4 @@ class PipelineResult(BaseModel):
     composition: Optional[CompositionResult] = None
     build: Optional[BuildResult] = None
     perform: Optional[PerformResult] = None
+    flow_run_id: Optional[str] = Field(default=None, description="The compose_build_perform flow run.")

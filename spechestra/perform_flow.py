@@ -59,7 +59,11 @@ def _checkpoint(step: Step, callback: Optional[Callable], auto_approve: bool, do
     summary = "\n".join([f"## Checkpoint before step `{step.name}` ({step.spec})", "",
                          "Steps so far:", ""] + [f"- `{n}` -> `{r.outputs}`" for n, r in done.items()]
                         + ["", "Approve to run it and continue; leave *approve* unticked to stop here."])
-    answer = pause_for_input(CheckpointReview, summary, key=f"checkpoint-{step.name}")
+    from .models import Architecture, ReviewRequest
+    from .review import registered
+    with registered(ReviewRequest(stage=f"checkpoint before step {step.name}", architecture=Architecture(),
+                                  summary=summary)):
+        answer = pause_for_input(CheckpointReview, summary, key=f"checkpoint-{step.name}")
     return answer.approve, answer.comment or "reviewed"
 
 

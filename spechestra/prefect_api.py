@@ -140,12 +140,30 @@ def read_flow_runs(flow_name: str, tag: Optional[str] = None, limit: int = 50) -
                                 flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_DESC, limit=limit)
 
 
+def paused_runs(limit: int = 50) -> list:
+    """Flow runs waiting for an answer (reviews, checkpoints), oldest first."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    with client() as c:
+        return c.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.START_TIME_ASC, limit=limit)
+
+
 def read_child_flow_runs(flow_run_id: str) -> list:
     """Subflow runs started by one flow run (e.g. the stages of `compose_build_perform`)."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
     with client() as c:
         return c.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+
+
+def stages(flow_run_id: str) -> list[tuple[str, str]]:
+    """(flow name, state name) of each subflow run of a flow run, in start order."""
+    runs = sorted(read_child_flow_runs(flow_run_id), key=lambda r: (r.start_time is None, r.start_time or 0))
+    with client() as c:
+        names = {fid: c.read_flow(fid).name for fid in {r.flow_id for r in runs}}
+    return [(names[r.flow_id], r.state.name if r.state else "?") for r in runs]
 
 
 def read_task_runs(flow_run_id: str) -> list:

@@ -61,3 +61,31 @@ def print_build(console: Console, result, conductor) -> None:
                   f"in {result.duration:.1f}s; code in {conductor.build_dir}")
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
+
+
+def print_perform(console: Console, result) -> None:
+    from .trace import format_tree
+    if result.trace:
+        console.print(format_tree(result.trace), markup=False, highlight=False)
+    else:
+        for step in result.steps:
+            console.print(f"{step.name} ({step.spec}): {'ok' if step.success else 'failed'} {step.outputs or step.error}")
+    if result.success:
+        console.print(f"[green]Workflow {result.workflow} finished[/] in {result.duration:.2f}s; outputs: {result.outputs}")
+    else:
+        console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")
+    if result.trace_path:
+        console.print(f"Trace: {result.trace_path}")
+    if result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))
+
+
+def print_pipeline(console: Console, result) -> None:
+    console.print(f"[bold]{'Done' if result.success else 'Stopped'} at {result.stage}:[/] {result.message}")
+    if result.build is not None:
+        console.print(f"Build: {len(result.build.specs_compiled)} compiled, {len(result.build.specs_skipped)} cached, "
+                      f"{len(result.build.specs_failed)} failed, {len(result.build.specs_blocked)} blocked")
+    if result.perform is not None:
+        print_perform(console, result.perform)
+    if result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))

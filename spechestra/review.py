@@ -6,6 +6,7 @@ the same pause); a script may pass a callback instead; `auto_accept` approves wi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Callable, Optional, Union
 
@@ -22,6 +23,25 @@ def pending_review(flow_run_id: str) -> Optional[ReviewRequest]:
     """The review a flow run in this process is paused on (for the terminal reviewer)."""
     with _lock:
         return _pending.get(flow_run_id)
+
+
+def any_pending() -> Optional[tuple[str, ReviewRequest]]:
+    """Some review or checkpoint a flow run of this process waits on (subflows included)."""
+    with _lock:
+        return next(iter(_pending.items()), None)
+
+
+@contextlib.contextmanager
+def registered(req: ReviewRequest):
+    """Make the current run's pause findable by a reviewer in this process while it lasts."""
+    run_id = current_flow_run_id()
+    with _lock:
+        _pending[run_id] = req
+    try:
+        yield
+    finally:
+        with _lock:
+            _pending.pop(run_id, None)
 
 
 def summarize(req: ReviewRequest) -> str:
@@ -65,18 +85,12 @@ def ask(req: ReviewRequest, key: str, auto_accept: bool = False,
 
 
 def _pause(req: ReviewRequest, key: str) -> ReviewDecision:
-    run_id = current_flow_run_id()
     initial = {}
     form = SpecReview
     if req.stage == "architecture":
         form = ArchitectureReview
         initial["architecture_yaml"] = req.architecture.to_yaml()
-    with _lock:
-        _pending[run_id] = req
-    try:
+    with registered(req):
         answer = pause_for_input(form, summarize(req), key=key, **initial)
-    finally:
-        with _lock:
-            _pending.pop(run_id, None)
     return ReviewDecision(approve=answer.approve, comment=answer.comment,
                           architecture_yaml=getattr(answer, "architecture_yaml", None))

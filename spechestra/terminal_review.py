@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Callable, Optional
+from typing import Callable
 
 from rich.console import Console
 from rich.prompt import Prompt
@@ -23,6 +23,9 @@ from .prefect_api import read_flow_run, resume_with_input
 
 
 def show(console: Console, req: ReviewRequest) -> None:
+    if req.stage.startswith("checkpoint"):
+        console.print(req.summary, markup=False, highlight=False)
+        return
     table = Table(title=f"Review the {req.stage}", show_lines=False)
     for column in ("component", "type", "depends on", "description"):
         table.add_column(column)
@@ -58,6 +61,8 @@ def ask_terminal(console: Console, req: ReviewRequest) -> ReviewDecision:
     comment = Prompt.ask("Comment (optional)", default="", show_default=False) or None
     if choice == "r":
         return ReviewDecision(approve=False, comment=comment)
+    if choice == "e" and req.stage.startswith("checkpoint"):
+        return ReviewDecision(approve=True, comment=comment)
     if choice == "e" and req.stage == "architecture":
         return ReviewDecision(approve=True, comment=comment, architecture_yaml=_edit_text(console, req.architecture.to_yaml()))
     if choice == "e":
@@ -65,9 +70,8 @@ def ask_terminal(console: Console, req: ReviewRequest) -> ReviewDecision:
     return ReviewDecision(approve=True, comment=comment)
 
 
-def run_with_terminal_review(work: Callable[[], object], flow_run_id: Callable[[], Optional[str]],
-                             console: Console, ask: Callable = ask_terminal):
-    """Run `work()` in a thread; answer each review pause it reaches from the terminal."""
+def run_with_terminal_review(work: Callable[[], object], console: Console, ask: Callable = ask_terminal):
+    """Run `work()` in a thread; answer each review or checkpoint pause it (or a subflow) reaches."""
     if not sys.stdin.isatty() and ask is ask_terminal:
         raise RuntimeError("review needs an interactive terminal: pass --yes, or run it as a deployment "
                            "and answer in the Prefect UI")
@@ -84,10 +88,10 @@ def run_with_terminal_review(work: Callable[[], object], flow_run_id: Callable[[
     answered: set[int] = set()
     while thread.is_alive():
         thread.join(0.25)
-        run_id = flow_run_id()
-        req = review.pending_review(run_id) if run_id else None
-        if req is None or id(req) in answered:
+        pending = review.any_pending()
+        if pending is None or id(pending[1]) in answered:
             continue
+        run_id, req = pending
         run = read_flow_run(run_id)
         if not (run.state and run.state.is_paused()):
             continue

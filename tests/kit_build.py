@@ -157,3 +157,22 @@ def slow_chain_provider():
     """`SPECHESTRA_PROVIDER=kit_build:slow_chain_provider` (log file in $CALL_LOG)."""
     import os
     return LoggedSlowProvider(chain_provider(), os.environ["CALL_LOG"], float(os.environ.get("CALL_SECONDS", "0.5")))
+
+
+PIPELINE_COMPONENTS = [
+    {"name": "double", "type": "function", "description": "Doubles a number", "dependencies": []},
+    {"name": "twice", "type": "workflow", "description": "Runs double", "dependencies": ["double"]},
+]
+
+
+def pipeline_provider() -> ScriptedProvider:
+    """Answers compose (architecture, specs) and build (code, tests) prompts for a two-spec project
+    whose workflow `twice` runs `double` on `inputs.value`."""
+    from kit import architecture, composer_provider
+    compose = composer_provider("```yaml\n" + architecture(PIPELINE_COMPONENTS) + "```")
+    code = {"double": "def double(value):\n    return {'result': value * 2}\n",
+            "twice": "from double import double\n\n\ndef run(value):\n    return double(value)\n"}
+    tests = {"double": "from double import double\n\n\ndef test_double():\n    assert double(4) == {'result': 8}\n",
+             "twice": "from twice import run\n\n\ndef test_twice():\n    assert run(1) == {'result': 2}\n"}
+    build = build_provider(code, tests, {"The double component.": "double", "The twice component.": "twice"})
+    return ScriptedProvider(compose.rules + build.rules)

@@ -1,0 +1,13 @@
+"""Entrypoint for Prefect deployments: `flows/compose_build_perform.py:compose_build_perform`.
+
+The whole pipeline: compose (reviews pause here) -> build -> perform -> trace, as three subflows.
+"""
+
+from spechestra.pipeline_flow import compose_build_perform
+
+__all__ = ["compose_build_perform"]
+
+if __name__ == "__main__":
+    import sys
+
+    compose_build_perform(request=" ".join(sys.argv[1:]) or "Describe what to build", project_dir=".")
