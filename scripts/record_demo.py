@@ -224,7 +224,102 @@ outputs:
 }
 
 
+CODE = {
+    "normalize_text": '''import re
+
+
+def run(text):
+    if not isinstance(text, str):
+        raise TypeError("text must be a string")
+    cleaned = re.sub(r"[^a-z0-9'\\s]", " ", text.lower())
+    return {"text": " ".join(cleaned.split())}
+''',
+    "count_words": '''from normalize_text import run as normalize
+
+
+def run(text):
+    counts = {}
+    for word in normalize(text)["text"].split():
+        counts[word] = counts.get(word, 0) + 1
+    return {"counts": counts}
+''',
+    "top_words": '''def run(counts, n):
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    return {"words": [[word, count] for word, count in ranked[:n]]}
+''',
+    "word_report": '''from count_words import run as count
+from top_words import run as top
+
+
+def run(text, n):
+    return {"top": top(count(text)["counts"], n)["words"]}
+''',
+}
+
+TESTS = {
+    "normalize_text": '''import pytest
+from normalize_text import run
+
+
+def test_examples():
+    assert run("Hello, World!") == {"text": "hello world"}
+    assert run("  A  b\\tC ") == {"text": "a b c"}
+    assert run("") == {"text": ""}
+
+
+def test_rejects_non_text():
+    with pytest.raises(TypeError):
+        run(42)
+''',
+    "count_words": '''from count_words import run
+
+
+def test_examples():
+    assert run("the cat the") == {"counts": {"the": 2, "cat": 1}}
+    assert run("Dog. dog!") == {"counts": {"dog": 2}}
+    assert run("") == {"counts": {}}
+''',
+    "top_words": '''import pytest
+from top_words import run
+
+
+def test_examples():
+    assert run({"a": 1, "b": 3, "c": 3}, 2) == {"words": [["b", 3], ["c", 3]]}
+    assert run({"a": 1}, 5) == {"words": [["a", 1]]}
+    assert run({}, 3) == {"words": []}
+
+
+def test_negative_n():
+    with pytest.raises(ValueError):
+        run({"a": 1}, -1)
+''',
+    "word_report": '''from word_report import run
+
+
+def test_example():
+    assert run("b a b", 1) == {"top": [["b", 2]]}
+''',
+}
+
+OVERVIEWS = {
+    "Normalises free text": "normalize_text",
+    "Counts how often each word occurs": "count_words",
+    "Picks the N most frequent words": "top_words",
+    "Runs the toolkit on a text": "word_report",
+}
+
+
 def answer(prompt: str) -> str:
+    if "You are an expert QA Engineer" in prompt:
+        return TESTS[re.search(r"module named `([^`]+)`", prompt).group(1)]
+    if "Your task is to implement" in prompt:
+        return CODE[next(name for marker, name in OVERVIEWS.items() if marker in prompt)]
+    return compose_answer(prompt)
+
+
+def compose_answer(prompt: str) -> str:
     if prompt.startswith("You are a software architect"):
         return "```yaml\n" + yaml.safe_dump(ARCHITECTURE, sort_keys=False) + "```"
     match = re.search(r"^Name: (.+)$", prompt, re.M)
@@ -240,18 +335,17 @@ class DemoAuthor:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from spechestra.composer import Composer
+    from spechestra.demo import DEMO_INPUTS, request_text
+    from spechestra.pipeline_flow import run_pipeline
     from spechestra.providers import RecordingProvider
 
     shutil.rmtree(RECORDINGS, ignore_errors=True)
     work = Path(tempfile.mkdtemp())
     (work / "src").mkdir()
-    from spechestra.demo import request_text
-    request = request_text()
-    composer = Composer(str(work), provider=RecordingProvider(DemoAuthor(), RECORDINGS))
-    result = composer.compose(request, auto_accept=True)
-    print(f"recorded {len(list(RECORDINGS.glob('*.json')))} answers; ready_for_build={result.ready_for_build}")
-    return 0 if result.ready_for_build else 1
+    result = run_pipeline(request_text(), str(work), auto_accept=True, inputs=DEMO_INPUTS,
+                          provider=RecordingProvider(DemoAuthor(), RECORDINGS))
+    print(f"recorded {len(list(RECORDINGS.glob('*.json')))} answers; {result.stage}: {result.message}")
+    return 0 if result.success else 1
 
 
 if __name__ == "__main__":

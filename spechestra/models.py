@@ -337,3 +337,4 @@ class PipelineResult(BaseModel):
     build: Optional[BuildResult] = None
     perform: Optional[PerformResult] = None
     flow_run_id: Optional[str] = Field(default=None, description="The compose_build_perform flow run.")
+    llm: dict = Field(default_factory=dict, description="LLM use across all stages (calls, approx tokens, seconds).")

@@ -77,22 +77,21 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
                  review_callback: Optional[Callable] = None, checkpoint_callback: Optional[Callable] = None,
                  on_start: Optional[Callable[[str], None]] = None) -> PipelineResult:
     """Run the flow in this process; `provider` (and callbacks) reach every stage's subflow."""
-    with _handovers(project_dir, provider, review_callback, checkpoint_callback), quiet_heartbeats():
+    with _handovers(project_dir, provider, review_callback, checkpoint_callback) as meter, quiet_heartbeats():
         state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,
                                       workflow=workflow, inputs=inputs, max_workers=max_workers, return_state=True)
     result = state_result(state)
     if isinstance(result, BaseException):
         raise result
     result.flow_run_id = str(state.state_details.flow_run_id) if state.state_details else None
+    result.llm = meter.summary()
     return result
 
 
 @contextlib.contextmanager
 def _handovers(project_dir, provider, review_callback, checkpoint_callback):
-    """Hand one provider to all three stages (a flow parameter cannot carry an object)."""
-    if provider is None and review_callback is None and checkpoint_callback is None:
-        yield
-        return
+    """Hand one metered provider to all three stages (a flow parameter cannot carry an object).
+    With no provider given, it is chosen by setting, exactly as a deployed run would choose it."""
     from . import compose_flow, conductor_flow, perform_flow
     from .composer import Composer
     from .conductor import Conductor
@@ -102,7 +101,7 @@ def _handovers(project_dir, provider, review_callback, checkpoint_callback):
     tokens.append((conductor_flow._handover, conductor_flow._handover.set((holder, None, True))))
     tokens.append((perform_flow._handover, perform_flow._handover.set((holder, checkpoint_callback))))
     try:
-        yield
+        yield composer.meter
     finally:
         for var, token in reversed(tokens):
             var.reset(token)

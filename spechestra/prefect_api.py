@@ -166,6 +166,23 @@ def stages(flow_run_id: str) -> list[tuple[str, str]]:
     return [(names[r.flow_id], r.state.name if r.state else "?") for r in runs]
 
 
+def settle_runs(flow_run_id: str, timeout: float = 30.0) -> None:
+    """Wait until a flow run and its subflows have every task-run record stored and final.
+
+    A process in ephemeral mode that exits right after a flow returns can lose task-run records
+    still on their way to the API; counts are stable twice in a row before this returns.
+    """
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        ids = [flow_run_id] + [str(r.id) for r in read_child_flow_runs(flow_run_id)]
+        runs = [t for i in ids for t in read_task_runs(i)]
+        now = (len(ids), len(runs), all(t.state and t.state.is_final() for t in runs))
+        if now == last and now[2]:
+            return
+        last = now
+        time.sleep(0.3)
+
+
 def read_task_runs(flow_run_id: str) -> list:
     """All task runs of one flow run, oldest first."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

@@ -13,7 +13,7 @@ def ui_hint(flow_run_id: str | None) -> str:
             f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}")
 
 
-def print_composition(console: Console, result, composer) -> None:
+def print_composition(console: Console, result, composer, hint: bool = True) -> None:
     table = Table(title="Composition")
     for column in ("component", "type", "depends on", "spec"):
         table.add_column(column)
@@ -34,9 +34,10 @@ def print_composition(console: Console, result, composer) -> None:
     elif result.message:
         console.print(f"[yellow]{result.message}[/]")
     console.print(f"Specs are in {composer.specs_dir}")
-    summary = composer.meter.summary()
-    console.print(f"LLM calls: {summary['calls']} (~{summary['approx_tokens']} tokens)")
-    if result.flow_run_id:
+    if composer is not None and hasattr(composer, "meter"):
+        summary = composer.meter.summary()
+        console.print(f"LLM calls: {summary['calls']} (~{summary['approx_tokens']} tokens)")
+    if hint and result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
 
 
@@ -63,7 +64,7 @@ def print_build(console: Console, result, conductor) -> None:
         console.print(ui_hint(result.flow_run_id))
 
 
-def print_perform(console: Console, result) -> None:
+def print_perform(console: Console, result, hint: bool = True) -> None:
     from .trace import format_tree
     if result.trace:
         console.print(format_tree(result.trace), markup=False, highlight=False)
@@ -76,16 +77,29 @@ def print_perform(console: Console, result) -> None:
         console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")
     if result.trace_path:
         console.print(f"Trace: {result.trace_path}")
-    if result.flow_run_id:
+    if hint and result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
 
 
 def print_pipeline(console: Console, result) -> None:
+    if result.composition is not None:
+        print_composition(console, result.composition, _Specs(result), hint=False)
     console.print(f"[bold]{'Done' if result.success else 'Stopped'} at {result.stage}:[/] {result.message}")
     if result.build is not None:
         console.print(f"Build: {len(result.build.specs_compiled)} compiled, {len(result.build.specs_skipped)} cached, "
                       f"{len(result.build.specs_failed)} failed, {len(result.build.specs_blocked)} blocked")
     if result.perform is not None:
-        print_perform(console, result.perform)
+        print_perform(console, result.perform, hint=False)
+    if result.llm:
+        console.print(f"LLM calls: {result.llm.get('calls', 0)} (~{result.llm.get('approx_tokens', 0)} tokens)")
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
+
+
+class _Specs:
+    """Where a pipeline's specs went, for print_composition (no meter: the pipeline prints its own)."""
+
+    def __init__(self, result):
+        paths = result.composition.spec_paths
+        import os
+        self.specs_dir = os.path.dirname(paths[0]) if paths else "(none written)"

@@ -31,20 +31,24 @@ def test_help_lists_commands(tmp_path):
     assert run(["compose", "--help"], tmp_path, tmp_path / "home").returncode == 0
 
 
-def test_demo_runs_offline_and_says_where(tmp_path):
+def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
     done = run(["demo"], tmp_path, tmp_path / "home")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = " ".join(done.stdout.split())
     assert f"Specs are in {tmp_path / 'spechestra-demo' / 'src'}" in out
-    run_id = re.search(r"Flow run ([0-9a-f-]{36})", out).group(1)
+    assert 'outputs: {"words": [["the", 6], ["cat", 2], ["dog", 2]]}' in out  # the performed workflow
+    assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
+    run_id = re.findall(r"Flow run ([0-9a-f-]{36})", out)[-1]
     specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
     assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
     # The run history survived the process: read it back from the same PREFECT_HOME.
-    check = subprocess.run(
-        [sys.executable, "-c", f"from spechestra.prefect_api import read_task_runs; "
-                               f"print(len(read_task_runs('{run_id}')))"],
-        env={**os.environ, "PREFECT_HOME": str(tmp_path / "home")}, capture_output=True, text=True, timeout=120)
-    assert check.stdout.strip().splitlines()[-1] == "5", check.stderr[-2000:]
+    script = ("from spechestra.prefect_api import read_child_flow_runs, read_task_runs, stages\n"
+              f"kids = sorted(read_child_flow_runs('{run_id}'), key=lambda r: r.start_time)\n"
+              f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
+    check = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PREFECT_HOME": str(tmp_path / "home")},
+                           capture_output=True, text=True, timeout=120)
+    assert check.stdout.strip().splitlines()[-1] == (
+        "[('compose', 'Completed'), ('build', 'Completed'), ('perform', 'Completed')] [5, 4, 3]"), check.stderr[-2000:]
 
 
 def test_compose_yes_with_provider_setting(tmp_path):

@@ -29,22 +29,28 @@ def prepare(directory: Path) -> Path:
     return directory
 
 
+DEMO_INPUTS = {
+    "text": "The cat sat on the mat. The dog sat on the log; the cat and the dog are friends!",
+    "n": 3,
+}
+
+
 def run_demo(directory: Path, console: Console) -> None:
-    from ..composer import Composer
-    from ..prefect_api import wait_for_task_runs
+    """The whole pipeline, offline: compose -> build -> perform -> trace (reviews auto-accepted)."""
+    from ..pipeline_flow import run_pipeline
+    from ..prefect_api import settle_runs
     from ..providers import ReplayProvider
-    from ..report import print_composition
+    from ..report import print_pipeline
 
     project = prepare(directory)
     provider_name = os.environ.get("SPECHESTRA_PROVIDER")
     provider = None if provider_name else ReplayProvider(RECORDINGS)
     console.print(f"[bold]Demo request:[/] {request_text()}")
     console.print(f"Provider: {provider_name or 'replay of the recorded answers (offline)'}")
-    composer = Composer(str(project), provider=provider)
-    result = composer.compose(request_text(), auto_accept=True)
+    console.print(f"Workflow inputs: {DEMO_INPUTS}")
+    result = run_pipeline(request_text(), str(project), auto_accept=True, inputs=DEMO_INPUTS, provider=provider)
     if result.flow_run_id:
-        # Task-run records reach the API asynchronously: wait before this process exits.
-        wait_for_task_runs(result.flow_run_id, expected=1 + len(result.architecture.components))
-    print_composition(console, result, composer)
-    if not result.ready_for_build:
-        raise RuntimeError(f"demo composition did not finish: {result.message or 'see the table above'}")
+        settle_runs(result.flow_run_id)  # records reach the API asynchronously: wait before exiting
+    print_pipeline(console, result)
+    if not result.success:
+        raise RuntimeError(f"demo stopped at {result.stage}: {result.message}")
