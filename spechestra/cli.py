@@ -84,7 +84,7 @@ def parse_inputs(pairs: Optional[list[str]]) -> dict:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--input")
+            fail(f"--input {pair!r} is not KEY=VALUE", code=2)
         try:
             values[key.strip()] = json.loads(raw)
         except ValueError:

@@ -81,3 +81,34 @@ def test_build_and_graph_commands(tmp_path):
                {"SPECHESTRA_PROVIDER": "kit:four_component_factory"})
     assert done.returncode == 1
     assert "failed" in done.stdout and "blocked" in done.stdout
+
+
+def test_run_then_perform_then_trace(tmp_path):
+    env = {"SPECHESTRA_PROVIDER": "kit_build:pipeline_provider"}
+    home = tmp_path / "home"
+    done = run(["run", "A number doubler", "--project", str(tmp_path), "--yes", "--input", "value=21"], tmp_path, home, env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert 'outputs: {"result": 42}' in done.stdout and "Done at perform" in done.stdout
+    again = run(["perform", "twice", "--project", str(tmp_path), "--input", "value=5", "--yes"], tmp_path, home)
+    assert again.returncode == 0 and 'outputs: {"result": 10}' in again.stdout, again.stderr[-2000:]
+    perform_id = re.findall(r"Flow run ([0-9a-f-]{36})", again.stdout)[-1]
+    newest = run(["trace", "--workflow", "twice"], tmp_path, home)
+    assert newest.returncode == 0 and f"({perform_id})" in newest.stdout
+    assert "└── first (double)  Completed" in newest.stdout and 'in:  {"value": 5}' in newest.stdout
+    by_id = run(["trace", perform_id, "--json"], tmp_path, home)
+    assert by_id.returncode == 0 and '"result": 10' in by_id.stdout
+
+
+def test_perform_and_trace_errors_are_one_line(tmp_path):
+    import kit
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.spec.md").write_text(kit.spec_markdown("a"))
+    home = tmp_path / "home"
+    done = run(["perform", "a", "--project", str(tmp_path), "--yes"], tmp_path, home)
+    assert done.returncode == 1 and "'a' is a 'function' spec" in done.stderr
+    done = run(["perform", "a", "--project", str(tmp_path), "--input", "novalue"], tmp_path, home)
+    assert done.returncode == 2 and "KEY=VALUE" in done.stderr
+    done = run(["trace"], tmp_path, home)
+    assert done.returncode == 1 and "either a FLOW_RUN_ID or --workflow" in done.stderr
+    done = run(["trace", "--workflow", "never-ran"], tmp_path, home)
+    assert done.returncode == 1 and "no runs of workflow 'never-ran'" in done.stderr
