@@ -11,18 +11,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from prefect import allow_failure
-from prefect.cache_policies import CacheKeyFnPolicy
-from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from . import prompts
-from .llm_calls import is_transient
 from .graph import mermaid
+from .llm_calls import is_transient
 from .models import BuildResult, SpecOutcome
-from .prefect_api import (cancelled_state, current_flow_run_id, failed_state, limit_slot, local_storage, logger,
-                          markdown_artifact, progress_artifact, sp_task, table_artifact,
-                          update_progress)
+from .prefect_api import (allow_failure, as_completed, cache_by, cancelled_state, current_flow_run_id,
+                          failed_state, limit_slot, local_storage, logger, markdown_artifact, progress_artifact,
+                          sp_task, table_artifact, update_progress)
 from .build_setup import needs_setup, prepare
 from .spec_build import SpecJob, build_spec, write_files
 
@@ -71,7 +67,7 @@ def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_ver
 
 
 @sp_task(name="build-spec", task_run_name="{job.name}",
-         cache_policy=CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: params["job"].cache_key),
+         cache_policy=cache_by(lambda params: params["job"].cache_key),
          persist_result=True, retries=1, retry_delay_seconds=2, retry_jitter_factor=0.5,
          retry_condition_fn=_retry_transient)
 def build_spec_task(job: SpecJob, deps: dict):
@@ -187,8 +183,3 @@ def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
     markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
                       description="Dependency graph coloured by outcome")
-
-
-def task_runner_for(max_workers: int) -> ThreadPoolTaskRunner:
-    return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
-

@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from typing import Any, Optional
 
 import yaml
-from prefect import unmapped
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.parser import SpecParser
 
@@ -22,7 +21,7 @@ from . import prompts, review
 from .fileio import inside
 from .models import (Architecture, ComponentDef, CompositionResult, GeneratedSpecs,
                      ReviewRequest)
-from .prefect_api import current_flow_run_id, in_flow_run, logger, sp_task
+from .prefect_api import current_flow_run_id, in_flow_run, logger, sp_task, unmapped
 from .providers import ProjectProvider
 
 __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult", "SpecComposer"]

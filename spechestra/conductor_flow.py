@@ -12,9 +12,9 @@ from typing import Optional
 from pydantic import Field
 from typing_extensions import Annotated
 
-from .build_flow import task_runner_for, unregister_provider
+from .build_flow import unregister_provider
 from .models import BuildResult
-from .prefect_api import failed_state, quiet_heartbeats, sp_flow, state_result
+from .prefect_api import failed_state, quiet_heartbeats, sp_flow, state_result, thread_runner
 
 _handover: contextvars.ContextVar[Optional[object]] = contextvars.ContextVar("spechestra_conductor", default=None)
 
@@ -48,7 +48,7 @@ def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangem
     workers = max_workers if parallel else 1
     try:
         with quiet_heartbeats():
-            state = build.with_options(task_runner=task_runner_for(workers))(
+            state = build.with_options(task_runner=thread_runner(workers))(
                 project_dir=conductor.project_dir, specs=specs, incremental=incremental,
                 max_workers=max_workers, model=model, max_fixes=conductor.max_fixes,
                 retries=conductor.retries, return_state=True)

@@ -11,7 +11,7 @@ import contextlib
 import time
 from typing import Any, Optional, Type, TypeVar
 
-from prefect import allow_failure, flow, tags, task
+from prefect import allow_failure, flow, tags, task, unmapped
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
@@ -46,6 +46,12 @@ def sp_flow(fn=None, **options):
     return flow(fn, **merged) if fn is not None else flow(**merged)
 
 
+def cache_by(key_of):
+    """A cache policy keyed only by `key_of(parameters)` (Prefect's default includes the run id)."""
+    from prefect.cache_policies import CacheKeyFnPolicy
+    return CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_of(params))
+
+
 def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
 
@@ -61,6 +67,11 @@ def in_flow_run() -> bool:
 
 def in_task_run() -> bool:
     return TaskRunContext.get() is not None
+
+
+def current_task_run_name() -> str:
+    ctx = TaskRunContext.get()
+    return ctx.task_run.name if ctx and ctx.task_run else ""
 
 
 def current_flow_run_id() -> Optional[str]:

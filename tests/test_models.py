@@ -91,3 +91,12 @@ def test_known_existing_specs_are_valid_dependencies():
 def test_malformed_yaml_is_a_clear_error(text, fragment):
     with pytest.raises(ValueError, match=fragment):
         Architecture.from_yaml(text)
+
+
+def test_step_and_perform_results_keep_upstream_defaults():
+    from spechestra import PerformResult, StepResult
+    step = StepResult(name="s1", spec="f", inputs={}, outputs={}, success=True)
+    assert step.error is None and step.duration == 0.0
+    assert StepResult("s2", "g").success is False  # positional, as upstream's dataclass allowed
+    done = PerformResult(success=True, workflow="w", steps=[], outputs={"result": 42})
+    assert done.outputs == {"result": 42} and done.trace_path == "" and done.duration == 0.0

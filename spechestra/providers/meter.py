@@ -76,12 +76,8 @@ class Meter:
 
 
 def _current_task_name() -> str:
-    try:
-        from prefect.context import TaskRunContext
-        ctx = TaskRunContext.get()
-        return ctx.task_run.name if ctx else ""
-    except Exception:  # pragma: no cover - prefect context unavailable
-        return ""
+    from ..prefect_api import current_task_run_name
+    return current_task_run_name()
 
 
 class MeteredProvider:
