@@ -158,6 +158,36 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
 
 
 @app.command()
+def server(port: int = typer.Option(4200, "--port", help="Port on 127.0.0.1.")):
+    """Start a Prefect server with the UI on 127.0.0.1 (prefect server start)."""
+    from .operate import serve
+    raise typer.Exit(serve(port=port))
+
+
+@app.command()
+def deploy(directory: Path = typer.Option(Path("."), "--dir", help="Folder with prefect.yaml (this checkout)."),
+           pool: str = typer.Option("spechestra", "--pool", help="Process work pool to create or reuse.")):
+    """Create the work pool (once) and deploy every flow in prefect.yaml (idempotent)."""
+    from .operate import deploy as do_deploy
+    for line in do_deploy(directory, pool):
+        console.print(line)
+    console.print(f"Now run the work: prefect worker start --pool {pool}")
+
+
+@app.command()
+def review(flow_run_id: str = typer.Argument(..., help="The paused run (or the pipeline run above it)."),
+           approve: bool = typer.Option(False, "--approve", help="Approve and continue."),
+           reject: bool = typer.Option(False, "--reject", help="Reject: nothing is written or built."),
+           comment: Optional[str] = typer.Option(None, "--comment", help="Kept in the run's logs."),
+           wait: float = typer.Option(0.0, "--wait", min=0, help="Seconds to wait for the run to pause.")):
+    """Answer a paused review or checkpoint from the command line, as the UI's form does."""
+    from .operate import answer_review
+    if approve == reject:
+        fail("give exactly one of --approve or --reject", code=2)
+    console.print(answer_review(flow_run_id, approve, comment, wait))
+
+
+@app.command()
 def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="Where to create the demo project."),
          ):
     """Run the bundled demo offline (recorded LLM answers, no API key needed)."""

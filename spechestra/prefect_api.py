@@ -43,7 +43,32 @@ def sp_task(fn=None, **options):
 def sp_flow(fn=None, **options):
     """`@prefect.flow` with Spechestra's defaults (overridable per flow)."""
     merged = {**FLOW_DEFAULTS, **options}
-    return flow(fn, **merged) if fn is not None else flow(**merged)
+    if fn is None:
+        return lambda f: flow(_document_parameters(f), **merged)
+    return flow(_document_parameters(fn), **merged)
+
+
+def _document_parameters(fn):
+    """Copy each `Annotated[..., Field(description=...)]` into an `Args:` docstring section.
+
+    Prefect builds a deployment's parameter form (the UI's run form) from the signature, but
+    takes descriptions only from the docstring; this keeps the Field the single source.
+    """
+    import typing
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        return fn
+    lines = []
+    for name, hint in hints.items():
+        for meta in getattr(hint, "__metadata__", ()):
+            description = getattr(meta, "description", None)
+            if name != "return" and description:
+                lines.append(f"    {name}: {description}")
+    if lines and "Args:" not in (fn.__doc__ or ""):
+        summary = (fn.__doc__ or "").strip() or f"The {fn.__name__} flow."  # griffe needs a summary line first
+        fn.__doc__ = summary + "\n\nArgs:\n" + "\n".join(lines) + "\n"
+    return fn
 
 
 def cache_by(key_of):
@@ -268,6 +293,17 @@ def limit_slot(name: Optional[str]):
         return contextlib.nullcontext
     from prefect.concurrency.sync import concurrency
     return lambda: concurrency(name, occupy=1, strict=False)
+
+
+def trigger(deployment: str, parameters: dict) -> str:
+    """Start a run of a deployment (`flow-name/deployment-name`) for a worker to pick up; its id."""
+    from prefect.deployments import run_deployment
+    return str(run_deployment(deployment, parameters=parameters, timeout=0).id)
+
+
+def read_deployment(name: str):
+    with client() as c:
+        return c.read_deployment_by_name(name)
 
 
 def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> None:

@@ -1,0 +1,85 @@
+"""Operating Spechestra the Prefect way: a local server, deployments, answering paused runs.
+
+Thin wrappers over Prefect's own CLI and API, so what the README shows by hand and what these
+commands do are the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+POOL = "spechestra"
+
+
+def prefect_exe() -> str:
+    """The `prefect` CLI of this interpreter's environment (not whichever is first on PATH)."""
+    here = Path(sys.executable).parent / "prefect"
+    return str(here) if here.exists() else "prefect"
+
+
+def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
+    return subprocess.call([prefect_exe(), "server", "start", "--host", host, "--port", str(port)])
+
+
+def deploy(root: Path, pool: str = POOL) -> list[str]:
+    """Create the work pool if missing, then deploy everything in `root/prefect.yaml`."""
+    root = root.resolve()
+    if not (root / "prefect.yaml").is_file():
+        raise FileNotFoundError(f"no prefect.yaml in {root} (run this from the Spechestra checkout, or pass --dir)")
+    env = dict(os.environ)
+    env.setdefault("SPECHESTRA_HOME", str(root))
+    done: list[str] = []
+    pools = _run([prefect_exe(), "work-pool", "ls"], root, env)
+    if pool not in pools:
+        _run([prefect_exe(), "work-pool", "create", pool, "--type", "process"], root, env)
+        done.append(f"created work pool {pool!r} (process)")
+    else:
+        done.append(f"work pool {pool!r} exists")
+    out = _run([prefect_exe(), "--no-prompt", "deploy", "--all"], root, env)
+    done += [line.strip() for line in out.splitlines() if "Deployment '" in line and "successfully" in line]
+    return done
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd[1:])}` failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout
+
+
+def paused_run_under(flow_run_id: str) -> Optional[object]:
+    """The paused run at or below `flow_run_id` (reviews pause the compose subflow of a pipeline)."""
+    from .prefect_api import read_child_flow_runs, read_flow_run
+    todo = [read_flow_run(flow_run_id)]
+    while todo:
+        run = todo.pop(0)
+        if run.state is not None and run.state.is_paused():
+            return run
+        todo.extend(read_child_flow_runs(str(run.id)))
+    return None
+
+
+def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None, wait: float = 0.0) -> str:
+    """Approve or reject whatever `flow_run_id` (or one of its subflows) is paused on."""
+    from .prefect_api import read_flow_run, resume_with_input
+    deadline = time.monotonic() + wait
+    while True:
+        run = paused_run_under(flow_run_id)
+        if run is not None:
+            break
+        if time.monotonic() >= deadline:
+            state = read_flow_run(flow_run_id).state
+            raise ValueError(f"flow run {flow_run_id} is not waiting for review "
+                             f"(state: {state.name if state else 'unknown'})")
+        time.sleep(0.5)
+    answer = {"approve": approve}
+    if comment:
+        answer["comment"] = comment
+    resume_with_input(str(run.id), answer)
+    key = run.state.state_details.pause_key if run.state.state_details else ""
+    return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {key or 'its pause'}"
