@@ -295,6 +295,32 @@ def limit_slot(name: Optional[str]):
     return lambda: concurrency(name, occupy=1, strict=False)
 
 
+def secret_value(block_name: str) -> str:
+    """The value of a Prefect Secret block (raises a clear error if it does not exist)."""
+    from prefect.blocks.system import Secret
+    try:
+        return Secret.load(block_name).get()
+    except ValueError as exc:
+        raise ValueError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})") from None
+
+
+def variable_value(name: str) -> Optional[str]:
+    """A Prefect Variable's value, or None when unset or no API is reachable.
+
+    Outside a run with no server configured, Prefect would start a temporary one just to answer;
+    there is nothing to read then, so this returns None at once.
+    """
+    from prefect.settings import PREFECT_API_URL
+    if not in_flow_run() and not PREFECT_API_URL.value():
+        return None
+    try:
+        from prefect.variables import Variable
+        value = Variable.get(name, default=None)
+    except Exception:
+        return None
+    return str(value) if value not in (None, "") else None
+
+
 def trigger(deployment: str, parameters: dict) -> str:
     """Start a run of a deployment (`flow-name/deployment-name`) for a worker to pick up; its id."""
     from prefect.deployments import run_deployment

@@ -37,3 +37,10 @@ def llm_limit_name() -> str:
     """`SPECHESTRA_LLM_LIMIT`: the Prefect global concurrency limit every LLM call holds a slot of
     (default `spechestra-llm`; create it with `prefect gcl create spechestra-llm --limit N`)."""
     return os.environ.get("SPECHESTRA_LLM_LIMIT", "spechestra-llm")
+
+
+def api_key_block() -> str | None:
+    """`SPECHESTRA_API_KEY_BLOCK`: name of a Prefect Secret block holding the LLM API key.
+
+    The key is read inside the run that needs it; only the block's name ever travels."""
+    return os.environ.get("SPECHESTRA_API_KEY_BLOCK") or None

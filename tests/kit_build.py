@@ -176,3 +176,13 @@ def pipeline_provider() -> ScriptedProvider:
              "twice": "from twice import run\n\n\ndef test_twice():\n    assert run(1) == {'result': 2}\n"}
     build = build_provider(code, tests, {"The double component.": "double", "The twice component.": "twice"})
     return ScriptedProvider(compose.rules + build.rules)
+
+
+def keyed_pipeline_provider(api_key=None):
+    """`pipeline_provider`, but only for the API key whose sha256 is in $EXPECTED_KEY_SHA256
+    (the test hands the key to the run through a Prefect Secret block, never in the clear)."""
+    import hashlib
+    import os
+    if hashlib.sha256((api_key or "").encode()).hexdigest() != os.environ["EXPECTED_KEY_SHA256"]:
+        raise PermissionError("401: the provider was not given the key from the Secret block")
+    return pipeline_provider()

@@ -86,3 +86,31 @@ def test_worker_run_pauses_for_review_and_another_process_approves(server, tmp_p
     assert (project / "build" / "double.py").exists()
     nothing = server.run([SPECHESTRA, "review", run_id, "--approve"])
     assert nothing.returncode == 1 and "not waiting for review (state: Completed)" in nothing.stderr
+
+
+def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(server, tmp_path):
+    import hashlib
+    import uuid
+    from prefect.blocks.system import Secret
+    key = f"sk-spechestra-{uuid.uuid4().hex}"
+    with server.client_settings():
+        Secret(value=key).save("spechestra-llm-key", overwrite=True)
+        run_id = trigger("compose_build_perform/compose-build-perform",
+                         {"request": "A number doubler", "project_dir": str(tmp_path / "proj"), "auto_accept": True,
+                          "inputs": {"value": 1}})
+    worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
+                          tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit_build:keyed_pipeline_provider",
+                          SPECHESTRA_API_KEY_BLOCK="spechestra-llm-key",
+                          EXPECTED_KEY_SHA256=hashlib.sha256(key.encode()).hexdigest())
+    try:
+        worker.wait(timeout=400)
+    finally:
+        stop_process(worker)
+    with server.client_settings():
+        assert read_flow_run(run_id).state.is_completed(), (tmp_path / "worker.log").read_text()[-4000:]
+    needle = key.encode()
+    searched = [p for p in [*server.home.rglob("*"), *tmp_path.rglob("*")] if p.is_file()]
+    assert any(p.name.startswith("prefect.db") for p in searched)  # the database file is among them
+    assert any(".spechestra" in p.parts for p in searched)  # and the build's results storage
+    leaks = [str(p) for p in searched if needle in p.read_bytes()]
+    assert leaks == []

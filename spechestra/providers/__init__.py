@@ -25,8 +25,11 @@ __all__ = [
 ]
 
 
-def provider_from_name(name: str, config=None):
-    """Build a provider from `replay:DIR`, a SpecSoloist provider name, or `module:callable`."""
+def provider_from_name(name: str, config=None, api_key: Optional[str] = None, model: Optional[str] = None):
+    """Build a provider from `replay:DIR`, a SpecSoloist provider name, or `module:callable`.
+
+    `api_key` / `model` (from Prefect blocks or variables) override SpecSoloist's environment.
+    """
     if name.startswith("replay:"):
         return ReplayProvider(name.split(":", 1)[1])
     if name in SPECSOLOIST_PROVIDERS:
@@ -38,6 +41,8 @@ def provider_from_name(name: str, config=None):
             # Same key variables SpecSoloist's from_env reads for each provider.
             key_var = KEY_VARIABLES.get(name)
             base = replace(base, llm_provider=name, api_key=os.environ.get(key_var) if key_var else None)
+        if api_key or model:
+            base = replace(base, api_key=api_key or base.api_key, llm_model=model or base.llm_model)
         return base.create_provider()
     if ":" in name:
         module_name, _, attr = name.partition(":")
@@ -48,7 +53,7 @@ def provider_from_name(name: str, config=None):
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: {module_name} has no callable {attr!r}")
-        provider = factory()
+        provider = factory(api_key=api_key) if api_key and _takes(factory, "api_key") else factory()
         if not callable(getattr(provider, "generate", None)):
             raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: the factory returned {provider!r}, "
                              "which has no generate(prompt, temperature, model) method")
@@ -58,20 +63,39 @@ def provider_from_name(name: str, config=None):
         "or module:callable")
 
 
+def _takes(fn, parameter: str) -> bool:
+    import inspect
+    try:
+        return parameter in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None) -> MeteredProvider:
-    """The provider to use, always wrapped in a meter."""
+    """The provider to use, always wrapped in a meter.
+
+    Without an explicit one: `SPECHESTRA_PROVIDER` (or the Prefect variable `spechestra_provider`),
+    with the key from the Prefect Secret block named by `SPECHESTRA_API_KEY_BLOCK` and the model
+    from the variable `spechestra_model`, when set; else SpecSoloist's own configuration.
+    """
     if isinstance(explicit, MeteredProvider):
         return explicit
     if explicit is not None:
-        inner = explicit
-    elif settings.provider_name():
-        inner = provider_from_name(settings.provider_name(), config)
-    else:
-        if config is None:
-            from specsoloist.config import SpecSoloistConfig
-            config = SpecSoloistConfig.from_env()
-        inner = config.create_provider()
-    return MeteredProvider(inner, meter)
+        return MeteredProvider(explicit, meter)
+    from ..prefect_api import secret_value, variable_value
+    name = settings.provider_name() or variable_value("spechestra_provider")
+    block = settings.api_key_block()
+    api_key = secret_value(block) if block else None
+    model = variable_value("spechestra_model")
+    if name:
+        return MeteredProvider(provider_from_name(name, config, api_key=api_key, model=model), meter)
+    if config is None:
+        from specsoloist.config import SpecSoloistConfig
+        config = SpecSoloistConfig.from_env()
+    if api_key or model:
+        from dataclasses import replace
+        config = replace(config, api_key=api_key or config.api_key, llm_model=model or config.llm_model)
+    return MeteredProvider(config.create_provider(), meter)
 
 
 class ProjectProvider:
