@@ -1,6 +1,13 @@
 """Entrypoint for Prefect deployments: `flows/build.py:build` (the Conductor on an existing project)."""
 
-from spechestra.conductor_flow import build
+import os
+
+from spechestra.conductor_flow import build as _build
+from spechestra.prefect_api import build_runner
+
+# Read when a worker loads this entrypoint for a run: SPECHESTRA_TASK_RUNNER=dask on the worker
+# builds specs on Dask (SPECHESTRA_BUILD_WORKERS processes, default 4).
+build = _build.with_options(task_runner=build_runner(int(os.environ.get("SPECHESTRA_BUILD_WORKERS", "4"))))
 
 __all__ = ["build"]
 

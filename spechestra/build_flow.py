@@ -2,8 +2,9 @@
 
 Scheduling is ours rather than Prefect's `wait_for`, because a submitted task that waits on
 upstream futures holds a worker thread; here only ready specs are submitted, longest remaining
-dependency path first, at most `max_workers` at a time. Results persist under
-build/.spechestra/results keyed by content, so unchanged specs are cache hits across runs.
+dependency path first, at most `max_workers` at a time; each gets its dependencies' finished
+outcomes as values. Results persist under <project>/.spechestra/results keyed by content, so
+unchanged specs are cache hits across runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from . import prompts
 from .graph import mermaid
 from .llm_calls import is_transient
 from .models import BuildResult, SpecOutcome
-from .prefect_api import (allow_failure, as_completed, cache_by, cancelled_state, current_flow_run_id,
+from .prefect_api import (as_completed, cache_by, cancelled_state, current_flow_run_id,
                           failed_state, limit_slot, local_storage, logger, markdown_artifact, progress_artifact,
                           sp_task, table_artifact, update_progress)
 from .build_setup import needs_setup, prepare
@@ -72,7 +73,7 @@ def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_ver
          retry_condition_fn=_retry_transient)
 def build_spec_task(job: SpecJob, deps: dict):
     failed = sorted(n for n, out in deps.items()
-                    if not isinstance(out, SpecOutcome) or out.status not in ("built", "reference"))
+                    if not isinstance(out, SpecOutcome) or out.status not in ("built", "reference", "cached"))
     if failed:
         blocked = SpecOutcome(name=job.name, status="blocked", error=f"dependency failed: {', '.join(failed)}",
                               started=time.time(), ended=time.time())
@@ -130,7 +131,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
                                         refresh_cache=refresh) if jobs else build_spec_task
     layout = next(iter(jobs.values())).layout if jobs else None
     setup = prepare_task(layout) if layout and needs_setup(layout) else []
-    futures, outcomes, running = {}, {}, {}
+    outcomes, running = {}, {}
     pending = list(order)
     progress = progress_artifact(0.0, "Build progress")
     while pending or running:
@@ -138,8 +139,10 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
         ready.sort(key=lambda n: (-priority[n], order.index(n)))
         for name in ready[: max(0, max_workers - len(running))]:
             pending.remove(name)
-            dep_futures = {d: allow_failure(futures[d]) for d in deps[name]}
-            futures[name] = running[name] = task.submit(jobs[name], dep_futures)
+            # Finished outcomes as plain values (not futures): any task runner can ship them
+            # (Dask rewrites Prefect's allow_failure wrappers into tuples), and a failed one
+            # never leaves a dependent stuck in NotReady.
+            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]})
         if not running:
             continue
         first = next(as_completed(list(running.values())))

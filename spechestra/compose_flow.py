@@ -19,13 +19,19 @@ from .prefect_api import cancelled_state, quiet_heartbeats, sp_flow, state_resul
 _handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_composer", default=None)
 
 
+def _handed():
+    """What an in-process caller handed over. A function, not the ContextVar itself, in the flow
+    body: Dask pickles flow functions by value, and a ContextVar cannot be pickled."""
+    return _handover.get()
+
+
 @sp_flow(name="compose", description="Draft an architecture and specs from a plain-English request, with review.")
 def compose(
     request: Annotated[str, Field(description="What you want built, in plain English.")],
     project_dir: Annotated[str, Field(description="Project folder; specs are written to its src/.")] = ".",
     auto_accept: Annotated[bool, Field(description="Skip both reviews (architecture and specs).")] = False,
 ):
-    handed = _handover.get()
+    handed = _handed()
     if handed is not None:
         composer, context, callback = handed
     else:

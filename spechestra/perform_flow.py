@@ -24,6 +24,12 @@ from .step_runner import StepError, run_step
 from .workflow import Step, WorkflowPlan, resolve
 
 _handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_perform", default=None)
+
+
+def _handed():
+    """What an in-process caller handed over. A function, not the ContextVar itself, in the flow
+    body: Dask pickles flow functions by value, and a ContextVar cannot be pickled."""
+    return _handover.get()
 STEP_TIMEOUT = 300.0
 
 
@@ -118,7 +124,7 @@ def perform(
     auto_approve: Annotated[bool, Field(description="Run checkpoint steps without pausing for approval.")] = False,
     step_timeout: Annotated[float, Field(gt=0, description="Seconds one step may run.")] = STEP_TIMEOUT,
 ):
-    handed = _handover.get()
+    handed = _handed()
     if handed is None:
         from .conductor import Conductor
         conductor, callback = Conductor(project_dir), None

@@ -15,7 +15,7 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from .models import PipelineResult
-from .prefect_api import (cancelled_state, failed_state, quiet_heartbeats, run_tags, sp_flow, state_result,
+from .prefect_api import (build_runner, cancelled_state, failed_state, quiet_heartbeats, run_tags, sp_flow, state_result,
                           thread_runner)
 
 
@@ -43,7 +43,7 @@ def compose_build_perform(
                                 composition=None if isinstance(composed, BaseException) else composed)
         return cancelled_state(result.message, data=result, name="Rejected" if "reject" in why else "Cancelled")
 
-    built = state_result(build.with_options(task_runner=thread_runner(max_workers))(
+    built = state_result(build.with_options(task_runner=build_runner(max_workers))(
         project_dir=project_dir, max_workers=max_workers, return_state=True))
     if isinstance(built, BaseException) or not built.success:
         why = str(built) if isinstance(built, BaseException) else "; ".join(

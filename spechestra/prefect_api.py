@@ -11,7 +11,7 @@ import contextlib
 import time
 from typing import Any, Optional, Type, TypeVar
 
-from prefect import allow_failure, flow, tags, task, unmapped
+from prefect import flow, tags, task, unmapped
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
@@ -79,6 +79,27 @@ def cache_by(key_of):
 
 def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
     return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
+
+
+def build_runner(max_workers: int, kind: Optional[str] = None):
+    """The task runner for a build: threads, or Dask (needs `pip install prefect-dask`).
+
+    With Dask each spec's task is pickled to a worker process, which chooses its provider by
+    setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
+    """
+    kind = kind or settings.task_runner()
+    if kind == "threads":
+        return thread_runner(max_workers)
+    if kind == "dask" or kind.startswith("dask:"):
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ValueError("SPECHESTRA_TASK_RUNNER=dask needs prefect-dask: pip install 'spechestra[dask]'") from None
+        if kind.startswith("dask:"):
+            return DaskTaskRunner(address=kind.split(":", 1)[1])
+        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    raise ValueError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, or dask:tcp://HOST:PORT")
 
 
 def run_tags(*names: str):

@@ -44,3 +44,9 @@ def api_key_block() -> str | None:
 
     The key is read inside the run that needs it; only the block's name ever travels."""
     return os.environ.get("SPECHESTRA_API_KEY_BLOCK") or None
+
+
+def task_runner() -> str:
+    """`SPECHESTRA_TASK_RUNNER`: `threads` (default), `dask` (a local cluster, one process per
+    worker) or `dask:tcp://scheduler:8786` (an existing Dask cluster) for the build flow's specs."""
+    return os.environ.get("SPECHESTRA_TASK_RUNNER", "threads").strip() or "threads"
