@@ -19,7 +19,7 @@ from .llm_calls import is_transient
 from .models import BuildResult, SpecOutcome
 from .prefect_api import (as_completed, cache_by, cancelled_state, current_flow_run_id,
                           failed_state, limit_slot, local_storage, logger, markdown_artifact, progress_artifact,
-                          sp_task, table_artifact, update_progress)
+                          sp_task, state_result, table_artifact, update_progress)
 from .build_setup import needs_setup, prepare
 from .spec_build import SpecJob, build_spec, write_files
 
@@ -113,7 +113,7 @@ def _remaining_path(deps: dict[str, list[str]]) -> dict[str, int]:
 def _outcome_of(future) -> SpecOutcome:
     future.wait()
     state = future.state
-    value = state.result(raise_on_failure=False)
+    value = state_result(state)
     if isinstance(value, SpecOutcome):
         if state.is_completed() and state.name == "Cached":
             value = value.model_copy(update={"status": "cached" if value.status == "built" else value.status})

@@ -51,7 +51,7 @@ def step_task(step: Step, inputs: dict, import_dirs: tuple, timeout: float):
 
 def _step_result(step: Step, future) -> StepResult:
     future.wait()
-    value = future.state.result(raise_on_failure=False)
+    value = state_result(future.state)
     if isinstance(value, StepResult):
         return value
     return StepResult(step.name, step.spec, success=False, error=f"{type(value).__name__}: {value}")

@@ -140,18 +140,59 @@ def quiet_heartbeats():
         yield
 
 
-def pause_for_input(input_type: Type[T], description: str, key: str, **initial: Any) -> T:
-    """Pause the current flow run until someone answers `input_type` (UI, CLI or API).
+def root_flow_run_id() -> Optional[str]:
+    """The top-level flow run above the current one (itself when it is not a subflow)."""
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return None
+    run = ctx.flow_run
+    with client() as c:
+        while run.parent_task_run_id is not None:
+            run = c.read_flow_run(c.read_task_run(run.parent_task_run_id).flow_run_id)
+    return str(run.id)
 
-    Polls every `SPECHESTRA_REVIEW_POLL` seconds (default 1; Prefect's own default of 10 s made
-    resume-to-continue take ~11 s here) and gives up after `SPECHESTRA_REVIEW_TIMEOUT`.
+
+def pause_for_input(input_type: Type[T], description: str, key: str, **initial: Any) -> T:
+    """Pause until someone answers `input_type` (UI, CLI or API).
+
+    It is the *top-level* run that pauses: the one a user triggered and is looking at (a review
+    in the compose stage of `compose_build_perform` pauses the pipeline run, not a subflow the
+    UI shows one level down). Polls every `SPECHESTRA_REVIEW_POLL` seconds (default 1; Prefect's
+    own default of 10 s made resume-to-continue take ~11 s here) and gives up after
+    `SPECHESTRA_REVIEW_TIMEOUT`.
     """
-    return pause_flow_run(
-        wait_for_input=input_type.with_initial_data(description=description, **initial),
-        timeout=settings.review_timeout(),
-        poll_interval=settings.review_poll_interval(),
-        key=safe_key(key),
-    )
+    form = input_type.with_initial_data(description=description, **initial)
+    root = root_flow_run_id()
+    if root is None or root == current_flow_run_id():
+        return pause_flow_run(wait_for_input=form, timeout=settings.review_timeout(),
+                              poll_interval=settings.review_poll_interval(), key=safe_key(key))
+    return _pause_run(root, form, safe_key(key))
+
+
+def _pause_run(flow_run_id: str, form, key: str):
+    """`pause_flow_run` for another (the parent) run, whose process is busy running this subflow."""
+    from uuid import UUID
+    from prefect.input.run_input import keyset_from_paused_state
+    from prefect.states import Paused
+    timeout = settings.review_timeout()
+    state = Paused(timeout_seconds=timeout, reschedule=False, pause_key=key)
+    keyset = keyset_from_paused_state(state)
+    state.state_details.run_input_keyset = keyset
+    logger().info("Pausing flow run %s for input (%s); resume it to continue.", flow_run_id, key)
+    with client() as c:
+        result = c.set_flow_run_state(flow_run_id, state)
+        if result.state is None or not result.state.is_paused():
+            raise RuntimeError(f"flow run {flow_run_id} cannot be paused: {result.details}")
+        form.save(keyset, flow_run_id=UUID(flow_run_id))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(settings.review_poll_interval())
+            run = c.read_flow_run(flow_run_id)
+            if run.state is not None and run.state.is_running():
+                return form.load(keyset, flow_run_id=UUID(flow_run_id))
+            if run.state is not None and run.state.is_final():
+                raise RuntimeError(f"flow run {flow_run_id} ended ({run.state.name}) while waiting for input")
+    raise TimeoutError(f"no answer for {key} within {timeout}s")
 
 
 def safe_key(text: str) -> str:
@@ -366,12 +407,26 @@ def table_artifact(rows: list[dict], key: Optional[str] = None, description: Opt
 def cancelled_state(message: str, data: Any = None, name: str = "Cancelled"):
     """A final Cancelled state carrying `data`, for a flow that ends on purpose without finishing."""
     from prefect.states import Cancelled
-    return Cancelled(message=message, data=data, name=name)
+    return Cancelled(message=message, data=EndedEarly(message, data), name=name)
+
+
+class EndedEarly(Exception):
+    """A run that failed or was cancelled on purpose, carrying what it produced (`result`).
+
+    Prefect raises a failed or cancelled state's data when something reads it with raising on
+    (the worker's engine does, at the end of every run); data that is not an exception makes
+    that a TypeError. This one says why in its message and still hands the partial result to
+    `state_result`.
+    """
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
 
 
 def failed_state(message: str, data: Any = None):
     from prefect.states import Failed
-    return Failed(message=message, data=data)
+    return Failed(message=message, data=EndedEarly(message, data))
 
 
 def local_storage(path: str):
@@ -406,5 +461,6 @@ def update_progress(artifact_id, percent: float) -> None:
 
 
 def state_result(state) -> Any:
-    """The value a finished flow returned, whatever its final state (no raising)."""
-    return state.result(raise_on_failure=False)
+    """The value a finished run returned, whatever its final state (no raising)."""
+    value = state.result(raise_on_failure=False)
+    return value.result if isinstance(value, EndedEarly) and value.result is not None else value

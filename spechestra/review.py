@@ -11,7 +11,7 @@ import threading
 from typing import Callable, Optional, Union
 
 from .models import ArchitectureReview, ReviewDecision, ReviewRequest, SpecReview
-from .prefect_api import current_flow_run_id, in_flow_run, logger, pause_for_input
+from .prefect_api import current_flow_run_id, in_flow_run, logger, pause_for_input, root_flow_run_id
 
 ReviewCallback = Callable[[ReviewRequest], Union[bool, ReviewDecision, dict]]
 
@@ -33,8 +33,9 @@ def any_pending() -> Optional[tuple[str, ReviewRequest]]:
 
 @contextlib.contextmanager
 def registered(req: ReviewRequest):
-    """Make the current run's pause findable by a reviewer in this process while it lasts."""
-    run_id = current_flow_run_id()
+    """Make the pause findable by a reviewer in this process while it lasts (keyed by the run
+    that actually pauses: the top-level one, see `pause_for_input`)."""
+    run_id = root_flow_run_id() or current_flow_run_id()
     with _lock:
         _pending[run_id] = req
     try:

@@ -46,8 +46,7 @@ class PrefectServer:
 
     def start(self, timeout: float = 120) -> "PrefectServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = self.env()
-        env.pop("PREFECT_API_URL")
+        env = self.env(PREFECT_UI_API_URL=self.url)  # the UI's browser code calls this address
         self.proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=env, stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)

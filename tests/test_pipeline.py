@@ -52,6 +52,7 @@ def test_reviews_pause_and_are_answered_through_the_api(tmp_path):
     result = box["result"]
     assert result.success, result.message
     assert len(answered) == 2  # the architecture review, then the spec review (twice has no checkpoint)
+    assert {a[:36] for a in answered} == {result.flow_run_id}  # the pipeline run itself paused, not a subflow
     assert result.perform.outputs == {"result": 10}
 
 
