@@ -17,6 +17,14 @@ console = Console()
 err = Console(stderr=True)
 
 
+def reviewed(work, yes: bool):
+    """Run `work`; unless --yes, answer its review and checkpoint pauses from this terminal."""
+    if yes:
+        return work()
+    from .terminal_review import run_with_terminal_review
+    return run_with_terminal_review(work, console)
+
+
 def fail(message: str, code: int = 1):
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(code)
@@ -41,11 +49,7 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
     from .composer import Composer
     from .report import print_composition
     composer = Composer(str(project))
-    if yes:
-        result = composer.compose(request, auto_accept=True)
-    else:
-        from .terminal_review import run_with_terminal_review
-        result = run_with_terminal_review(lambda: composer.compose(request), console)
+    result = reviewed(lambda: composer.compose(request, auto_accept=yes), yes)
     print_composition(console, result, composer)
     if result.cancelled or not result.ready_for_build:
         raise typer.Exit(1)
@@ -104,12 +108,7 @@ def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec 
     conductor = Conductor(str(project))
     values = parse_inputs(inputs)
     conductor.plan_workflow(workflow, values)  # bad workflows fail here, before any run exists
-    work = lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout)  # noqa: E731
-    if yes:
-        result = work()
-    else:
-        from .terminal_review import run_with_terminal_review
-        result = run_with_terminal_review(work, console)
+    result = reviewed(lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout), yes)
     print_perform(console, result)
     if not result.success:
         raise typer.Exit(1)
@@ -145,13 +144,8 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
     from .pipeline_flow import run_pipeline
     from .report import print_pipeline
     values = parse_inputs(inputs)
-    work = lambda: run_pipeline(request, str(project), auto_accept=yes, workflow=workflow,  # noqa: E731
-                                inputs=values, max_workers=workers)
-    if yes:
-        result = work()
-    else:
-        from .terminal_review import run_with_terminal_review
-        result = run_with_terminal_review(work, console)
+    result = reviewed(lambda: run_pipeline(request, str(project), auto_accept=yes, workflow=workflow,
+                                           inputs=values, max_workers=workers), yes)
     print_pipeline(console, result)
     if not result.success:
         raise typer.Exit(1)

@@ -14,7 +14,7 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from .models import CompositionResult
-from .prefect_api import cancelled_state, quiet_heartbeats, sp_flow, state_result
+from .prefect_api import cancelled_state, flow_value, quiet_heartbeats, sp_flow
 
 _handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_composer", default=None)
 
@@ -53,10 +53,7 @@ def run_composer(composer, request: str, auto_accept: bool, context: Optional[di
                             return_state=True)
     finally:
         _handover.reset(token)
-    result = state_result(state)
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    return flow_value(state)
 
 
 def run_in_own_flow(name: str, body: Callable):

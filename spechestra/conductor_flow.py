@@ -14,7 +14,7 @@ from typing_extensions import Annotated
 
 from .build_flow import unregister_provider
 from .models import BuildResult
-from .prefect_api import build_runner, failed_state, quiet_heartbeats, sp_flow, state_result
+from .prefect_api import build_runner, failed_state, flow_value, quiet_heartbeats, sp_flow
 
 _handover: contextvars.ContextVar[Optional[object]] = contextvars.ContextVar("spechestra_conductor", default=None)
 
@@ -61,7 +61,4 @@ def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangem
     finally:
         _handover.reset(token)
         unregister_provider(conductor.provider_ref)
-    result = state_result(state)
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    return flow_value(state)

@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 
-def atomic_write(path: str | os.PathLike, text: str) -> Path:
-    """Write via a temporary file in the same directory, then rename over the target."""
-    path = Path(path)
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """A temporary file beside `path`; renamed over it if the block succeeds, removed if not."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> Path:
+    """Write via a temporary file in the same directory, then rename over the target."""
+    path = Path(path)
+    with _replacing(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
     return path
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy any file (text or binary) so the target is never seen half-written."""
+    target = Path(target)
+    with _replacing(target) as tmp:
+        shutil.copy2(source, tmp)
+    return target
 
 
 def inside(root: str | os.PathLike, relative: str) -> Path:
@@ -34,20 +52,4 @@ def inside(root: str | os.PathLike, relative: str) -> Path:
     target = (root_path / relative).resolve()
     if target != root_path and root_path not in target.parents:
         raise ValueError(f"path {relative!r} escapes {root_path}")
-    return target
-
-
-def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Copy any file (text or binary) so the target is never seen half-written."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        shutil.copy2(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return target

@@ -23,7 +23,11 @@ def prefect_exe() -> str:
 
 
 def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
-    return subprocess.call([prefect_exe(), "server", "start", "--host", host, "--port", str(port)])
+    """`prefect server start`; the UI's browser code is told the API's real address (on any
+    port other than 4200 it would otherwise call 127.0.0.1:4200 and show "Can't connect")."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_UI_API_URL", f"http://{host}:{port}/api")
+    return subprocess.call([prefect_exe(), "server", "start", "--host", host, "--port", str(port)], env=env)
 
 
 def deploy(root: Path, pool: str = POOL) -> list[str]:

@@ -17,7 +17,7 @@ from typing_extensions import Annotated
 
 from . import trace as traces
 from .models import CheckpointReview, PerformResult, StepResult
-from .prefect_api import (as_completed, cancelled_state, current_flow_run_id, failed_state, logger,
+from .prefect_api import (as_completed, cancelled_state, current_flow_run_id, failed_state, flow_value, logger,
                           pause_for_input, quiet_heartbeats, run_tags, sp_flow, sp_task, state_result,
                           thread_runner)
 from .step_runner import StepError, run_step
@@ -157,7 +157,4 @@ def run_perform(conductor, workflow: str, inputs: dict, callback, auto_approve: 
                 step_timeout=timeout, return_state=True)
     finally:
         _handover.reset(token)
-    result = state_result(state)
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    return flow_value(state)

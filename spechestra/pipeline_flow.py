@@ -15,8 +15,8 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from .models import PipelineResult
-from .prefect_api import (build_runner, cancelled_state, failed_state, quiet_heartbeats, run_tags, sp_flow, state_result,
-                          thread_runner)
+from .prefect_api import (build_runner, cancelled_state, failed_state, flow_value, quiet_heartbeats, run_tags, sp_flow,
+                          state_result, thread_runner)
 
 
 @sp_flow(name="compose_build_perform",
@@ -80,9 +80,7 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
     with _handovers(project_dir, provider, review_callback, checkpoint_callback) as meter, quiet_heartbeats():
         state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,
                                       workflow=workflow, inputs=inputs, max_workers=max_workers, return_state=True)
-    result = state_result(state)
-    if isinstance(result, BaseException):
-        raise result
+    result = flow_value(state)
     result.flow_run_id = str(state.state_details.flow_run_id) if state.state_details else None
     result.llm = meter.summary()
     return result
@@ -94,7 +92,6 @@ def _handovers(project_dir, provider, review_callback, checkpoint_callback):
     With no provider given, it is chosen by setting, exactly as a deployed run would choose it."""
     from . import compose_flow, conductor_flow, perform_flow
     from .composer import Composer
-    from .conductor import Conductor
     composer = Composer(project_dir, provider=provider)
     tokens = [(compose_flow._handover, compose_flow._handover.set((composer, None, review_callback)))]
     holder = _LateConductor(project_dir, composer.provider)

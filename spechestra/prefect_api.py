@@ -11,8 +11,8 @@ import contextlib
 import time
 from typing import Any, Optional, Type, TypeVar
 
-from prefect import flow, tags, task, unmapped
-from prefect.futures import as_completed
+from prefect import flow, tags, task, unmapped  # noqa: F401  (unmapped is re-exported)
+from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
@@ -458,6 +458,14 @@ def update_progress(artifact_id, percent: float) -> None:
         update_progress_artifact(artifact_id=artifact_id, progress=percent)
     except Exception:
         pass
+
+
+def flow_value(state) -> Any:
+    """What a flow run returned; an exception it raised is raised here."""
+    value = state_result(state)
+    if isinstance(value, BaseException):
+        raise value
+    return value
 
 
 def state_result(state) -> Any:

@@ -1,8 +1,5 @@
 """Deployments on a real `prefect server`, run by a real `prefect worker` process."""
 
-import json
-import shutil
-
 import pytest
 
 from kit_server import BIN, REPO, PrefectServer, stop_process

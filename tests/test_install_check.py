@@ -56,7 +56,7 @@ def test_missing_file_is_detected(tmp_path):
     site = _site(tmp_path)
     (site / "spechestra" / "composer.py").unlink()
     report = install_check.check([str(site)])
-    assert any("spechestra/composer.py is missing" in p for p in report.problems)
+    assert any("spechestra/composer.py is missing" in p for p in report.problems), (report.ours, report.problems)
 
 
 def test_doctor_passes_on_this_install():
