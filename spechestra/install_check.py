@@ -41,11 +41,17 @@ class InstallReport:
 
 
 def _record_hashes(dist) -> dict[str, str]:
-    """RECORD entries under spechestra/: relative path -> 'sha256=...'."""
+    """RECORD entries under spechestra/: relative path -> sha256 (urlsafe base64).
+
+    Read from the RECORD text itself: `Distribution.files` was seen to leave out entries whose
+    file is gone once other packages' metadata finders were loaded, hiding exactly the damage
+    this check exists to report.
+    """
+    import csv
     hashes = {}
-    for entry in dist.files or []:
-        if entry.parts and entry.parts[0] == "spechestra" and entry.hash and entry.hash.mode == "sha256":
-            hashes[str(entry)] = entry.hash.value
+    for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
+        if len(row) >= 2 and row[0].startswith("spechestra/") and row[1].startswith("sha256="):
+            hashes[row[0]] = row[1][len("sha256="):]
     return hashes
 
 
@@ -55,9 +61,17 @@ def _sha256(path: Path) -> str:
 
 
 def _dist(name: str, path: Optional[list[str]]):
-    found = list(metadata.distributions(name=name, path=path) if path is not None
-                 else metadata.distributions(name=name))
-    return found[0] if found else None
+    if path is None:
+        found = list(metadata.distributions(name=name))
+        return found[0] if found else None
+    # Some installed packages add metadata finders that ignore `path` and answer from sys.path;
+    # keep only distributions that really live in the folders asked about.
+    roots = [Path(p).resolve() for p in path]
+    for dist in metadata.distributions(name=name, path=path):
+        where = Path(str(dist.locate_file(""))).resolve()
+        if any(where == root or root in where.parents for root in roots):
+            return dist
+    return None
 
 
 def _project_source(dist) -> Optional[str]:
