@@ -33,7 +33,7 @@ def _handed():
 STEP_TIMEOUT = 300.0
 
 
-@sp_task(name="step", task_run_name="{step.name}")
+@sp_task(name="step", task_run_name="{step.name}", persist_result=True)
 def step_task(step: Step, inputs: dict, import_dirs: tuple, timeout: float):
     started = time.time()
     try:
