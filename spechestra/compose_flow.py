@@ -7,22 +7,15 @@ handing over its own composer object, callback and context through a context var
 
 from __future__ import annotations
 
-import contextvars
 from typing import Callable, Optional
 
 from pydantic import Field
 from typing_extensions import Annotated
 
+from .handover import handed as handed_over, handing_over
 from .models import CompositionResult
 from .prefect_api import cancelled_state, flow_value, quiet_heartbeats, sp_flow
 
-_handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_composer", default=None)
-
-
-def _handed():
-    """What an in-process caller handed over. A function, not the ContextVar itself, in the flow
-    body: Dask pickles flow functions by value, and a ContextVar cannot be pickled."""
-    return _handover.get()
 
 
 @sp_flow(name="compose", description="Draft an architecture and specs from a plain-English request, with review.")
@@ -31,7 +24,7 @@ def compose(
     project_dir: Annotated[str, Field(description="Project folder; specs are written to its src/.")] = ".",
     auto_accept: Annotated[bool, Field(description="Skip both reviews (architecture and specs).")] = False,
 ):
-    handed = _handed()
+    handed = handed_over("compose")
     if handed is not None:
         composer, context, callback = handed
     else:
@@ -46,13 +39,9 @@ def compose(
 
 def run_composer(composer, request: str, auto_accept: bool, context: Optional[dict],
                  callback: Optional[Callable]) -> CompositionResult:
-    token = _handover.set((composer, context, callback))
-    try:
-        with quiet_heartbeats():
-            state = compose(request=request, project_dir=composer.project_dir, auto_accept=auto_accept,
-                            return_state=True)
-    finally:
-        _handover.reset(token)
+    with handing_over("compose", (composer, context, callback)), quiet_heartbeats():
+        state = compose(request=request, project_dir=composer.project_dir, auto_accept=auto_accept,
+                        return_state=True)
     return flow_value(state)
 
 

@@ -6,23 +6,16 @@ goes through the same flow, handing over its own conductor (and provider) by con
 
 from __future__ import annotations
 
-import contextvars
 from typing import Optional
 
 from pydantic import Field
 from typing_extensions import Annotated
 
 from .build_flow import unregister_provider
+from .handover import handed as handed_over, handing_over
 from .models import BuildResult
 from .prefect_api import build_runner, failed_state, flow_value, quiet_heartbeats, sp_flow
 
-_handover: contextvars.ContextVar[Optional[object]] = contextvars.ContextVar("spechestra_conductor", default=None)
-
-
-def _handed():
-    """What an in-process caller handed over. A function, not the ContextVar itself, in the flow
-    body: Dask pickles flow functions by value, and a ContextVar cannot be pickled."""
-    return _handover.get()
 
 
 @sp_flow(name="build", description="Compile every spec to code and tests, dependency-ordered, cached by content.")
@@ -35,7 +28,7 @@ def build(
     max_fixes: Annotated[int, Field(ge=0, le=10, description="Fix attempts per spec after failing tests.")] = 2,
     retries: Annotated[int, Field(ge=0, le=10, description="Retries of an LLM call after a transient fault.")] = 3,
 ) -> BuildResult:
-    handed = _handed()
+    handed = handed_over("build")
     if handed is None:
         from .conductor import Conductor
         conductor, arrangement, parallel = Conductor(project_dir, max_fixes=max_fixes, retries=retries), None, True
@@ -50,15 +43,13 @@ def build(
 
 
 def run_conductor(conductor, specs, parallel, incremental, max_workers, arrangement, model) -> BuildResult:
-    token = _handover.set((conductor, arrangement, parallel))
     workers = max_workers if parallel else 1
     try:
-        with quiet_heartbeats():
+        with handing_over("build", (conductor, arrangement, parallel)), quiet_heartbeats():
             state = build.with_options(task_runner=build_runner(workers))(
                 project_dir=conductor.project_dir, specs=specs, incremental=incremental,
                 max_workers=max_workers, model=model, max_fixes=conductor.max_fixes,
                 retries=conductor.retries, return_state=True)
     finally:
-        _handover.reset(token)
         unregister_provider(conductor.provider_ref)
     return flow_value(state)

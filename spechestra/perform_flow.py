@@ -8,7 +8,6 @@ pauses for a `CheckpointReview`. The first failure stops new steps; what ran is 
 
 from __future__ import annotations
 
-import contextvars
 import time
 from typing import Callable, Optional
 
@@ -16,6 +15,7 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from . import trace as traces
+from .handover import handed as handed_over, handing_over
 from .models import CheckpointReview, PerformResult, StepResult
 from .prefect_api import (as_completed, cancelled_state, current_flow_run_id, failed_state, flow_value, logger,
                           pause_for_input, quiet_heartbeats, run_tags, sp_flow, sp_task, state_result,
@@ -23,13 +23,6 @@ from .prefect_api import (as_completed, cancelled_state, current_flow_run_id, fa
 from .step_runner import StepError, run_step
 from .workflow import Step, WorkflowPlan, resolve
 
-_handover: contextvars.ContextVar[Optional[tuple]] = contextvars.ContextVar("spechestra_perform", default=None)
-
-
-def _handed():
-    """What an in-process caller handed over. A function, not the ContextVar itself, in the flow
-    body: Dask pickles flow functions by value, and a ContextVar cannot be pickled."""
-    return _handover.get()
 STEP_TIMEOUT = 300.0
 
 
@@ -124,7 +117,7 @@ def perform(
     auto_approve: Annotated[bool, Field(description="Run checkpoint steps without pausing for approval.")] = False,
     step_timeout: Annotated[float, Field(gt=0, description="Seconds one step may run.")] = STEP_TIMEOUT,
 ):
-    handed = _handed()
+    handed = handed_over("perform")
     if handed is None:
         from .conductor import Conductor
         conductor, callback = Conductor(project_dir), None
@@ -149,12 +142,8 @@ def perform(
 
 
 def run_perform(conductor, workflow: str, inputs: dict, callback, auto_approve: bool, timeout: float) -> PerformResult:
-    token = _handover.set((conductor, callback))
-    try:
-        with quiet_heartbeats(), run_tags(f"workflow:{workflow}"):
-            state = perform.with_options(task_runner=thread_runner(8))(
-                workflow=workflow, inputs=inputs, project_dir=conductor.project_dir, auto_approve=auto_approve,
-                step_timeout=timeout, return_state=True)
-    finally:
-        _handover.reset(token)
+    with handing_over("perform", (conductor, callback)), quiet_heartbeats(), run_tags(f"workflow:{workflow}"):
+        state = perform.with_options(task_runner=thread_runner(8))(
+            workflow=workflow, inputs=inputs, project_dir=conductor.project_dir, auto_approve=auto_approve,
+            step_timeout=timeout, return_state=True)
     return flow_value(state)

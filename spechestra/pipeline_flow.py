@@ -90,19 +90,16 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
 def _handovers(project_dir, provider, review_callback, checkpoint_callback):
     """Hand one metered provider to all three stages (a flow parameter cannot carry an object).
     With no provider given, it is chosen by setting, exactly as a deployed run would choose it."""
-    from . import compose_flow, conductor_flow, perform_flow
+    from .build_flow import unregister_provider
     from .composer import Composer
+    from .handover import handing_over
     composer = Composer(project_dir, provider=provider)
-    tokens = [(compose_flow._handover, compose_flow._handover.set((composer, None, review_callback)))]
     holder = _LateConductor(project_dir, composer.provider)
-    tokens.append((conductor_flow._handover, conductor_flow._handover.set((holder, None, True))))
-    tokens.append((perform_flow._handover, perform_flow._handover.set((holder, checkpoint_callback))))
     try:
-        yield composer.meter
+        with handing_over("compose", (composer, None, review_callback)), \
+                handing_over("build", (holder, None, True)), handing_over("perform", (holder, checkpoint_callback)):
+            yield composer.meter
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
-        from .build_flow import unregister_provider
         unregister_provider(holder.provider_ref)
 
 
@@ -110,10 +107,10 @@ class _LateConductor:
     """A Conductor created when first used: the specs it reads do not exist until compose has run."""
 
     def __init__(self, project_dir: str, provider):
-        self.project_dir, self._provider, self._conductor = project_dir, provider, None
+        self.project_dir, self._llm_choice, self._conductor = project_dir, provider, None
 
     def __getattr__(self, name):
         if self._conductor is None:
             from .conductor import Conductor
-            self._conductor = Conductor(self.project_dir, provider=self._provider)
+            self._conductor = Conductor(self.project_dir, provider=self._llm_choice)
         return getattr(self._conductor, name)
