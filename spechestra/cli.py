@@ -33,11 +33,15 @@ def fail(message: str, code: int = 1):
 @app.command()
 def doctor():
     """Check that 'import spechestra' loads this project's package (not specsoloist's old copy)."""
+    from .prefect_home import problem
     report = install_check.check()
-    if report.ok:
+    database = problem()
+    if report.ok and database is None:
         console.print(f"[green]{report.explain()}[/]")
         return
-    err.print(report.explain())
+    err.print(report.explain() if not report.ok else f"[green]{report.explain()}[/]")
+    if database:
+        err.print(database, markup=False)
     raise typer.Exit(1)
 
 
@@ -211,6 +215,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             exc.show()
             return exc.exit_code
         err.print(f"[red]error:[/] {exc}")
+        from .prefect_home import problem
+        cause = problem()  # a server that cannot start shows up as a bare timeout
+        if cause:
+            err.print(cause, markup=False)
         return 1
     return code if isinstance(code, int) else 0
 
