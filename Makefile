@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES)
 	@# Reinstall our package last, without dependencies: whatever order pip chose above, our
 	@# spechestra/ files are the ones on disk afterwards.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall .
-	$(VENV)/bin/spechestra doctor
+	$(VENV)/bin/spechestra doctor --install
 	@touch $(STAMP)
 
 demo: install

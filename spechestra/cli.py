@@ -31,11 +31,12 @@ def fail(message: str, code: int = 1):
 
 
 @app.command()
-def doctor():
-    """Check that 'import spechestra' loads this project's package (not specsoloist's old copy)."""
+def doctor(install: bool = typer.Option(False, "--install", help="Check only the installed files (make install does).")):
+    """Check that 'import spechestra' loads this project's package (not specsoloist's old copy),
+    and that Prefect's local database can be opened by the installed Prefect."""
     from .prefect_home import problem
     report = install_check.check()
-    database = problem()
+    database = None if install else problem()
     if report.ok and database is None:
         console.print(f"[green]{report.explain()}[/]")
         return
