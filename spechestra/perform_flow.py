@@ -109,7 +109,8 @@ def run_steps(plan: WorkflowPlan, inputs: dict, callback: Optional[Callable], au
     return results, stop
 
 
-@sp_flow(name="perform", description="Run a workflow spec's steps on the compiled modules; the run history is the trace.")
+@sp_flow(name="perform", task_runner=thread_runner(8),
+         description="Run a workflow spec's steps on the compiled modules; the run history is the trace.")
 def perform(
     workflow: Annotated[str, Field(description="Name of the workflow spec to run.")],
     inputs: Annotated[Optional[dict], Field(description="The workflow's inputs, e.g. {\"n\": 5}.")] = None,
@@ -143,7 +144,7 @@ def perform(
 
 def run_perform(conductor, workflow: str, inputs: dict, callback, auto_approve: bool, timeout: float) -> PerformResult:
     with handing_over("perform", (conductor, callback)), quiet_heartbeats(), run_tags(f"workflow:{workflow}"):
-        state = perform.with_options(task_runner=thread_runner(8))(
+        state = perform(
             workflow=workflow, inputs=inputs, project_dir=conductor.project_dir, auto_approve=auto_approve,
             step_timeout=timeout, return_state=True)
     return flow_value(state)

@@ -16,7 +16,7 @@ from typing_extensions import Annotated
 
 from .models import PipelineResult
 from .prefect_api import (build_runner, cancelled_state, failed_state, flow_value, quiet_heartbeats, run_tags, sp_flow,
-                          state_result, thread_runner)
+                          state_result)
 
 
 @sp_flow(name="compose_build_perform",
@@ -59,7 +59,7 @@ def compose_build_perform(
         return PipelineResult(stage="build", success=True, composition=composed, build=built,
                               message="built; no single workflow spec to perform (pass workflow=)")
     with run_tags(f"workflow:{name}"):
-        performed = state_result(perform.with_options(task_runner=thread_runner(8))(
+        performed = state_result(perform(
             workflow=name, inputs=inputs or {}, project_dir=project_dir, auto_approve=auto_accept,
             return_state=True))
     if isinstance(performed, BaseException) or not performed.success:

@@ -111,10 +111,6 @@ def in_flow_run() -> bool:
     return FlowRunContext.get() is not None
 
 
-def in_task_run() -> bool:
-    return TaskRunContext.get() is not None
-
-
 def current_task_run_name() -> str:
     ctx = TaskRunContext.get()
     return ctx.task_run.name if ctx and ctx.task_run else ""

@@ -19,12 +19,6 @@ _pending: dict[str, ReviewRequest] = {}
 _lock = threading.Lock()
 
 
-def pending_review(flow_run_id: str) -> Optional[ReviewRequest]:
-    """The review a flow run in this process is paused on (for the terminal reviewer)."""
-    with _lock:
-        return _pending.get(flow_run_id)
-
-
 def any_pending() -> Optional[tuple[str, ReviewRequest]]:
     """Some review or checkpoint a flow run of this process waits on (subflows included)."""
     with _lock:
