@@ -2,8 +2,8 @@
 
 import os
 
-from spechestra.conductor_flow import build as _build
-from spechestra.prefect_api import build_runner
+from spechestra.orchestration.build import build as _build
+from spechestra.orchestration.prefect import build_runner
 
 # Read when a worker loads this entrypoint for a run: SPECHESTRA_TASK_RUNNER=dask on the worker
 # builds specs on Dask (SPECHESTRA_BUILD_WORKERS processes, default 4).

@@ -1,10 +1,10 @@
 """Entrypoint for Prefect deployments: `flows/compose.py:compose`.
 
-The flow itself lives in the package (`spechestra.compose_flow`) so the Python API and
+The flow itself lives in the package (`spechestra.orchestration.compose`) so the Python API and
 deployments run the same code; this file only gives `prefect deploy` a path to point at.
 """
 
-from spechestra.compose_flow import compose
+from spechestra.orchestration.compose import compose
 
 __all__ = ["compose"]
 

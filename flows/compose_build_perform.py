@@ -1,9 +1,9 @@
 """Entrypoint for Prefect deployments: `flows/compose_build_perform.py:compose_build_perform`.
 
-The whole pipeline: compose (reviews pause here) -> build -> perform -> trace, as three subflows.
+The whole pipeline: compose -> build -> perform -> trace, as three subflows; reviews pause this run.
 """
 
-from spechestra.pipeline_flow import compose_build_perform
+from spechestra.orchestration.pipeline import compose_build_perform
 
 __all__ = ["compose_build_perform"]
 

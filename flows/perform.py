@@ -1,5 +1,5 @@
 """Entrypoint for Prefect deployments: `flows/perform.py:perform` (run a built workflow spec)."""
 
-from spechestra.perform_flow import perform
+from spechestra.orchestration.perform import perform
 
 __all__ = ["perform"]

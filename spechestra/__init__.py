@@ -4,21 +4,38 @@ Composer turns a plain-English request into an architecture and SpecSoloist spec
 builds them and performs workflow specs. Every step is a Prefect run, so the run history is
 the execution trace. `SpecComposer`/`SpecConductor` keep code written for the old copy bundled
 with specsoloist working.
+
+Public names are imported on first use (as Prefect's own `__init__` does), so `spechestra --help`
+and `spechestra doctor` never pay for importing Prefect.
 """
+
+from importlib import import_module
 
 from .install_check import guard_import as _guard_import
 
 _guard_import()
 
-from .composer import BaseComposer, Composer, SpecComposer  # noqa: E402
-from .conductor import BaseConductor, Conductor, SpecConductor  # noqa: E402
-from .models import (Architecture, BuildResult, ComponentDef, CompositionResult,  # noqa: E402
-                     PerformResult, PipelineResult, ReviewDecision, ReviewRequest, StepResult, VerifyResult)
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "Architecture", "BaseComposer", "BaseConductor", "BuildResult", "ComponentDef", "Composer",
-    "CompositionResult", "Conductor", "PerformResult", "PipelineResult", "ReviewDecision",
-    "ReviewRequest", "SpecComposer", "SpecConductor", "StepResult", "VerifyResult",
-]
+_LAZY = {
+    "BaseComposer": "composer", "Composer": "composer", "SpecComposer": "composer",
+    "BaseConductor": "conductor", "Conductor": "conductor", "SpecConductor": "conductor",
+    "run_pipeline": "pipeline",
+    **{name: "core.models" for name in (
+        "Architecture", "BuildResult", "ComponentDef", "CompositionResult", "Outcome", "PerformResult",
+        "PipelineResult", "ReviewDecision", "ReviewRequest", "StepResult", "VerifyResult")},
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'spechestra' has no attribute {name!r}")
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

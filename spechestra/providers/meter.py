@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 
 @dataclass
@@ -75,17 +75,21 @@ class Meter:
         return peak
 
 
-def _current_task_name() -> str:
-    from ..prefect_api import current_task_run_name
-    return current_task_run_name()
+def _no_label() -> str:
+    return ""
 
 
 class MeteredProvider:
-    """An `LLMProvider` that records each call in a `Meter` and delegates to `inner`."""
+    """An `LLMProvider` that records each call in a `Meter` and delegates to `inner`.
 
-    def __init__(self, inner, meter: Optional[Meter] = None):
+    `label()` names the caller of each call (the orchestration layer passes the current task
+    run's name), so this module needs nothing from Prefect.
+    """
+
+    def __init__(self, inner, meter: Optional[Meter] = None, label: Callable[[], str] = _no_label):
         self.inner = inner
         self.meter = meter if meter is not None else Meter()
+        self.label = label
 
     def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
         started = time.time()
@@ -98,14 +102,14 @@ class MeteredProvider:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self.meter.add(CallRecord(task=_current_task_name(), started=started, ended=time.time(),
+            self.meter.add(CallRecord(task=self.label(), started=started, ended=time.time(),
                                       prompt_chars=len(prompt), response_chars=len(response or ""),
                                       model=model, error=error))
 
     def __getstate__(self):
         # The meter holds a lock; a pickled copy (e.g. for a distributed worker) starts a fresh one.
-        return {"inner": self.inner, "meter": None}
+        return {"inner": self.inner, "meter": None, "label": self.label}
 
     def __setstate__(self, state):
-        self.inner = state["inner"]
+        self.inner, self.label = state["inner"], state.get("label", _no_label)
         self.meter = Meter()

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..fileio import atomic_write
+from ..core.fileio import atomic_write
 
 
 def prompt_key(prompt: str) -> str:

@@ -1,0 +1,43 @@
+"""The `spechestra` command (entry point `spechestra.cli:main`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+import typer
+
+from .. import install_check
+from . import doctor as checks
+from .app import app, err
+
+__all__ = ["app", "main"]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] != ["doctor"]:
+        report = install_check.check()
+        if not report.ok:
+            err.print(report.explain())
+            return 2
+    try:
+        code = app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click usage errors and our own failures: one line, non-zero
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        err.print(f"[red]error:[/] {exc}")
+        cause = checks.problem()  # a server that cannot start shows up as a bare timeout
+        if cause:
+            err.print(cause, markup=False)
+        return 1
+    return code if isinstance(code, int) else 0

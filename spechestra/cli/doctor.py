@@ -1,0 +1,70 @@
+"""Is the Prefect database under PREFECT_HOME one this Prefect can open?
+
+A database migrated by a newer Prefect (say 3.9, then a downgrade to the 3.8 this project pins)
+makes the local server fail at start-up with only "Timed out while attempting to connect to
+ephemeral Prefect API server" on screen. Reading the database's migration revision names the
+cause. Standard library only (sqlite3): it reads Prefect's migration files without importing
+Prefect, so `spechestra doctor` stays fast and works when Prefect itself is broken.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sqlite3
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Optional
+
+
+def database_path() -> Optional[Path]:
+    """The SQLite file Prefect uses here, or None (another database, or none yet)."""
+    url = os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL", "")
+    if url and not url.startswith("sqlite"):
+        return None
+    if url:
+        path = Path(url.split("///", 1)[-1])
+    else:
+        home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+        path = home / "prefect.db"
+    return path if path.is_file() else None
+
+
+def known_revisions() -> set[str]:
+    """Migration revisions the installed Prefect knows (read from its files, not imported)."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        return set()
+    folder = Path(list(spec.submodule_search_locations)[0]) / "server" / "database" / "_migrations" / "versions" / "sqlite"
+    found = set()
+    for script in folder.glob("*.py"):
+        match = re.search(r'^revision = "([0-9a-f]+)"', script.read_text(encoding="utf-8"), re.M)
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def problem() -> Optional[str]:
+    """A one-paragraph explanation when the database is newer than this Prefect, else None."""
+    path = database_path()
+    if path is None:
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return None
+    revisions = {r[0] for r in rows}
+    known = known_revisions()
+    if not revisions or not known or revisions <= known:
+        return None
+    try:
+        installed = version("prefect")
+    except PackageNotFoundError:
+        installed = "(not installed)"
+    return (f"Prefect's database {path} was migrated by a newer Prefect than the installed "
+            f"{installed} (revision {', '.join(sorted(revisions - known))} is unknown to it), "
+            "so its server cannot start. Use another folder for this project's runs "
+            "(export PREFECT_HOME=~/.prefect-spechestra), or reset that database "
+            "(prefect server database reset -y: deletes its run history).")

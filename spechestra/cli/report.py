@@ -1,0 +1,109 @@
+"""Rich terminal output for results (kept out of the CLI so the CLI stays a thin shell)."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from ..core.models import Outcome
+from ..core.tracing import format_tree
+
+
+def ui_hint(flow_run_id: str | None) -> str:
+    if not flow_run_id:
+        return ""
+    return (f"Flow run {flow_run_id}. To browse it: `prefect server start`, then open "
+            f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}")
+
+
+def print_composition(console: Console, result, composer, hint: bool = True) -> None:
+    table = Table(title="Composition")
+    for column in ("component", "type", "depends on", "spec"):
+        table.add_column(column)
+    created = {p for p in result.spec_paths}
+    for comp in result.architecture.components:
+        if comp.name in result.failed:
+            status = f"[red]failed[/]: {result.failed[comp.name]}"
+        elif comp.name in result.skipped:
+            status = "[dim]exists, kept[/]"
+        elif any(p.endswith(f"{comp.name}.spec.md") for p in created):
+            status = "[green]written[/]"
+        else:
+            status = "-"
+        table.add_row(comp.name, comp.type, ", ".join(comp.dependencies) or "-", status)
+    console.print(table)
+    if result.cancelled:
+        console.print(f"[yellow]Cancelled:[/] {result.message}")
+    elif result.message:
+        console.print(f"[yellow]{result.message}[/]")
+    console.print(f"Specs are in {composer.specs_dir}")
+    if composer is not None and hasattr(composer, "meter"):
+        summary = composer.meter.summary()
+        console.print(f"LLM calls: {summary['calls']} (~{summary['approx_tokens']} tokens)")
+    if hint and result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))
+
+
+def print_build(console: Console, result, conductor) -> None:
+    table = Table(title="Build")
+    for column in ("spec", "state", "attempts", "LLM calls", "seconds", "error"):
+        table.add_column(column)
+    colour = {Outcome.BUILT: "green", Outcome.REFERENCE: "green", Outcome.CACHED: "cyan", Outcome.FAILED: "red",
+              Outcome.BLOCKED: "yellow"}
+    for name in result.build_order:
+        o = result.details.get(name)
+        if o is None:
+            continue
+        error = (o.error or "").strip().splitlines()[0][:60] if o.error else ""
+        table.add_row(name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts),
+                      str(o.llm_calls), f"{o.seconds:.1f}", error)
+    console.print(table)
+    for name, why in result.errors.items():
+        if name not in result.details:
+            console.print(f"[red]{name}[/]: {why}")
+    console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
+                  f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked "
+                  f"in {result.duration:.1f}s; code in {conductor.build_dir}")
+    if result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))
+
+
+def print_perform(console: Console, result, hint: bool = True) -> None:
+    if result.trace:
+        console.print(format_tree(result.trace), markup=False, highlight=False)
+    else:
+        for step in result.steps:
+            console.print(f"{step.name} ({step.spec}): {'ok' if step.success else 'failed'} {step.outputs or step.error}")
+    if result.success:
+        console.print(f"[green]Workflow {result.workflow} finished[/] in {result.duration:.2f}s; outputs: {result.outputs}")
+    else:
+        console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")
+    if result.trace_path:
+        console.print(f"Trace: {result.trace_path}")
+    if hint and result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))
+
+
+def print_pipeline(console: Console, result) -> None:
+    if result.composition is not None:
+        print_composition(console, result.composition, _Specs(result), hint=False)
+    console.print(f"[bold]{'Done' if result.success else 'Stopped'} at {result.stage}:[/] {result.message}")
+    if result.build is not None:
+        console.print(f"Build: {len(result.build.specs_compiled)} compiled, {len(result.build.specs_skipped)} cached, "
+                      f"{len(result.build.specs_failed)} failed, {len(result.build.specs_blocked)} blocked")
+    if result.perform is not None:
+        print_perform(console, result.perform, hint=False)
+    if result.llm:
+        console.print(f"LLM calls: {result.llm.get('calls', 0)} (~{result.llm.get('approx_tokens', 0)} tokens)")
+    if result.flow_run_id:
+        console.print(ui_hint(result.flow_run_id))
+
+
+class _Specs:
+    """Where a pipeline's specs went, for print_composition (no meter: the pipeline prints its own)."""
+
+    def __init__(self, result):
+        paths = result.composition.spec_paths
+        self.specs_dir = os.path.dirname(paths[0]) if paths else "(none written)"

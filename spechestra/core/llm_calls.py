@@ -1,0 +1,130 @@
+"""How one spec's build talks to its provider: retried, gated, counted, and resumable.
+
+A task-level retry of a whole spec would buy again every answer it already has (the compiled code,
+the tests) and could fail on a different prompt each time, so transient faults are retried per
+call here, with exponential backoff and jitter. Answers received in one attempt of a task are kept
+in order (on disk, beside the project's results): when Prefect retries the task, or a killed build
+is started again, the same prompts in the same order are answered from that record instead of the
+provider. Every real call holds one slot of a Prefect concurrency limit (a
+`gate`), so a rate limit holds however many builds run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable, ContextManager, Optional, Union
+
+from .fileio import atomic_write
+
+TRANSIENT_MARKERS = ("timeout", "timed out", "rate limit", "ratelimit", "429", "500", "502", "503", "504",
+                     "529", "overloaded", "temporarily", "connection", "unavailable")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Provider faults worth retrying: timeouts, rate limits, 5xx, dropped connections."""
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(marker in text for marker in TRANSIENT_MARKERS)
+
+
+def backoff(attempt: int, base: float, rng: random.Random) -> float:
+    """base * 2**attempt, spread by +/-50% so parallel specs do not retry in lockstep."""
+    return base * (2 ** attempt) * rng.uniform(0.5, 1.5)
+
+
+Answer = tuple  # (sha256 of model and prompt, response)
+
+
+class MemoryRecord:
+    """Answers kept in a list the caller owns (tests; one process)."""
+
+    def __init__(self, items: Optional[list] = None):
+        self.items = items if items is not None else []
+
+    def load(self) -> list:
+        return list(self.items)
+
+    def save(self, answers: list) -> None:
+        self.items[:] = answers
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+class FileRecord:
+    """Answers kept in a JSON file, written atomically after every paid call."""
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        self.path = Path(path)
+
+    def load(self) -> list:
+        try:
+            return [tuple(a) for a in json.loads(self.path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError):
+            return []
+
+    def save(self, answers: list) -> None:
+        atomic_write(self.path, json.dumps([list(a) for a in answers]))
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class SpecProvider:
+    """The provider as one spec's build sees it (see the module docstring)."""
+
+    def __init__(self, inner, record: Union[list, MemoryRecord, FileRecord], retries: int = 3, delay: float = 1.0,
+                 gate: Callable[[], ContextManager] = contextlib.nullcontext,
+                 log: Callable[[str], None] = print, seed: Optional[str] = None):
+        self.inner, self.retries, self.delay, self.gate, self.log = inner, retries, delay, gate, log
+        self.store = MemoryRecord(record) if isinstance(record, list) else record
+        self.previous = self.store.load()  # answers from earlier attempts of this task, in call order
+        self.answers: list = []
+        self.calls = self.retried = self.reused = 0
+        self._replaying = True
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
+        key = hashlib.sha256(f"{model}\0{prompt}".encode("utf-8")).hexdigest()
+        with self._lock:
+            index = len(self.answers)
+            earlier = self.previous[index] if self._replaying and index < len(self.previous) else None
+            if earlier is not None and earlier[0] == key:
+                self.answers.append(earlier)
+                self.reused += 1
+                return earlier[1]
+            self._replaying = False
+        response = self._call(prompt, temperature, model)
+        with self._lock:
+            self.answers.append((key, response))
+            self.store.save(self.answers)  # after divergence the old tail is useless: replace it
+        return response
+
+    def _call(self, prompt: str, temperature: float, model: Optional[str]) -> str:
+        attempt = 0
+        while True:
+            try:
+                with self.gate():
+                    with self._lock:
+                        self.calls += 1
+                    return self.inner.generate(prompt, temperature=temperature, model=model)
+            except Exception as exc:
+                if attempt >= self.retries or not is_transient(exc):
+                    raise
+                wait = backoff(attempt, self.delay, self._rng)
+                attempt += 1
+                with self._lock:
+                    self.retried += 1
+                self.log(f"provider call failed ({type(exc).__name__}: {exc}); "
+                         f"retry {attempt}/{self.retries} in {wait:.1f}s")
+                time.sleep(wait)

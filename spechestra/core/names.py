@@ -1,0 +1,30 @@
+"""Spec names that are safe to turn into file paths.
+
+Names come from LLM answers, users' edits and spec files, and each one becomes a path
+(`src/<name>.spec.md`, `build/<name>.py`), so anything that could escape its folder is refused
+in one place, before anything is read or any LLM call is paid for.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SAFE_PART = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def check_spec_name(name: str) -> str:
+    """The name itself, or a ValueError saying why it cannot be a spec name."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("component name is empty")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise ValueError(f"component name {name!r} is an absolute path; names are relative spec names")
+    parts = name.split("/")
+    if ".." in parts or "." in parts:
+        raise ValueError(f"component name {name!r} would escape the specs directory")
+    bad = [p for p in parts if not _SAFE_PART.match(p)]
+    if bad:
+        raise ValueError(
+            f"component name {name!r} is not a safe spec name: use snake_case identifiers "
+            "(lowercase letters, digits, underscores), optionally in '/' folders"
+        )
+    return name

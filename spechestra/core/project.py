@@ -1,0 +1,83 @@
+"""Where a project's specs are, which arrangement applies, and where each spec's files go."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from specsoloist.config import SpecSoloistConfig
+from specsoloist.parser import SpecParser
+from specsoloist.schema import Arrangement
+
+from .fileio import inside
+
+
+def find_specs_dir(project_dir: str, config: SpecSoloistConfig, arrangement: Optional[Arrangement]) -> str:
+    """`src/` (SpecSoloist's default); else the arrangement's `specs_path`; else the project root
+    when specs sit there, as in SpecSoloist's examples (`sp conduct .`)."""
+    candidates = [config.src_path]
+    if arrangement is not None:
+        candidates.append(os.path.join(project_dir, arrangement.specs_path))
+    for candidate in candidates:
+        if os.path.isdir(candidate) and SpecParser(candidate).list_specs():
+            return os.path.abspath(candidate)
+    if any(name.endswith(".spec.md") for name in os.listdir(project_dir)):
+        return os.path.abspath(project_dir)
+    return config.src_path
+
+
+def load_arrangement(project_dir: str, arrangement=None) -> Optional[Arrangement]:
+    """An Arrangement object, a path to one, or `arrangement.yaml` auto-discovered in the project."""
+    if isinstance(arrangement, Arrangement):
+        return arrangement
+    path = arrangement or os.path.join(project_dir, "arrangement.yaml")
+    if not os.path.exists(path):
+        if arrangement:
+            raise FileNotFoundError(f"arrangement file not found: {arrangement}")
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return SpecParser(project_dir).parse_arrangement(handle.read())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Output paths for one build, relative to the build dir (picklable, no open handles)."""
+
+    project_dir: str
+    specs_dir: str
+    build_dir: str
+    arrangement_yaml: str = ""  # the arrangement as YAML ("" = none); part of cache keys
+
+    @property
+    def arrangement(self) -> Optional[Arrangement]:
+        if not self.arrangement_yaml:
+            return None
+        return Arrangement(**yaml.safe_load(self.arrangement_yaml))
+
+    def impl_path(self, name: str) -> str:
+        arr = self.arrangement
+        return arr.output_paths.resolve_implementation(name) if arr else f"{name}.py"
+
+    def test_path(self, name: str) -> str:
+        arr = self.arrangement
+        return arr.output_paths.resolve_tests(name) if arr else f"test_{name}.py"
+
+    def absolute(self, relative: str) -> Path:
+        return inside(self.build_dir, relative)
+
+    @property
+    def results_dir(self) -> str:
+        """Persisted task results (the incremental-build cache): <project>/.spechestra/results.
+
+        Outside build/ on purpose: deleting build/ and rebuilding restores every file from here
+        with no LLM call.
+        """
+        return os.path.join(self.project_dir, ".spechestra", "results")
+
+    def answers_path(self, cache_key: str) -> str:
+        """Answers one spec's unfinished build has paid for (see `llm_calls`), until it finishes."""
+        return os.path.join(self.project_dir, ".spechestra", "answers", f"{cache_key}.json")

@@ -1,0 +1,52 @@
+"""What a reviewer is shown and how any answer becomes one `ReviewDecision`.
+
+Reviews arrive three ways (a Prefect pause answered in the UI or terminal, a callback, or
+auto-accept); everything here is the same for all three, so it lives in plain code.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+from .models import ReviewDecision, ReviewRequest
+
+ReviewCallback = Callable[[ReviewRequest], Union[bool, ReviewDecision, dict]]
+CheckpointCallback = Callable[[str], bool]
+
+
+def summarize(req: ReviewRequest) -> str:
+    """Markdown shown above the resume form in the Prefect UI."""
+    lines = [f"## Review the {req.stage}", "", req.architecture.description or "", "",
+             "| component | type | depends on | description |", "|---|---|---|---|"]
+    for comp in req.architecture.components:
+        lines.append(f"| {comp.name} | {comp.type} | {', '.join(comp.dependencies) or '-'} | "
+                     f"{comp.description.replace('|', '/')} |")
+    if req.spec_paths:
+        lines += ["", "Specs written (edit them on disk before approving if you like):", ""]
+        lines += [f"- `{p}`" for p in req.spec_paths]
+    if req.failed:
+        lines += ["", "Not written:", ""] + [f"- **{n}**: {why}" for n, why in req.failed.items()]
+    lines += ["", "Approve to continue; leave *approve* unticked to reject."]
+    return "\n".join(lines)
+
+
+def checkpoint_summary(step_name: str, spec: str, done: dict) -> str:
+    """Markdown for a checkpoint pause: the step about to run and what ran before it."""
+    return "\n".join([f"## Checkpoint before step `{step_name}` ({spec})", "", "Steps so far:", ""]
+                     + [f"- `{n}` -> `{r.outputs}`" for n, r in done.items()]
+                     + ["", "Approve to run it and continue; leave *approve* unticked to stop here."])
+
+
+def normalize(answer) -> ReviewDecision:
+    """A callback's answer (bool, dict or ReviewDecision) as a ReviewDecision."""
+    if isinstance(answer, ReviewDecision):
+        return answer
+    if isinstance(answer, bool):
+        return ReviewDecision(approve=answer)
+    if isinstance(answer, dict):
+        return ReviewDecision(**answer)
+    raise TypeError(f"a review callback must return bool, dict or ReviewDecision, not {type(answer).__name__}")
+
+
+def rejected_message(stage: str, decision: ReviewDecision) -> str:
+    return f"{stage} rejected in review" + (f": {decision.comment}" if decision.comment else "")

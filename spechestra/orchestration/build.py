@@ -1,0 +1,201 @@
+"""Building on Prefect: the `build` flow, one task run per spec, each submitted the moment its
+own dependencies end.
+
+Scheduling is ours rather than Prefect's `wait_for`, because a submitted task that waits on
+upstream futures holds a worker thread; here only ready specs are submitted, longest remaining
+dependency path first, at most `max_workers` at a time; each gets its dependencies' finished
+outcomes as values. Results persist under <project>/.spechestra/results keyed by content, so
+unchanged specs are cache hits across runs. The per-spec work itself is `core.spec_build`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from pydantic import Field
+from typing_extensions import Annotated
+
+from ..core import settings
+from ..core.build_setup import needs_setup, prepare
+from ..core.graph import mermaid
+from ..core.llm_calls import FileRecord, is_transient
+from ..core.models import BuildResult, Outcome, SpecOutcome
+from ..core.planning import BuildOptions, Project
+from ..core.spec_build import SpecJob, build_spec, write_files
+from . import runtime
+from .prefect import (active_limit, as_completed, build_runner, cache_by, current_flow_run_id, final_state,
+                      flow_value, in_flow_run, limit_slot, local_storage, logger, markdown_artifact,
+                      progress_artifact, quiet_heartbeats, sp_flow, sp_task, state_result, table_artifact,
+                      update_progress)
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except Exception as exc:
+        if is_transient(exc):
+            return True
+    return False
+
+
+@sp_task(name="build-spec", task_run_name="{job.name}",
+         cache_policy=cache_by(lambda params: params["job"].cache_key),
+         persist_result=True, retries=1, retry_delay_seconds=2, retry_jitter_factor=0.5,
+         retry_condition_fn=_retry_transient)
+def build_spec_task(job: SpecJob, deps: dict):
+    failed = sorted(n for n, out in deps.items() if not isinstance(out, SpecOutcome) or not out.status.ok)
+    if failed:
+        why = f"dependency failed: {', '.join(failed)}"
+        blocked = SpecOutcome(name=job.name, status=Outcome.BLOCKED, error=why, started=time.time(), ended=time.time())
+        return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
+    for out in deps.values():  # cached dependencies still need their files for our tests
+        write_files(job.layout, out)
+    record = FileRecord(job.layout.answers_path(job.cache_key))
+    provider = runtime.provider_for(job.layout.project_dir)
+    outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit))
+    record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
+    return final_state(outcome, outcome.status, outcome.error or "failed")
+
+
+@sp_task(name="prepare-environment", task_run_name="prepare-environment")
+def prepare_task(layout) -> list[str]:
+    """The arrangement's config files, static files and setup commands, once per build."""
+    return prepare(layout, log=logger().info)
+
+
+def _remaining_path(deps: dict[str, list[str]]) -> dict[str, int]:
+    """Length of the longest chain of dependents below each spec (critical-path priority)."""
+    dependents: dict[str, list[str]] = {n: [] for n in deps}
+    for node, ds in deps.items():
+        for d in ds:
+            dependents[d].append(node)
+    memo: dict[str, int] = {}
+
+    def depth(node: str) -> int:
+        if node not in memo:
+            memo[node] = 1 + max((depth(n) for n in dependents[node]), default=0)
+        return memo[node]
+
+    return {n: depth(n) for n in deps}
+
+
+def _outcome_of(future) -> SpecOutcome:
+    future.wait()
+    state = future.state
+    value = state_result(state)
+    if isinstance(value, SpecOutcome):
+        if state.is_completed() and state.name == "Cached":
+            value = value.model_copy(update={"status": Outcome.CACHED if value.status == Outcome.BUILT else value.status})
+        return value
+    error = f"{type(value).__name__}: {value}" if isinstance(value, BaseException) else str(state.message)
+    return SpecOutcome(name="?", status=Outcome.FAILED, error=error)
+
+
+def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refresh: bool) -> BuildResult:
+    """Submit specs as they become ready; collect outcomes; publish artifacts. Runs inside a flow."""
+    started = time.time()
+    deps = {name: list(jobs[name].deps) for name in order}
+    priority = _remaining_path(deps)
+    task = build_spec_task.with_options(result_storage=local_storage(next(iter(jobs.values())).layout.results_dir),
+                                        refresh_cache=refresh) if jobs else build_spec_task
+    layout = next(iter(jobs.values())).layout if jobs else None
+    setup = prepare_task(layout) if layout and needs_setup(layout) else []
+    outcomes, running = {}, {}
+    pending = list(order)
+    progress = progress_artifact(0.0, "Build progress")
+    while pending or running:
+        ready = [n for n in pending if all(d in outcomes for d in deps[n])]
+        ready.sort(key=lambda n: (-priority[n], order.index(n)))
+        for name in ready[: max(0, max_workers - len(running))]:
+            pending.remove(name)
+            # Finished outcomes as plain values (not futures): any task runner can ship them
+            # (Dask rewrites Prefect's allow_failure wrappers into tuples), and a failed one
+            # never leaves a dependent stuck in NotReady.
+            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]})
+        if not running:
+            continue
+        first = next(as_completed(list(running.values())))
+        done = [first] + [f for f in running.values() if f is not first and f.state.is_final()]
+        for name in [n for n, f in running.items() if any(f is d for d in done)]:
+            outcome = _outcome_of(running.pop(name))
+            outcome.name = name
+            outcomes[name] = outcome
+        update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
+    for name, outcome in outcomes.items():
+        if outcome.status in (Outcome.BUILT, Outcome.CACHED):
+            write_files(jobs[name].layout, outcome)
+    result = summarize(order, outcomes, time.time() - started)
+    result.setup = setup
+    publish(result, deps)
+    return result
+
+
+@sp_flow(name="build", description="Compile every spec to code and tests, dependency-ordered, cached by content.")
+def build(
+    project_dir: Annotated[str, Field(description="Project folder (specs in src/ or the folder itself).")] = ".",
+    specs: Annotated[Optional[list[str]], Field(description="Only these specs (and what they need); empty = all.")] = None,
+    incremental: Annotated[bool, Field(description="Reuse cached results for unchanged specs.")] = True,
+    max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
+    model: Annotated[Optional[str], Field(description="LLM model override.")] = None,
+    max_fixes: Annotated[int, Field(ge=0, le=10, description="Fix attempts per spec after failing tests.")] = 2,
+    retries: Annotated[int, Field(ge=0, le=10, description="Retries of an LLM call after a transient fault.")] = 3,
+) -> BuildResult:
+    runtime.announce()
+    project = Project(project_dir, runtime.config_for(project_dir), BuildOptions(max_fixes=max_fixes, retries=retries))
+    # A failed build still returns its result; its state says Failed in the UI.
+    return final_state(build_here(project, specs or None, incremental, max_workers, model))
+
+
+def build_here(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
+               model: Optional[str]) -> BuildResult:
+    """Check, plan and build inside a flow run (the `build` flow's, or a caller's)."""
+    problems = project.problems(specs)
+    if problems:
+        for name, why in problems.items():
+            logger().error("%s: %s", name, why)
+        return BuildResult(success=False, specs_failed=sorted(problems), errors=problems,
+                           flow_run_id=current_flow_run_id())
+    rt = runtime.current()
+    jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit_name()),
+                               make_job=rt.make_job or project.make_job)
+    with runtime.using(provider=runtime.provider_for(project.project_dir)):
+        return run_build(jobs, order, max_workers, refresh=not incremental)
+
+
+def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
+                 model: Optional[str]) -> BuildResult:
+    """The `build` flow on `max_workers` workers, or, inside a caller's flow run, the same work there."""
+    if in_flow_run():
+        return build_here(project, specs, incremental, max_workers, model)
+    with quiet_heartbeats():
+        state = build.with_options(task_runner=build_runner(max_workers))(
+            project_dir=project.project_dir, specs=specs, incremental=incremental, max_workers=max_workers,
+            model=model, max_fixes=project.max_fixes, retries=project.retries, return_state=True)
+    return flow_value(state)
+
+
+def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float) -> BuildResult:
+    by = {s: [n for n in order if outcomes[n].status == s] for s in Outcome}
+    return BuildResult(
+        success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED],
+        specs_compiled=by[Outcome.BUILT] + by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
+        specs_failed=by[Outcome.FAILED], specs_blocked=by[Outcome.BLOCKED], build_order=order,
+        duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in by[Outcome.FAILED] + by[Outcome.BLOCKED]},
+        flow_run_id=current_flow_run_id(), details=outcomes)
+
+
+def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
+    rows = [{"spec": n, "state": o.status.value, "attempts": o.attempts, "llm_calls": o.llm_calls,
+             "retries": o.retries, "seconds": o.seconds}
+            for n, o in result.details.items()]
+    table_artifact(rows, key="build-specs", description="One row per spec")
+    colour = {Outcome.BUILT: "completed", Outcome.REFERENCE: "completed", Outcome.CACHED: "cached",
+              Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked"}
+    graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
+    summary = (f"**{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
+               f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked** in {result.duration:.1f}s")
+    setup = "".join(f"- {line}\n" for line in result.setup)
+    setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
+    markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
+                      description="Dependency graph coloured by outcome")

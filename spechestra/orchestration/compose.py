@@ -1,0 +1,165 @@
+"""Composing on Prefect: the `compose` flow, its tasks (draft the architecture; write one spec
+per component, concurrently), and the two reviews between them.
+
+Deployments and the UI call the flow with plain parameters; `Composer.compose()` sets the
+runtime (its provider, hooks and callbacks) and calls `compose_in_run`, which starts the flow,
+or, inside a caller's own flow run, does the work there.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from pydantic import Field
+from specsoloist.parser import SpecParser
+from typing_extensions import Annotated
+
+from ..core import composing, reviews
+from ..core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs, Outcome, ReviewRequest
+from . import pauses, runtime
+from .prefect import (current_flow_run_id, final_state, flow_value, in_flow_run, logger, quiet_heartbeats, sp_flow,
+                      sp_task, unmapped)
+
+MAX_EDIT_ROUNDS = 3
+
+
+@sp_task(name="draft-architecture", task_run_name="draft-architecture")
+def draft_task(request: str, existing: list[str]) -> Architecture:
+    """Unusable LLM output gives an empty architecture saying why, never an exception."""
+    try:
+        return runtime.current().draft(request, existing)
+    except ValueError as exc:
+        logger().warning("Draft unusable: %s", exc)
+        return Architecture(description=f"The drafted architecture was unusable: {exc}")
+
+
+@sp_task(name="write-spec", task_run_name="{component.name}")
+def write_spec_task(component: ComponentDef, architecture: Architecture, specs_dir: str):
+    parser = SpecParser(specs_dir)
+    if parser.spec_exists(component.name):
+        logger().info("Spec %s exists; skipped (never overwritten)", component.name)
+        return "skipped", component.name
+    text = runtime.current().write_spec(component, architecture)
+    return composing.write_spec_file(parser, specs_dir, component.name, text)
+
+
+def specs_dir_of(project_dir: str) -> str:
+    return runtime.config_for(project_dir).src_path
+
+
+def draft(request: str, existing: list[str], project_dir: str) -> Architecture:
+    """One task run (in a small flow of its own when called outside one)."""
+    with runtime.complete(project_dir) as rt:
+        rt.prepare()
+        if in_flow_run():
+            return draft_task(request, existing)
+        return _in_own_flow("draft-architecture", lambda: draft_task(request, existing))
+
+
+def generate(architecture: Architecture, project_dir: str) -> GeneratedSpecs:
+    """One task run per component, concurrent; existing specs are skipped, never overwritten."""
+    with runtime.complete(project_dir):
+        if not in_flow_run():
+            return _in_own_flow("generate-specs", lambda: _generate(architecture, specs_dir_of(project_dir)))
+        return _generate(architecture, specs_dir_of(project_dir))
+
+
+def _generate(architecture: Architecture, specs_dir: str) -> GeneratedSpecs:
+    futures = write_spec_task.map(architecture.components, unmapped(architecture), unmapped(specs_dir))
+    created, skipped, failed = [], [], {}
+    for comp, future in zip(architecture.components, futures):
+        try:
+            status, detail = future.result()
+        except Exception as exc:  # the provider failed for this component only
+            status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        if status == "created":
+            created.append(detail)
+        elif status == "skipped":
+            skipped.append(comp.name)
+        else:
+            failed[comp.name] = detail
+    return GeneratedSpecs(created, skipped, failed)
+
+
+def compose_here(request: str, project_dir: str, auto_accept: bool, context: Optional[dict]) -> CompositionResult:
+    """Draft, review, write, review: inside a flow run (the `compose` flow's, or a caller's)."""
+    rt_outer = runtime.current()
+    run_id = current_flow_run_id()
+    specs_dir = specs_dir_of(project_dir)
+    existing = composing.existing_specs(SpecParser(specs_dir))
+    known = composing.as_spec_names(set((context or {}).get("existing_specs", [])) | set(existing))
+
+    def result(arch, outcome=Outcome.COMPLETED, **fields) -> CompositionResult:
+        return CompositionResult(architecture=arch, flow_run_id=run_id, outcome=outcome,
+                                 cancelled=not outcome.ok, **fields)
+
+    arch = draft(request, known, project_dir)
+    if not arch.components:
+        return result(arch, Outcome.CANCELLED, message=arch.description or "the draft has no components")
+    arch, decision = _review_architecture(arch, existing, auto_accept, rt_outer)
+    if not decision.approve:
+        return result(arch, Outcome.REJECTED, message=reviews.rejected_message("architecture", decision))
+    specs = generate(arch, project_dir)
+    decision = pauses.ask(ReviewRequest(stage="specs", architecture=arch, spec_paths=list(specs), failed=specs.failed),
+                          "review-specs", auto_accept=auto_accept, callback=rt_outer.review_callback,
+                          board=rt_outer.board)
+    if not decision.approve:
+        logger().info("Removed %d spec(s) written by this run", composing.remove_created(specs, specs_dir))
+        return result(arch, Outcome.REJECTED, skipped=specs.skipped, failed=specs.failed,
+                      message=reviews.rejected_message("specs", decision))
+    message = "" if not specs.failed else f"{len(specs.failed)} spec(s) could not be written"
+    return result(arch, spec_paths=list(specs), skipped=specs.skipped, failed=specs.failed,
+                  ready_for_build=not specs.failed, message=message)
+
+
+def _review_architecture(arch: Architecture, existing: list[str], auto_accept: bool, rt: runtime.Runtime):
+    """Ask until the reviewer's answer is usable: an edit that does not validate is asked again
+    (up to MAX_EDIT_ROUNDS), never silently dropped."""
+    problem = ""
+    decision = None
+    for round_ in range(1, MAX_EDIT_ROUNDS + 1):
+        req = ReviewRequest(stage="architecture", architecture=arch,
+                            summary=f"Your last edit was not used: {problem}" if problem else "")
+        decision = pauses.ask(req, f"review-architecture-{round_}", auto_accept=auto_accept,
+                              callback=rt.review_callback, board=rt.board)
+        edited = (decision.architecture_yaml or "").strip()
+        if not decision.approve or not edited or edited == arch.to_yaml().strip():
+            return arch, decision
+        try:
+            return Architecture.from_yaml(edited, known=existing), decision
+        except ValueError as exc:
+            problem = str(exc)
+            logger().warning("Edited architecture rejected: %s", problem)
+            if auto_accept or rt.review_callback is not None:
+                break
+    return arch, decision.model_copy(update={"approve": False, "comment": f"invalid edit: {problem}"})
+
+
+@sp_flow(name="compose", description="Draft an architecture and specs from a plain-English request, with review.")
+def compose(
+    request: Annotated[str, Field(description="What you want built, in plain English.")],
+    project_dir: Annotated[str, Field(description="Project folder; specs are written to its src/.")] = ".",
+    auto_accept: Annotated[bool, Field(description="Skip both reviews (architecture and specs).")] = False,
+):
+    runtime.announce()
+    composing.require_request(request)
+    return final_state(compose_here(request, project_dir, auto_accept, runtime.current().context))
+
+
+def compose_in_run(request: str, project_dir: str, auto_accept: bool, context: Optional[dict]) -> CompositionResult:
+    """The `compose` flow, or, inside a caller's flow run, the same work as part of it."""
+    if in_flow_run():
+        return compose_here(request, project_dir, auto_accept, context)
+    with runtime.using(context=context), quiet_heartbeats():
+        state = compose(request=request, project_dir=project_dir, auto_accept=auto_accept, return_state=True)
+    return flow_value(state)
+
+
+def _in_own_flow(name: str, body: Callable):
+    """Run `body` inside a small flow of its own (a task-mapping API call made outside a flow)."""
+    @sp_flow(name=name)
+    def _wrapper():
+        return body()
+
+    with quiet_heartbeats():
+        return _wrapper()

@@ -1,0 +1,284 @@
+"""Our defaults on top of Prefect, in one place: task and flow decorators (no run-id-based
+caching, persisted flow results), task runners, run context, states, artifacts, limits, secrets
+and variables. Flows and tasks use these instead of Prefect's own where a default matters;
+reading run history is `history`, pausing for input is `pauses`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import typing
+from typing import Any, Optional
+
+from prefect import flow, tags, task, unmapped  # noqa: F401  (unmapped is re-exported)
+from prefect.futures import as_completed  # noqa: F401  (re-exported)
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.cache_policies import NONE as NO_CACHE
+from prefect.cache_policies import CacheKeyFnPolicy
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.filesystems import LocalFileSystem
+from prefect.states import Cancelled, Failed
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging import get_logger, get_run_logger
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.variables import Variable
+
+from ..core import settings
+from ..core.models import Outcome
+
+TASK_DEFAULTS: dict[str, Any] = {
+    # Prefect's default cache policy includes the run id, so it never hits across runs; tasks
+    # that want caching pass their own key function instead.
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+    "log_prints": True,
+}
+# Flow results are persisted (under PREFECT_HOME/storage): a returned state occasionally comes
+# back from the API without its in-memory data (MissingResult in a parent flow, seen in CI), and
+# a persisted result is read back instead.
+FLOW_DEFAULTS: dict[str, Any] = {"log_prints": True, "persist_result": True}
+
+
+def sp_task(fn=None, **options):
+    """`@prefect.task` with Spechestra's defaults (overridable per task)."""
+    merged = {**TASK_DEFAULTS, **options}
+    return task(fn, **merged) if fn is not None else task(**merged)
+
+
+def sp_flow(fn=None, **options):
+    """`@prefect.flow` with Spechestra's defaults (overridable per flow)."""
+    merged = {**FLOW_DEFAULTS, **options}
+    if fn is None:
+        return lambda f: flow(_document_parameters(f), **merged)
+    return flow(_document_parameters(fn), **merged)
+
+
+def _document_parameters(fn):
+    """Copy each `Annotated[..., Field(description=...)]` into an `Args:` docstring section.
+
+    Prefect builds a deployment's parameter form (the UI's run form) from the signature, but
+    takes descriptions only from the docstring; this keeps the Field the single source.
+    """
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        return fn
+    lines = []
+    for name, hint in hints.items():
+        for meta in getattr(hint, "__metadata__", ()):
+            description = getattr(meta, "description", None)
+            if name != "return" and description:
+                lines.append(f"    {name}: {description}")
+    if lines and "Args:" not in (fn.__doc__ or ""):
+        summary = (fn.__doc__ or "").strip() or f"The {fn.__name__} flow."  # griffe needs a summary line first
+        fn.__doc__ = summary + "\n\nArgs:\n" + "\n".join(lines) + "\n"
+    return fn
+
+
+def cache_by(key_of):
+    """A cache policy keyed only by `key_of(parameters)` (Prefect's default includes the run id)."""
+    return CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_of(params))
+
+
+def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
+    return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
+
+
+def build_runner(max_workers: int, kind: Optional[str] = None):
+    """The task runner for a build: threads, or Dask (needs `pip install prefect-dask`).
+
+    With Dask each spec's task is pickled to a worker process, which chooses its provider by
+    setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
+    """
+    kind = kind or settings.task_runner()
+    if kind == "threads":
+        return thread_runner(max_workers)
+    if kind == "dask" or kind.startswith("dask:"):
+        try:  # optional dependency (spechestra[dask]): imported only when asked for
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ValueError("SPECHESTRA_TASK_RUNNER=dask needs prefect-dask: pip install 'spechestra[dask]'") from None
+        if kind.startswith("dask:"):
+            return DaskTaskRunner(address=kind.split(":", 1)[1])
+        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    raise ValueError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, or dask:tcp://HOST:PORT")
+
+
+def run_tags(*names: str):
+    """Tags for the flow runs started inside this block (how past runs are found again)."""
+    return tags(*names)
+
+
+def in_flow_run() -> bool:
+    return FlowRunContext.get() is not None
+
+
+def current_task_run_name() -> str:
+    ctx = TaskRunContext.get()
+    return ctx.task_run.name if ctx and ctx.task_run else ""
+
+
+def is_root_flow_run() -> bool:
+    """True inside a flow run that no other flow run started (not a subflow)."""
+    ctx = FlowRunContext.get()
+    return bool(ctx and ctx.flow_run and ctx.flow_run.parent_task_run_id is None)
+
+
+def current_flow_run_id() -> Optional[str]:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def logger():
+    """The run logger inside a run (its lines land in the run history), else a plain logger."""
+    try:
+        return get_run_logger()
+    except Exception:
+        return get_logger("spechestra")
+
+
+@contextlib.contextmanager
+def quiet_heartbeats():
+    """Run flows without the per-flow heartbeat thread (it costs ~1 s of join per (sub)flow)."""
+    with temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
+        yield
+
+
+def active_limit(name: Optional[str]) -> Optional[str]:
+    """`name` if a global concurrency limit of that name exists and is active, else None.
+
+    Checked once per build, so builds without a limit make no extra API call per LLM call.
+    """
+    if not name:
+        return None
+    try:
+        with client() as c:
+            return name if c.read_global_concurrency_limit_by_name(name).active else None
+    except Exception:  # ObjectNotFound: no such limit configured
+        return None
+
+
+def limit_slot(name: Optional[str]):
+    """A context-manager factory holding one slot of global concurrency limit `name` (if any)."""
+    if not name:
+        return contextlib.nullcontext
+    return lambda: concurrency(name, occupy=1, strict=False)
+
+
+def secret_value(block_name: str) -> str:
+    """The value of a Prefect Secret block (raises a clear error if it does not exist)."""
+    from prefect.blocks.system import Secret  # importing blocks registers them all: only when used
+    try:
+        return Secret.load(block_name).get()
+    except ValueError as exc:
+        raise ValueError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})") from None
+
+
+def variable_value(name: str) -> Optional[str]:
+    """A Prefect Variable's value, or None when unset or no API is reachable.
+
+    Outside a run with no server configured, Prefect would start a temporary one just to answer;
+    there is nothing to read then, so this returns None at once.
+    """
+    if not in_flow_run() and not PREFECT_API_URL.value():
+        return None
+    try:
+        value = Variable.get(name, default=None)
+    except Exception:
+        return None
+    return str(value) if value not in (None, "") else None
+
+
+def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> None:
+    create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+def table_artifact(rows: list[dict], key: Optional[str] = None, description: Optional[str] = None) -> None:
+    create_table_artifact(table=rows, key=key, description=description)
+
+
+# Outcomes that end a run without success, and the Prefect state each becomes.
+_ENDINGS = {Outcome.FAILED: (Failed, "Failed"), Outcome.BLOCKED: (Cancelled, "Blocked"),
+            Outcome.SKIPPED: (Cancelled, "Skipped"), Outcome.REJECTED: (Cancelled, "Rejected"),
+            Outcome.CANCELLED: (Cancelled, "Cancelled"), Outcome.STOPPED: (Cancelled, "Stopped")}
+
+
+def final_state(result: Any, outcome: Optional[Outcome] = None, message: Optional[str] = None):
+    """What a task or flow returns for `result`: the result itself when its outcome is a success,
+    else the Prefect state its outcome names (Failed, or Cancelled named Blocked, Rejected,
+    Stopped...) carrying the result, so the UI shows how it ended and callers still get it."""
+    outcome = outcome if outcome is not None else result.outcome
+    if outcome.ok:
+        return result
+    message = message if message is not None else (getattr(result, "message", "") or getattr(result, "error", "")
+                                                   or outcome.value)
+    state, name = _ENDINGS[outcome]
+    return state(message=message, data=EndedEarly(message, result), name=name)
+
+
+class EndedEarly(Exception):
+    """A run that failed or was cancelled on purpose, carrying what it produced (`result`).
+
+    Prefect raises a failed or cancelled state's data when something reads it with raising on
+    (the worker's engine does, at the end of every run); data that is not an exception makes
+    that a TypeError. This one says why in its message and still hands the partial result to
+    `state_result`.
+    """
+
+    def __init__(self, message: str, result: Any = None):
+        super().__init__(message)
+        self.result = result
+
+    def __reduce__(self):  # persisted results are pickled: keep the result through a round trip
+        return (type(self), (str(self), self.result))
+
+
+def local_storage(path: str):
+    """Result storage in a project folder (results survive the process: resumable builds).
+
+    Prefect wants storage blocks saved server-side, so each results folder gets a block named
+    after a hash of its path (idempotent).
+    """
+    block = LocalFileSystem(basepath=path)
+    block.save("spechestra-results-" + hashlib.sha1(path.encode()).hexdigest()[:16], overwrite=True)
+    return block
+
+
+def progress_artifact(percent: float, description: str):
+    try:
+        return create_progress_artifact(progress=percent, description=description)
+    except Exception:  # artifacts are a convenience; a build never fails for one
+        return None
+
+
+def update_progress(artifact_id, percent: float) -> None:
+    if artifact_id is None:
+        return
+    try:
+        update_progress_artifact(artifact_id=artifact_id, progress=percent)
+    except Exception:
+        pass
+
+
+def flow_value(state) -> Any:
+    """What a flow run returned; an exception it raised is raised here."""
+    value = state_result(state)
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+def state_result(state) -> Any:
+    """The value a finished run returned, whatever its final state (no raising)."""
+    value = state.result(raise_on_failure=False)
+    return value.result if isinstance(value, EndedEarly) and value.result is not None else value
+
+
+def client():
+    """A synchronous Prefect client (use as a context manager)."""
+    return get_client(sync_client=True)

@@ -1,0 +1,101 @@
+"""Choosing a provider: an explicit object, a name (`SPECHESTRA_PROVIDER`), or SpecSoloist's own
+configuration (`SPECSOLOIST_LLM_PROVIDER`), always metered. Nothing here reads Prefect: where a
+key or name comes from a Prefect block or variable, the orchestration layer passes it in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import threading
+from dataclasses import replace
+from typing import Callable, Optional
+
+from specsoloist.config import SpecSoloistConfig
+
+from ..core import settings
+from .meter import Meter, MeteredProvider
+from .replay import ReplayProvider
+
+SPECSOLOIST_PROVIDERS = ("gemini", "anthropic", "openai", "openrouter", "ollama", "google")
+KEY_VARIABLES = {"gemini": "GEMINI_API_KEY", "google": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+                 "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "ollama": None}
+
+
+def provider_from_name(name: str, config=None, api_key: Optional[str] = None, model: Optional[str] = None):
+    """Build a provider from `replay:DIR`, a SpecSoloist provider name, or `module:callable`.
+
+    `api_key` / `model` (from Prefect blocks or variables) override SpecSoloist's environment.
+    """
+    if name.startswith("replay:"):
+        return ReplayProvider(name.split(":", 1)[1])
+    if name in SPECSOLOIST_PROVIDERS:
+        base = config if config is not None else SpecSoloistConfig.from_env()
+        if base.llm_provider != name:
+            # Same key variables SpecSoloist's from_env reads for each provider.
+            key_var = KEY_VARIABLES.get(name)
+            base = replace(base, llm_provider=name, api_key=os.environ.get(key_var) if key_var else None)
+        if api_key or model:
+            base = replace(base, api_key=api_key or base.api_key, llm_model=model or base.llm_model)
+        return base.create_provider()
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: cannot import {module_name!r}: {exc}") from None
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: {module_name} has no callable {attr!r}")
+        provider = factory(api_key=api_key) if api_key and _takes(factory, "api_key") else factory()
+        if not callable(getattr(provider, "generate", None)):
+            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: the factory returned {provider!r}, "
+                             "which has no generate(prompt, temperature, model) method")
+        return provider
+    raise ValueError(
+        f"unknown provider {name!r}: use replay:DIR, one of {', '.join(SPECSOLOIST_PROVIDERS)}, "
+        "or module:callable")
+
+
+def _takes(fn, parameter: str) -> bool:
+    try:
+        return parameter in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None, *, name: Optional[str] = None,
+                     api_key: Optional[str] = None, model: Optional[str] = None,
+                     label: Optional[Callable[[], str]] = None) -> MeteredProvider:
+    """The provider to use, always wrapped in a meter: `explicit`, else `name` (default
+    `SPECHESTRA_PROVIDER`), else SpecSoloist's configuration; `api_key`/`model` override."""
+    extra = {"label": label} if label else {}
+    if isinstance(explicit, MeteredProvider):
+        return explicit
+    if explicit is not None:
+        return MeteredProvider(explicit, meter, **extra)
+    name = name or settings.provider_name()
+    if name:
+        return MeteredProvider(provider_from_name(name, config, api_key=api_key, model=model), meter, **extra)
+    config = config if config is not None else SpecSoloistConfig.from_env()
+    if api_key or model:
+        config = replace(config, api_key=api_key or config.api_key, llm_model=model or config.llm_model)
+    return MeteredProvider(config.create_provider(), meter, **extra)
+
+
+class LazyProvider:
+    """A provider made on its first call: no key is needed, and no client is built, for work that
+    turns out to need no LLM (a cached rebuild, a graph, a perform)."""
+
+    def __init__(self, make: Callable[[], object]):
+        self._make, self._made, self._lock = make, None, threading.Lock()
+
+    def get(self):
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+    def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
+        return self.get().generate(prompt, temperature=temperature, model=model)

@@ -1,0 +1,97 @@
+"""The Prefect UI in headless Chromium: start compose_build_perform from the deployment's form,
+approve its reviews in the UI, see it complete. Screenshots go to tests/artifacts/."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kit.server import BIN, REPO, PrefectServer, stop_process
+
+
+def read_artifacts_by_key(key):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    with get_client(sync_client=True) as c:
+        return c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+pytestmark = pytest.mark.timeout(600)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture
+def ui(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium on this machine (.ci/run installs Debian's `chromium` with apt)")
+    pytest.importorskip("playwright", reason="playwright not installed (it is in the test extra)")
+    if not (BIN / "spechestra").exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    srv = PrefectServer(tmp_path / "server").start()
+    worker = None
+    try:
+        deployed = srv.run([str(BIN / "spechestra"), "deploy", "--dir", str(REPO)])
+        assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+        worker = srv.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra"], tmp_path / "worker.log",
+                           SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
+        yield srv
+    finally:
+        if worker is not None:
+            stop_process(worker)
+        srv.stop()
+
+
+def _approve(page, heading: str) -> None:
+    page.get_by_role("button", name=re.compile(r"^\s*Resume")).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(heading).wait_for(timeout=30_000)
+    dialog.get_by_role("switch").first.click()
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.wait_for(state="hidden", timeout=30_000)
+
+
+def test_start_from_the_ui_pause_approve_complete(ui, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+    ARTIFACTS.mkdir(exist_ok=True)
+    project = tmp_path / "from-ui"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{ui.ui}/deployments")
+            page.get_by_text("compose-build-perform").first.click()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            page.get_by_text("What you want built, in plain English.").wait_for()  # the form has our descriptions
+            page.locator("textarea").nth(0).fill("A number doubler")
+            page.locator("textarea").nth(1).fill(str(project))
+            page.get_by_role("button", name="dict", exact=True).click()  # inputs: a JSON editor
+            page.locator("textarea.p-code-input__textarea").first.fill('{"value": 21}')
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_url(re.compile(r".*tab=Runs.*"))
+            page.locator("a[href*='/runs/flow-run/']").first.click()
+            page.wait_for_url(re.compile(r".*/runs/flow-run/.*"))
+            run_url = page.url
+
+            page.get_by_role("button", name=re.compile(r"^\s*Resume")).wait_for(timeout=180_000)
+            page.screenshot(path=str(ARTIFACTS / "paused-run.png"), full_page=True)
+            _approve(page, "Review the architecture")
+            page.get_by_role("button", name=re.compile(r"^\s*Resume")).wait_for(timeout=180_000)
+            _approve(page, "Review the specs")
+            expect(page.locator(".state-badge").first).to_have_class(re.compile(r"state--completed"), timeout=240_000)
+            page.screenshot(path=str(ARTIFACTS / "completed-run.png"), full_page=True)
+
+            with ui.client_settings():
+                graph = read_artifacts_by_key("build-graph")[0]
+            page.goto(f"{ui.ui}/artifacts/artifact/{graph.id}")
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(ARTIFACTS / "build-graph-artifact.png"), full_page=True)
+            page.get_by_text("2 compiled").first.wait_for()
+        finally:
+            browser.close()
+    assert (project / "build" / "double.py").exists() and "/runs/flow-run/" in run_url
+    traces = list((project / "build" / ".spechestra" / "traces").glob("twice-*.json"))
+    assert len(traces) == 1 and '"result": 42' in traces[0].read_text()  # the inputs typed in the form

@@ -1,0 +1,105 @@
+"""The CLI and `spechestra demo` as a user runs them: subprocesses, no API key, no network.
+
+Commands use the test run's shared Prefect server; the demo runs with its own PREFECT_HOME and
+no server, as a first-time user runs it.
+"""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from kit.cli import cli_env, run
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_help_lists_commands(tmp_path):
+    done = run(["--help"], tmp_path)
+    assert done.returncode == 0
+    for command in ("compose", "build", "perform", "trace", "run", "review", "deploy", "doctor", "demo"):
+        assert re.search(rf"│ {command}\s", done.stdout), command
+    assert run(["compose", "--help"], tmp_path).returncode == 0
+
+
+def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
+    done = run(["demo"], tmp_path, own_home=tmp_path / "home")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = " ".join(done.stdout.split())
+    assert f"Specs are in {tmp_path / 'spechestra-demo' / 'src'}" in out
+    assert 'outputs: {"words": [["the", 6], ["cat", 2], ["dog", 2]]}' in out  # the performed workflow
+    assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
+    run_id = re.findall(r"Flow run ([0-9a-f-]{36})", out)[-1]
+    specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
+    assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
+    # The run history survived the process: read it back from the same PREFECT_HOME.
+    script = ("from spechestra.orchestration.history import read_child_flow_runs, read_task_runs, stages\n"
+              f"kids = sorted(read_child_flow_runs('{run_id}'), key=lambda r: r.start_time)\n"
+              f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
+    check = subprocess.run([sys.executable, "-c", script], env=cli_env(tmp_path / "home"),
+                           capture_output=True, text=True, timeout=120)
+    assert check.stdout.strip().splitlines()[-1] == (
+        "[('compose', 'Completed'), ('build', 'Completed'), ('perform', 'Completed')] [5, 4, 3]"), check.stderr[-2000:]
+
+
+def test_compose_yes_with_provider_setting(tmp_path):
+    (tmp_path / "src").mkdir()
+    done = run(["compose", "CSV statistics", "--project", str(tmp_path), "--yes"], tmp_path,
+               SPECHESTRA_PROVIDER="kit:four_component_factory")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list((tmp_path / "src").rglob("*.spec.md"))) == 4
+
+
+def test_failures_exit_non_zero_with_one_line(tmp_path):
+    done = run(["compose", "   ", "--yes"], tmp_path, SPECHESTRA_PROVIDER="kit:four_component_factory")
+    assert done.returncode == 1
+    assert "request is empty" in done.stderr
+    done = run(["compose", "x", "--yes"], tmp_path, SPECHESTRA_PROVIDER="nonsense")
+    assert done.returncode == 1 and "unknown provider 'nonsense'" in done.stderr
+
+
+def test_build_and_graph_commands(tmp_path):
+    import kit
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.spec.md").write_text(kit.spec_markdown("a"))
+    (src / "b.spec.md").write_text(kit.spec_markdown("b", deps=["a"]))
+    graph = run(["graph", "--project", str(tmp_path)], tmp_path)
+    assert graph.returncode == 0 and "flowchart LR" in graph.stdout and "n0 --> n1" in graph.stdout
+    # A provider that cannot answer: the build fails with a non-zero exit, a fails, b is blocked.
+    done = run(["build", "--project", str(tmp_path)], tmp_path, SPECHESTRA_PROVIDER="kit:four_component_factory")
+    assert done.returncode == 1
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"│ (\w+)\s+│ (\w+)\s+│", done.stdout)}
+    assert rows.get("a") == "failed" and rows.get("b") == "blocked", done.stdout[-2000:]
+    assert "0 compiled, 0 cached, 1 failed, 1 blocked" in done.stdout
+    assert "ScriptedProvider has no rule" in done.stdout  # the provider's own error, in a's row
+
+
+def test_run_then_perform_then_trace(tmp_path):
+    done = run(["run", "A number doubler", "--project", str(tmp_path), "--yes", "--input", "value=21"], tmp_path,
+               SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert 'outputs: {"result": 42}' in done.stdout and "Done at perform" in done.stdout
+    again = run(["perform", "twice", "--project", str(tmp_path), "--input", "value=5", "--yes"], tmp_path)
+    assert again.returncode == 0 and 'outputs: {"result": 10}' in again.stdout, again.stderr[-2000:]
+    perform_id = re.findall(r"Flow run ([0-9a-f-]{36})", again.stdout)[-1]
+    newest = run(["trace", "--workflow", "twice"], tmp_path)
+    assert newest.returncode == 0 and f"({perform_id})" in newest.stdout
+    assert "└── first (double)  Completed" in newest.stdout and 'in:  {"value": 5}' in newest.stdout
+    by_id = run(["trace", perform_id, "--json"], tmp_path)
+    assert by_id.returncode == 0 and '"result": 10' in by_id.stdout
+
+
+def test_perform_and_trace_errors_are_one_line(tmp_path):
+    import kit
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.spec.md").write_text(kit.spec_markdown("a"))
+    done = run(["perform", "a", "--project", str(tmp_path), "--yes"], tmp_path)
+    assert done.returncode == 1 and "'a' is a 'function' spec" in done.stderr
+    done = run(["perform", "a", "--project", str(tmp_path), "--input", "novalue"], tmp_path)
+    assert done.returncode == 2 and "KEY=VALUE" in done.stderr
+    done = run(["trace"], tmp_path)
+    assert done.returncode == 1 and "either a FLOW_RUN_ID or --workflow" in done.stderr
+    done = run(["trace", "--workflow", "never-ran"], tmp_path)
+    assert done.returncode == 1 and "no runs of workflow 'never-ran'" in done.stderr

@@ -1,0 +1,113 @@
+"""Deployments on a real `prefect server`, run by a real `prefect worker` process."""
+
+import pytest
+
+from kit.server import BIN, REPO, PrefectServer, stop_process
+from spechestra.orchestration.history import (read_artifacts, read_child_flow_runs, read_deployment, read_flow_run,
+                                              read_task_runs, stages, trigger)
+
+pytestmark = pytest.mark.timeout(600)
+SPECHESTRA = str(BIN / "spechestra")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (BIN / "spechestra").exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    srv = PrefectServer(tmp_path_factory.mktemp("prefect-server")).start()
+    try:
+        deployed = srv.run([SPECHESTRA, "deploy", "--dir", str(REPO)])
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        again = srv.run([SPECHESTRA, "deploy", "--dir", str(REPO)])  # idempotent
+        assert again.returncode == 0 and "work pool 'spechestra' exists" in again.stdout, again.stderr[-3000:]
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _worker(server, tmp_path, **env):
+    return server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
+                        tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:pipeline_provider", **env)
+
+
+def test_every_deployment_exists_and_build_has_its_schedule(server):
+    with server.client_settings():
+        for name in ("compose_build_perform/compose-build-perform", "build/build", "perform/perform", "compose/compose"):
+            assert read_deployment(name).work_pool_name == "spechestra"
+        build = read_deployment("build/build")
+        assert [(s.schedule.cron, s.active) for s in build.schedules] == [("0 3 * * *", False)]
+        form = read_deployment("compose_build_perform/compose-build-perform").parameter_openapi_schema
+        assert "request" in form["required"] and form["properties"]["request"]["description"]
+
+
+def test_worker_runs_the_pipeline_triggered_through_the_api(server, tmp_path):
+    project = tmp_path / "proj"
+    with server.client_settings():
+        run_id = trigger("compose_build_perform/compose-build-perform",
+                         {"request": "A number doubler", "project_dir": str(project), "auto_accept": True,
+                          "inputs": {"value": 21}})
+    worker = _worker(server, tmp_path)
+    try:
+        worker.wait(timeout=400)
+    finally:
+        stop_process(worker)
+    log = (tmp_path / "worker.log").read_text()
+    with server.client_settings():
+        run = read_flow_run(run_id)
+        assert run.state.is_completed(), log[-4000:]
+        assert stages(run_id) == [("compose", "Completed"), ("build", "Completed"), ("perform", "Completed")]
+        kids = {r.name: r for r in read_child_flow_runs(run_id)}
+        assert sum(len(read_task_runs(str(k.id))) for k in kids.values()) == 3 + 2 + 1  # draft + 2 specs, 2 builds, 1 step
+        artifacts = [a.key for k in kids.values() for a in read_artifacts(str(k.id))]
+        assert {"build-graph", "build-specs", "perform-trace"} <= set(artifacts)
+    assert (project / "build" / "double.py").exists()
+
+
+def test_worker_run_pauses_for_review_and_another_process_approves(server, tmp_path):
+    project = tmp_path / "proj"
+    with server.client_settings():
+        run_id = trigger("compose_build_perform/compose-build-perform",
+                         {"request": "A number doubler", "project_dir": str(project), "inputs": {"value": 4}})
+    worker = _worker(server, tmp_path)
+    try:
+        for stage in ("architecture", "specs"):  # two pauses in the compose subflow, answered from outside
+            answered = server.run([SPECHESTRA, "review", run_id, "--approve", "--comment", f"ok {stage}",
+                                   "--wait", "180"], timeout=240)
+            assert answered.returncode == 0, answered.stdout[-2000:] + answered.stderr[-2000:]
+            assert f"review-{stage}" in answered.stdout
+        worker.wait(timeout=300)
+    finally:
+        stop_process(worker)
+    with server.client_settings():
+        assert read_flow_run(run_id).state.is_completed(), (tmp_path / "worker.log").read_text()[-4000:]
+    assert (project / "build" / "double.py").exists()
+    nothing = server.run([SPECHESTRA, "review", run_id, "--approve"])
+    assert nothing.returncode == 1 and "not waiting for review (state: Completed)" in nothing.stderr
+
+
+def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(server, tmp_path):
+    import hashlib
+    import uuid
+    from prefect.blocks.system import Secret
+    key = f"sk-spechestra-{uuid.uuid4().hex}"
+    with server.client_settings():
+        Secret(value=key).save("spechestra-llm-key", overwrite=True)
+        run_id = trigger("compose_build_perform/compose-build-perform",
+                         {"request": "A number doubler", "project_dir": str(tmp_path / "proj"), "auto_accept": True,
+                          "inputs": {"value": 1}})
+    worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
+                          tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:keyed_pipeline_provider",
+                          SPECHESTRA_API_KEY_BLOCK="spechestra-llm-key",
+                          EXPECTED_KEY_SHA256=hashlib.sha256(key.encode()).hexdigest())
+    try:
+        worker.wait(timeout=400)
+    finally:
+        stop_process(worker)
+    with server.client_settings():
+        assert read_flow_run(run_id).state.is_completed(), (tmp_path / "worker.log").read_text()[-4000:]
+    needle = key.encode()
+    searched = [p for p in [*server.home.rglob("*"), *tmp_path.rglob("*")] if p.is_file()]
+    assert any(p.name.startswith("prefect.db") for p in searched)  # the database file is among them
+    assert any(".spechestra" in p.parts for p in searched)  # and the build's results storage
+    leaks = [str(p) for p in searched if needle in p.read_bytes()]
+    assert leaks == []

@@ -1,0 +1,48 @@
+"""The Prefect global concurrency limit bounds LLM calls across separate build processes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit import build as kit_build
+
+pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _builds(tmp_path, name_suffix, limit_name):
+    from prefect.settings import PREFECT_API_URL
+    times = tmp_path / f"calls-{name_suffix}.txt"
+    procs = []
+    for i in range(2):
+        project = tmp_path / f"proj-{name_suffix}-{i}"
+        kit_build.write_wide_project(project)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parents[1])]),
+                   PREFECT_API_URL=PREFECT_API_URL.value(), SPECHESTRA_PROVIDER="kit.build:timed_wide_provider",
+                   CALL_TIMES=str(times), CALL_SECONDS="0.4", SPECHESTRA_LLM_LIMIT=limit_name)
+        procs.append(subprocess.Popen([sys.executable, "-m", "spechestra", "build", "--project", str(project),
+                                       "--workers", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, start_new_session=True))
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outputs)
+    lines = times.read_text().split("\n")
+    return [line for line in lines if line.strip()]
+
+
+def test_two_concurrent_builds_never_exceed_the_limit(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    name = f"spechestra-llm-{tmp_path.name}".lower().replace("_", "-")
+    with get_client(sync_client=True) as c:
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=2))
+    try:
+        calls = _builds(tmp_path, "limited", name)
+    finally:
+        with get_client(sync_client=True) as c:
+            c.delete_global_concurrency_limit_by_name(name)
+    assert len(calls) == 16 and kit_build.peak_overlap(calls) <= 2  # 2 builds x 4 specs x (code, tests)
+    unlimited = _builds(tmp_path, "free", name + "-absent")
+    assert len(unlimited) == 16 and kit_build.peak_overlap(unlimited) > 2  # the limit, not luck, held it

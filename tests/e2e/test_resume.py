@@ -1,0 +1,60 @@
+"""A build killed with SIGKILL resumes: finished specs are not recompiled, no partial files remain."""
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kit import build as kit_build
+from spechestra import Conductor
+
+pytestmark = pytest.mark.timeout(300)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _calls(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []
+
+
+def test_sigkill_mid_build_then_rebuild_resumes(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+    project, log = tmp_path / "proj", tmp_path / "calls.log"
+    kit_build.write_chain_project(project)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parents[1])]),
+               PREFECT_API_URL=PREFECT_API_URL.value(), SPECHESTRA_PROVIDER="kit.build:slow_chain_provider",
+               CALL_LOG=str(log), CALL_SECONDS="0.5")
+    proc = subprocess.Popen([sys.executable, "-m", "spechestra", "build", "--project", str(project), "--workers", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "c" not in _calls(log):  # c starts only once a and b have finished
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the build never reached spec c"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    before = _calls(log)
+    assert before.count("a") == 2 and before.count("b") == 2 and "d" not in before
+
+    build = project / "build"
+    leftovers = [p.name for p in build.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    for py in build.rglob("*.py"):  # every file on disk is whole
+        ast.parse(py.read_text())
+
+    provider = kit_build.chain_provider()
+    result = Conductor(str(project), provider=provider).build(max_workers=1)
+    assert result.success, result.errors
+    assert sorted(result.specs_skipped) == ["a", "b"] and sorted(result.specs_compiled) == ["c", "d"]
+    assert len(provider.prompts) == 4  # compile + tests for c and d only
+    assert not any("marker-a" in p or "marker-b" in p for p in provider.prompts)

@@ -1,0 +1,180 @@
+"""Conductor builds in real Prefect runs with real pytest runs of the generated code."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import kit
+from kit import build as kit_build
+from spechestra import Conductor, SpecConductor
+from spechestra.orchestration.history import read_artifacts, wait_for_task_runs
+from spechestra.providers import FlakyProvider
+
+pytestmark = pytest.mark.timeout(300)
+from kit import CORPUS
+
+
+@pytest.fixture
+def math_project(tmp_path):
+    if not (CORPUS / "math").is_dir():
+        pytest.skip(f"corpus not present at {CORPUS} (it exists in CI beside the repo)")
+    shutil.copytree(CORPUS / "math", tmp_path / "math")
+    return tmp_path / "math"
+
+
+def test_corpus_math_builds_and_tests_pass(math_project):
+    conductor = Conductor(str(math_project), provider=kit_build.math_provider())
+    result = conductor.build()
+    assert result.success, result.errors
+    assert sorted(result.specs_compiled) == ["factorial", "is_prime", "math_utils", "math_workflow"]
+    assert all(d.attempts == 1 and d.llm_calls == 2 for d in result.details.values())
+    assert (math_project / "build" / "src" / "factorial.py").exists()  # arrangement output paths
+    runs = {t.name: t for t in wait_for_task_runs(result.flow_run_id, expected=5)}
+    assert sorted(runs) == ["factorial", "is_prime", "math_utils", "math_workflow", "prepare-environment"]
+    assert any("'uv sync'" in line for line in result.setup)  # run, or skipped with a reason
+    for dep in ("factorial", "is_prime"):  # no dependent started before its dependencies ended
+        assert runs[dep].end_time <= runs["math_workflow"].start_time
+
+
+def _chain_project(tmp_path, broken=None):
+    """a <- b <- c, and an independent d; `broken` never passes its tests."""
+    src = tmp_path / "src"
+    src.mkdir()
+    specs = {"a": [], "b": ["a"], "c": ["b"], "d": []}
+    for name, deps in specs.items():
+        (src / f"{name}.spec.md").write_text(kit.spec_markdown(name, deps=deps, description=f"Spec {name} marker-{name}."))
+    code = {n: f"def {n}(value):\n    return value\n" for n in specs}
+    tests = {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(3) == 3\n" for n in specs}
+    if broken:
+        code[broken] = f"def {broken}(value):\n    return -1\n"
+    markers = {f"marker-{n}": n for n in specs}
+    return kit_build.build_provider(code, tests, markers)
+
+
+def test_failure_isolation_blocks_dependents_only(tmp_path):
+    conductor = Conductor(str(tmp_path), provider=_chain_project(tmp_path, broken="b"))
+    result = conductor.build()
+    assert not result.success
+    assert result.specs_failed == ["b"] and result.specs_blocked == ["c"]
+    assert sorted(result.specs_compiled) == ["a", "d"]
+    assert "tests still failing" in result.errors["b"] and "b" in result.errors["c"]
+    states = {t.name: t.state for t in wait_for_task_runs(result.flow_run_id, expected=4)}
+    assert states["b"].is_failed() and states["c"].name == "Blocked" and states["a"].is_completed()
+    assert result.details["b"].attempts == 3  # first run + 2 fixes
+
+
+def test_fix_loop_fixes_the_file_the_tests_import(tmp_path):
+    fixed = "def a(value):\n    return value\n"
+    provider = _chain_project(tmp_path, broken="a")
+    provider.rules[1] = ("tasked with fixing", lambda p: f"### FILE: build/a.py\n{fixed}### END\n")
+    result = Conductor(str(tmp_path), provider=provider).build(specs=["a"])
+    assert result.success and result.details["a"].attempts == 2
+    assert (tmp_path / "build" / "a.py").read_text().strip() == fixed.strip()
+    assert not (tmp_path / "build" / "build").exists()  # SpecSoloist's attempt_fix would write here
+
+
+def test_fix_naming_other_paths_writes_nothing_outside(tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-escape.py"
+    provider = _chain_project(tmp_path, broken="a")
+    provider.rules[1] = ("tasked with fixing", lambda p: f"### FILE: /tmp/{tmp_path.name}-evil.py\nx=1\n### END\n"
+                         f"### FILE: ../../{outside.name}\nx=1\n### END\n")
+    result = Conductor(str(tmp_path), provider=provider).build(specs=["a"])
+    assert result.specs_failed == ["a"]
+    assert not Path(f"/tmp/{tmp_path.name}-evil.py").exists() and not outside.exists()
+    assert sorted(p.name for p in (tmp_path / "build").glob("*.py")) == ["a.py", "test_a.py"]
+
+
+def test_incremental_rebuilds_exactly_what_changed(tmp_path):
+    provider = _chain_project(tmp_path)
+    conductor = Conductor(str(tmp_path), provider=provider)
+    assert conductor.build().success
+    first = len(provider.prompts)
+    again = conductor.build()
+    assert len(provider.prompts) == first and sorted(again.specs_skipped) == ["a", "b", "c", "d"]
+    states = {t.name: t.state.name for t in wait_for_task_runs(again.flow_run_id, expected=4)}
+    assert set(states.values()) == {"Cached"}
+    spec = tmp_path / "src" / "b.spec.md"
+    spec.write_text(spec.read_text().replace("Return the result.", "Return the result unchanged."))
+    edited = conductor.build()
+    assert sorted(edited.specs_compiled) == ["b", "c"] and sorted(edited.specs_skipped) == ["a", "d"]
+    assert len(provider.prompts) == first + 4
+    shutil.rmtree(tmp_path / "build")  # every file comes back from the cache, with zero calls
+    restored = conductor.build()
+    assert restored.success and len(provider.prompts) == first + 4
+    assert sorted(p.name for p in (tmp_path / "build").glob("*.py")) == sorted(
+        [f"{n}.py" for n in "abcd"] + [f"test_{n}.py" for n in "abcd"])
+    forced = conductor.build(incremental=False)
+    assert sorted(forced.specs_compiled) == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_flaky_provider_retries_until_every_spec_builds(tmp_path, seed):
+    flaky = FlakyProvider(_chain_project(tmp_path), rate=0.3, seed=seed)
+    result = Conductor(str(tmp_path), provider=flaky, retry_delay=0.05).build()
+    assert result.success and sorted(result.specs_compiled) == ["a", "b", "c", "d"]
+    retried = sum(d.retries for d in result.details.values())
+    assert flaky.faults > 0 and retried == flaky.faults
+    table = read_artifacts(result.flow_run_id, key="build-specs")[0].data  # retries are in the run history
+    assert sum(int(row["retries"]) for row in _rows(table)) == retried
+
+
+def _rows(table):
+    import json
+    return json.loads(table) if isinstance(table, str) else table
+
+
+def test_hard_failure_is_not_retried_and_names_the_provider_error(tmp_path):
+    class Refusing:
+        def generate(self, prompt, temperature=0.1, model=None):
+            raise PermissionError("401 invalid API key")
+    _chain_project(tmp_path)
+    result = Conductor(str(tmp_path), provider=Refusing(), retry_delay=0.05).build(specs=["b"])
+    assert result.specs_failed == ["a"] and result.specs_blocked == ["b"]
+    assert "401 invalid API key" in result.errors["a"] and result.details["a"].retries == 0
+
+
+def test_llm_calls_hold_a_slot_of_the_prefect_concurrency_limit(tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from spechestra.providers import LatencyProvider, MeteredProvider
+    name = f"spechestra-test-llm-{tmp_path.name}"
+    monkeypatch.setenv("SPECHESTRA_LLM_LIMIT", name)
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in "pqrs":
+        (src / f"{n}.spec.md").write_text(kit.spec_markdown(n, description=f"Spec {n} marker-{n}."))
+    inner = kit_build.build_provider({n: f"def {n}(v):\n    return v\n" for n in "pqrs"},
+                                     {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in "pqrs"},
+                                     {f"marker-{n}": n for n in "pqrs"})
+    metered = MeteredProvider(LatencyProvider(inner, seconds=0.3, sigma=0.1))
+    with get_client(sync_client=True) as c:
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    try:
+        result = Conductor(str(tmp_path), provider=metered).build(max_workers=4)
+    finally:
+        with get_client(sync_client=True) as c:
+            c.delete_global_concurrency_limit_by_name(name)
+    assert result.success and metered.meter.max_concurrency() == 1
+    unlimited = MeteredProvider(LatencyProvider(inner, seconds=0.3, sigma=0.1))
+    Conductor(str(tmp_path), provider=unlimited).build(max_workers=4, incremental=False)
+    assert unlimited.meter.max_concurrency() > 1  # the same build without the limit runs calls in parallel
+
+
+def test_plan_problems_are_reported_before_any_llm_call(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x.spec.md").write_text(kit.spec_markdown("x", deps=["y"]))
+    (src / "y.spec.md").write_text(kit.spec_markdown("y", deps=["x"]))
+    (src / "z.spec.md").write_text(kit.spec_markdown("z", deps=["ghost"]))
+    provider = kit_build.build_provider({}, {}, {})
+    conductor = SpecConductor(str(tmp_path), provider=provider)
+    assert "ghost" in conductor.build(specs=["z"]).errors["z"]
+    cyc = conductor.build(specs=["x"])
+    assert not cyc.success and "dependency cycle" in cyc.errors["x"]
+    assert provider.prompts == []
+
+
+def test_empty_project(tmp_path):
+    conductor = Conductor(str(tmp_path))
+    assert conductor.verify().success and conductor.get_build_order() == []

@@ -1,0 +1,161 @@
+"""Performing workflow specs: one task run per step, real subprocesses, traces from run history."""
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+import kit
+from kit import build as kit_build
+from spechestra import Conductor
+
+pytestmark = pytest.mark.timeout(300)
+from kit import CORPUS
+
+
+@pytest.fixture(scope="module")
+def built_math(tmp_path_factory):
+    if not (CORPUS / "math").is_dir():
+        pytest.skip(f"corpus not present at {CORPUS} (it exists in CI beside the repo)")
+    root = tmp_path_factory.mktemp("perform") / "math"
+    shutil.copytree(CORPUS / "math", root)
+    conductor = Conductor(str(root), provider=kit_build.math_provider())
+    assert conductor.build().success
+    return conductor
+
+
+def test_math_workflow_runs_both_steps_and_traces_them(built_math):
+    result = built_math.perform("math_workflow", {"n": 5}, auto_approve=True)
+    assert result.success, result.error
+    assert [s.name for s in result.steps] == ["compute_factorial", "check_prime"]
+    assert result.steps[0].outputs == {"result": 120} and result.steps[1].inputs == {"n": 120}
+    assert result.outputs == {"result": False}  # 120 is not prime
+    assert Path(result.trace_path).is_file() and ".spechestra/traces" in result.trace_path
+    traced = [(s["name"], s["state"]) for s in result.trace["steps"]]
+    assert traced == [("compute_factorial", "Completed"), ("check_prime", "Completed")]
+    history = built_math.get_trace("math_workflow")
+    assert history[0]["flow_run_id"] == result.flow_run_id  # newest first, from the Prefect API
+    assert history[0]["steps"][1]["outputs"] == {"result": False} and history[0]["inputs"] == {"n": 5}
+
+
+def test_checkpoint_callback_false_stops_with_one_step_done(built_math):
+    asked = []
+    result = built_math.perform("math_workflow", {"n": 3}, checkpoint_callback=lambda step: asked.append(step) or False)
+    assert asked == ["check_prime"] and not result.success
+    assert [s.name for s in result.steps] == ["compute_factorial"] and result.outputs == {"result": 6}
+    assert "checkpoint" in result.error
+
+
+def test_checkpoint_pauses_for_input_and_resumes(built_math):
+    from spechestra.orchestration.history import read_flow_runs, wait_for_flow_run_state
+    from spechestra.orchestration.pauses import resume_with_input
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("r", built_math.perform("math_workflow", {"n": 4})),
+                              daemon=True)
+    thread.start()
+    run_id = None
+    for _ in range(300):
+        runs = [r for r in read_flow_runs("perform", tag="workflow:math_workflow") if r.state and r.state.is_paused()]
+        if runs:
+            run_id = str(runs[0].id)
+            break
+        thread.join(0.2)
+    assert run_id, "the perform run never paused at the checkpoint"
+    wait_for_flow_run_state(run_id, lambda s: s.is_paused(), timeout=30)
+    resume_with_input(run_id, {"approve": True, "comment": "looks right"})
+    thread.join(120)
+    assert box["r"].success and box["r"].outputs == {"result": False}
+
+
+def _workflow_project(root: Path, steps_yaml: str, modules: dict) -> Conductor:
+    src, build = root / "src", root / "build"
+    src.mkdir(parents=True)
+    build.mkdir()
+    for name in modules:
+        (src / f"{name}.spec.md").write_text(kit.spec_markdown(name))
+    (src / "flow.spec.md").write_text(kit.spec_markdown("flow", type_="workflow", deps=list(modules))
+                                      .split("# Steps")[0] + "# Steps\n```yaml:steps\n" + steps_yaml + "```\n")
+    for name, code in modules.items():
+        if code is not None:
+            (build / f"{name}.py").write_text(code)
+    return Conductor(str(root))
+
+
+GOOD = "def run(value):\n    return {'result': value + 1}\n"
+STEPS = "- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n- name: two\n  spec: {second}\n  inputs:\n    value: one.outputs.result\n"
+
+
+def test_a_raising_step_fails_with_its_error_and_keeps_partial_results(tmp_path):
+    conductor = _workflow_project(tmp_path, STEPS.format(second="bad"),
+                                  {"good": GOOD, "bad": "def run(value):\n    raise RuntimeError('bad input ' + str(value))\n"})
+    result = conductor.perform("flow", {"value": 1})
+    assert not result.success and [s.success for s in result.steps] == [True, False]
+    assert "RuntimeError: bad input 2" in result.steps[1].error and result.outputs == {"result": 2}
+    assert conductor.perform("flow", {"value": 5}).steps[0].outputs == {"result": 6}  # still healthy
+
+
+def test_a_hanging_step_times_out_and_the_next_perform_works(tmp_path):
+    conductor = _workflow_project(tmp_path, STEPS.format(second="slow"),
+                                  {"good": GOOD, "slow": "import time\n\ndef run(value):\n    time.sleep(600)\n"})
+    result = conductor.perform("flow", {"value": 1}, step_timeout=2)
+    assert not result.success and "timed out after 2s" in result.steps[1].error
+    (tmp_path / "build" / "slow.py").write_text("def run(value):\n    return {'result': value * 10}\n")
+    again = conductor.perform("flow", {"value": 1}, step_timeout=5)  # rebuilt module: never served stale
+    assert again.success and again.outputs == {"result": 20}
+
+
+def test_independent_steps_run_at_the_same_time(tmp_path):
+    slow = "import time\n\ndef run(value):\n    time.sleep(1.5)\n    return {'result': value}\n"
+    steps = ("- name: left\n  spec: a\n  inputs:\n    value: inputs.value\n"
+             "- name: right\n  spec: b\n  inputs:\n    value: inputs.value\n"
+             "- name: join\n  spec: c\n  inputs:\n    value: left.outputs.result\n")
+    conductor = _workflow_project(tmp_path, steps, {"a": slow, "b": slow, "c": GOOD})
+    result = conductor.perform("flow", {"value": 1})
+    assert result.success and [s.name for s in result.steps] == ["left", "right", "join"]
+    left, right = result.trace["steps"][0], result.trace["steps"][1]
+    assert {left["name"], right["name"]} == {"left", "right"}
+    assert left["started"] < right["ended"] and right["started"] < left["ended"]  # overlapped
+
+
+# Every module in these workflows records that it ran: a bad workflow must fail before any does.
+RECORDING = "import pathlib\npathlib.Path(__file__).with_name('ran.txt').write_text('ran')\n\n" + GOOD
+
+
+@pytest.mark.parametrize("steps, modules, message", [
+    ("- name: one\n  spec: good\n  inputs:\n    value: ghost.outputs.result\n", {"good": RECORDING}, "unknown step 'ghost'"),
+    ("- name: one\n  spec: good\n  inputs:\n    value: two.outputs.result\n- name: two\n  spec: good\n  inputs:\n    value: inputs.value\n",
+     {"good": RECORDING}, "does not come before it"),
+    ("- name: one\n  spec: good\n  inputs:\n    value: inputs.missing\n", {"good": RECORDING}, "'missing', which was not given"),
+    ("- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n- name: two\n  spec: good\n  inputs:\n    value: one.outputs.nope\n",
+     {"good": RECORDING}, "declares only: result"),
+    ("- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n- name: two\n  spec: absent_module\n  inputs:\n    value: one.outputs.result\n",
+     {"good": RECORDING, "absent_module": None}, "not found"),
+])
+def test_bad_workflows_fail_before_any_step_runs(tmp_path, steps, modules, message):
+    from spechestra.orchestration.history import read_flow_runs
+    conductor = _workflow_project(tmp_path, steps, modules)
+    runs_before = len(read_flow_runs("perform", limit=200))
+    with pytest.raises(ValueError, match=message):
+        conductor.perform("flow", {"value": 1})
+    assert not (tmp_path / "build" / "ran.txt").exists()  # no step ran
+    assert len(read_flow_runs("perform", limit=200)) == runs_before  # no perform flow run was even created
+
+
+def test_the_ran_marker_would_be_seen(tmp_path):
+    """The control for the test above: a good workflow of the same modules does write ran.txt,
+    and does create a flow run."""
+    from spechestra.orchestration.history import read_flow_runs
+    conductor = _workflow_project(tmp_path, STEPS.format(second="good"), {"good": RECORDING})
+    runs_before = len(read_flow_runs("perform", limit=200))
+    assert conductor.perform("flow", {"value": 1}).success
+    assert (tmp_path / "build" / "ran.txt").read_text() == "ran"
+    assert len(read_flow_runs("perform", limit=200)) == runs_before + 1
+
+
+def test_only_workflow_specs_can_be_performed(tmp_path):
+    conductor = _workflow_project(tmp_path, STEPS.format(second="good"), {"good": GOOD})
+    with pytest.raises(ValueError, match="'good' is a 'function' spec"):
+        conductor.perform("good", {})
+    with pytest.raises(ValueError, match="no spec named 'nothing'"):
+        conductor.perform("nothing", {})

@@ -1,0 +1,82 @@
+"""Reviews are real Prefect pauses, answered through the Prefect client as the UI would."""
+
+import threading
+
+import pytest
+
+import kit
+from spechestra import Composer
+from spechestra.orchestration.history import wait_for_flow_run_state
+from spechestra.orchestration.pauses import resume_with_input
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _start(composer, request="CSV statistics"):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", composer.compose(request)), daemon=True)
+    thread.start()
+    for _ in range(600):
+        if composer.last_flow_run_id:
+            break
+        thread.join(0.1)
+    return thread, box, composer.last_flow_run_id
+
+
+def _wait_paused(run_id):
+    return wait_for_flow_run_state(run_id, lambda s: s.is_paused(), timeout=60)
+
+
+def test_pause_then_approve_both_reviews(project):
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    run = _wait_paused(run_id)
+    assert run.state.name == "Paused"
+    assert not list((project / "src").iterdir())  # nothing written before the architecture is approved
+    resume_with_input(run_id, {"approve": True, "comment": "looks right"})
+    _wait_paused(run_id)  # second pause: the written specs
+    assert len(list((project / "src").rglob("*.spec.md"))) == 4
+    resume_with_input(run_id, {"approve": True})
+    thread.join(60)
+    assert box["result"].ready_for_build
+    assert wait_for_flow_run_state(run_id, lambda s: s.is_completed(), timeout=30)
+
+
+def test_reject_architecture_writes_nothing(project):
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    _wait_paused(run_id)
+    resume_with_input(run_id, {"approve": False, "comment": "too big"})
+    thread.join(60)
+    result = box["result"]
+    assert result.cancelled and not result.ready_for_build and "too big" in result.message
+    assert list((project / "src").rglob("*")) == []
+    run = wait_for_flow_run_state(run_id, lambda s: s.is_final(), timeout=30)
+    assert run.state.is_cancelled()
+
+
+def test_reject_specs_removes_what_this_run_wrote(project):
+    (project / "src" / "stats.spec.md").write_text(kit.spec_markdown("stats", deps=["parse_csv"]))
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    _wait_paused(run_id)
+    resume_with_input(run_id, {"approve": True})
+    _wait_paused(run_id)
+    resume_with_input(run_id, {"approve": False})
+    thread.join(60)
+    assert box["result"].cancelled and box["result"].spec_paths == []
+    assert [p.name for p in (project / "src").rglob("*.spec.md")] == ["stats.spec.md"]  # the user's own spec stays
+
+
+def test_edited_architecture_replaces_the_draft(project):
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    _wait_paused(run_id)
+    edited = kit.architecture([{"name": "parse_csv", "type": "function", "description": "only this"}])
+    resume_with_input(run_id, {"approve": True, "architecture_yaml": edited})
+    _wait_paused(run_id)
+    resume_with_input(run_id, {"approve": True})
+    thread.join(60)
+    result = box["result"]
+    assert [c.name for c in result.architecture.components] == ["parse_csv"]
+    assert [p.name for p in (project / "src").rglob("*.spec.md")] == ["parse_csv.spec.md"]

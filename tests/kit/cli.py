@@ -1,0 +1,41 @@
+"""Running the `spechestra` command as a user does: a subprocess, no API key, no network.
+
+Commands talk to the test run's shared Prefect server (as a user with a running server does),
+so no command pays for a temporary server of its own; `own_home` gives one its own PREFECT_HOME
+and no server instead (the demo, as a first-time user runs it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = Path(sys.executable).parent / "spechestra"
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def cli_env(home: Path | None = None, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(TESTS), "COLUMNS": "400"})
+    env.pop("SPECHESTRA_PROVIDER", None)
+    if home is None:
+        from prefect.settings import PREFECT_API_URL
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
+    else:
+        env["PREFECT_HOME"] = str(home)
+        env.pop("PREFECT_API_URL", None)
+        # A first command starts a temporary server; give it time on a busy machine.
+        env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(args: list[str], cwd: Path, own_home: Path | None = None, timeout: float = 240, **env) -> subprocess.CompletedProcess:
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    return subprocess.run([str(EXE), *args], cwd=cwd, env=cli_env(own_home, **env), capture_output=True, text=True,
+                          timeout=timeout)

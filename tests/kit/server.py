@@ -1,0 +1,97 @@
+"""Test kit: a real `prefect server` on a free loopback port, and processes run against it.
+
+Each server gets its own PREFECT_HOME (its own SQLite database); stopping it ends only the
+process group this kit started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrefectServer:
+    def __init__(self, home: Path):
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.ui = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        self.log = home / "server.log"
+
+    def env(self, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(PREFECT_HOME=str(self.home), PREFECT_API_URL=self.url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PYTHONPATH=os.pathsep.join([str(REPO), str(TESTS)]), SPECHESTRA_REVIEW_POLL="1",
+                   PREFECT_LOGGING_LEVEL="INFO", COLUMNS="400")
+        env.pop("SPECHESTRA_PROVIDER", None)
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def start(self, timeout: float = 120) -> "PrefectServer":
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = self.env(PREFECT_UI_API_URL=self.url)  # the UI's browser code calls this address
+        self.proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], env=env, stdout=self.log.open("w"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(Exception):
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return self
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"prefect server not healthy after {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    @contextlib.contextmanager
+    def client_settings(self):
+        """Talk to this server from the test process (instead of the session's test server)."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            yield
+
+    def run(self, args: list[str], timeout: float = 240, **env) -> subprocess.CompletedProcess:
+        return subprocess.run(args, cwd=REPO, env=self.env(**env), capture_output=True, text=True, timeout=timeout)
+
+    def spawn(self, args: list[str], log: Path, **env) -> subprocess.Popen:
+        return subprocess.Popen(args, cwd=REPO, env=self.env(**env), stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout)

@@ -1,0 +1,57 @@
+"""One spec's provider: per-call retries with backoff, and answers kept across task attempts."""
+
+import pytest
+
+from spechestra.core.llm_calls import SpecProvider, is_transient
+
+
+class Script:
+    """Answers prompts from a dict; raises the queued errors first."""
+
+    def __init__(self, errors=()):
+        self.errors, self.prompts = list(errors), []
+
+    def generate(self, prompt, temperature=0.1, model=None):
+        self.prompts.append(prompt)
+        if self.errors:
+            raise self.errors.pop(0)
+        return f"answer to {prompt}"
+
+
+def test_transient_errors_are_retried_then_succeed():
+    inner, lines = Script([TimeoutError("read timed out"), RuntimeError("429 rate limit")]), []
+    provider = SpecProvider(inner, [], retries=3, delay=0.001, log=lines.append)
+    assert provider.generate("p1") == "answer to p1"
+    assert provider.calls == 3 and provider.retried == 2 and len(lines) == 2 and "retry 2/3" in lines[1]
+
+
+def test_retries_are_bounded_and_the_last_error_surfaces():
+    inner = Script([RuntimeError("503 unavailable")] * 5)
+    provider = SpecProvider(inner, [], retries=2, delay=0.001, log=lambda _: None)
+    with pytest.raises(RuntimeError, match="503"):
+        provider.generate("p1")
+    assert provider.calls == 3
+
+
+def test_permanent_errors_are_not_retried():
+    inner = Script([ValueError("invalid prompt")])
+    with pytest.raises(ValueError):
+        SpecProvider(inner, [], retries=3, delay=0.001).generate("p1")
+    assert len(inner.prompts) == 1 and not is_transient(ValueError("invalid prompt"))
+
+
+def test_a_retried_task_reuses_answers_in_order_and_stops_reusing_once_it_diverges():
+    record = []
+    first = SpecProvider(Script(), record)
+    first.generate("compile")
+    first.generate("tests")
+    inner = Script()
+    second = SpecProvider(inner, record)  # the task's next attempt, same record
+    assert second.generate("compile") == "answer to compile" and second.generate("tests") == "answer to tests"
+    assert inner.prompts == [] and second.reused == 2
+    assert second.generate("fix") == "answer to fix" and inner.prompts == ["fix"]
+    third = SpecProvider(inner, record)
+    third.generate("compile")
+    third.generate("something else")  # diverged: nothing after this point is reused
+    third.generate("fix")
+    assert inner.prompts == ["fix", "something else", "fix"] and third.reused == 1

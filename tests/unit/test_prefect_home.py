@@ -1,0 +1,40 @@
+"""A Prefect database migrated by a newer Prefect is named as the cause, not a timeout."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+EXE = Path(sys.executable).parent / "spechestra"
+
+
+def _home_with_revision(home: Path, revision: str) -> Path:
+    home.mkdir(parents=True)
+    with sqlite3.connect(home / "prefect.db") as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+    return home
+
+
+def test_newer_database_is_explained(tmp_path, monkeypatch):
+    from spechestra.cli import doctor as prefect_home
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(_home_with_revision(tmp_path / "newer", "ffffffffffff")))
+    assert "revision ffffffffffff is unknown" in prefect_home.problem()
+    known = sorted(prefect_home.known_revisions())[0]
+    monkeypatch.setenv("PREFECT_HOME", str(_home_with_revision(tmp_path / "ok", known)))
+    assert prefect_home.problem() is None
+
+
+def test_doctor_names_the_newer_database(tmp_path):
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    home = _home_with_revision(tmp_path / "home", "ffffffffffff")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_DATABASE_CONNECTION_URL"}
+    done = subprocess.run([str(EXE), "doctor"], env={**env, "PREFECT_HOME": str(home), "COLUMNS": "400"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "migrated by a newer Prefect" in done.stderr + done.stdout
