@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
 from spechestra.providers import ScriptedProvider
+
+#: SpecSoloist's example projects, beside the repository in CI (`../shared/corpus`).
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def spec_markdown(name: str, type_: str = "function", deps=(), description: str = "") -> str:
