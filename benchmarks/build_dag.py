@@ -97,7 +97,7 @@ def bound(dag: dict[str, list[str]], seconds: dict[str, float], workers: int) ->
 
 def run_spechestra(root: Path, provider, workers: int):
     from spechestra import Conductor
-    from spechestra.prefect_api import wait_for_task_runs
+    from spechestra.orchestration.history import wait_for_task_runs
     conductor = Conductor(str(root), provider=provider)
     started = time.perf_counter()
     result = conductor.build(max_workers=workers)

@@ -336,7 +336,7 @@ class DemoAuthor:
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from spechestra.demo import DEMO_INPUTS, request_text
-    from spechestra.pipeline_flow import run_pipeline
+    from spechestra.pipeline import run_pipeline
     from spechestra.providers import RecordingProvider
 
     shutil.rmtree(RECORDINGS, ignore_errors=True)

@@ -10,11 +10,8 @@ from typing import Optional
 
 from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey, FlowFilter,
                                             FlowFilterName, FlowRunFilter, FlowRunFilterId,
-                                            FlowRunFilterParentFlowRunId, FlowRunFilterState,
-                                            FlowRunFilterStateType, FlowRunFilterTags)
-from prefect.client.schemas.objects import StateType
+                                            FlowRunFilterParentFlowRunId, FlowRunFilterTags)
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
-from prefect.deployments import run_deployment
 
 from ..core import tracing
 from .prefect import client, markdown_artifact, table_artifact
@@ -32,26 +29,11 @@ def read_flow_runs(flow_name: str, tag: Optional[str] = None, limit: int = 50) -
                                 flow_run_filter=run_filter, sort=FlowRunSort.START_TIME_DESC, limit=limit)
 
 
-def paused_runs(limit: int = 50) -> list:
-    """Flow runs waiting for an answer (reviews, checkpoints), oldest first."""
-    flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
-    with client() as c:
-        return c.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.START_TIME_ASC, limit=limit)
-
-
 def read_child_flow_runs(flow_run_id: str) -> list:
     """Subflow runs started by one flow run (e.g. the stages of `compose_build_perform`)."""
     with client() as c:
         return c.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
-
-
-def stages(flow_run_id: str) -> list[tuple[str, str]]:
-    """(flow name, state name) of each subflow run of a flow run, in start order."""
-    runs = sorted(read_child_flow_runs(flow_run_id), key=lambda r: (r.start_time is None, r.start_time or 0))
-    with client() as c:
-        names = {fid: c.read_flow(fid).name for fid in {r.flow_id for r in runs}}
-    return [(names[r.flow_id], r.state.name if r.state else "?") for r in runs]
 
 
 def settle_runs(flow_run_id: str, timeout: float = 30.0) -> None:
@@ -109,29 +91,6 @@ def wait_for_task_runs(flow_run_id: str, expected: int, timeout: float = 30.0) -
         time.sleep(0.2)
 
 
-def wait_for_flow_run_state(flow_run_id: str, predicate, timeout: float = 60.0, interval: float = 0.2):
-    """Poll a flow run until `predicate(state)` holds; return the flow run, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        run = read_flow_run(flow_run_id)
-        if run.state is not None and predicate(run.state):
-            return run
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"flow run {flow_run_id} is still {run.state.name if run.state else None!r}")
-        time.sleep(interval)
-
-
-def trigger(deployment: str, parameters: dict) -> str:
-    """Start a run of a deployment (`flow-name/deployment-name`) for a worker to pick up; its id."""
-    return str(run_deployment(deployment, parameters=parameters, timeout=0).id)
-
-
-def read_deployment(name: str):
-    with client() as c:
-        return c.read_deployment_by_name(name)
-
-
-# --- traces ------------------------------------------------------------------------------------
 def record_trace(result, inputs: dict, build_dir: str) -> dict:
     """Inside the perform flow, at its end: publish the values, read the run back, write the JSON
     copy. Returns the trace, with its file's path under "path"."""

@@ -18,7 +18,7 @@ def read_artifacts_by_key(key):
 
 pytestmark = pytest.mark.timeout(600)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # git-ignored
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
     specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
     assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
     # The run history survived the process: read it back from the same PREFECT_HOME.
-    script = ("from spechestra.orchestration.history import read_child_flow_runs, read_task_runs, stages\n"
+    script = ("from spechestra.orchestration.history import read_child_flow_runs, read_task_runs\nfrom kit.runs import stages\n"
               f"kids = sorted(read_child_flow_runs('{run_id}'), key=lambda r: r.start_time)\n"
               f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
     check = subprocess.run([sys.executable, "-c", script], env=cli_env(tmp_path / "home"),

@@ -3,8 +3,8 @@
 import pytest
 
 from kit.server import BIN, REPO, PrefectServer, stop_process
-from spechestra.orchestration.history import (read_artifacts, read_child_flow_runs, read_deployment, read_flow_run,
-                                              read_task_runs, stages, trigger)
+from spechestra.orchestration.history import read_artifacts, read_child_flow_runs, read_flow_run, read_task_runs
+from kit.runs import read_deployment, stages, trigger
 
 pytestmark = pytest.mark.timeout(600)
 SPECHESTRA = str(BIN / "spechestra")

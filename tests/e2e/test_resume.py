@@ -1,6 +1,7 @@
 """A build killed with SIGKILL resumes: finished specs are not recompiled, no partial files remain."""
 
 import ast
+import json
 import os
 import signal
 import subprocess
@@ -52,9 +53,16 @@ def test_sigkill_mid_build_then_rebuild_resumes(tmp_path):
     for py in build.rglob("*.py"):  # every file on disk is whole
         ast.parse(py.read_text())
 
+    # Answers c's build had already paid for when it was killed are kept on disk, to be reused.
+    kept = [json.loads(f.read_text()) for f in (project / ".spechestra" / "answers").glob("*.json")]
+    already_paid = sum(len(answers) for answers in kept)
+    assert already_paid <= 1 and len(kept) <= 1  # at most c's compile answer (c's tests never started)
+
     provider = kit_build.chain_provider()
     result = Conductor(str(project), provider=provider).build(max_workers=1)
     assert result.success, result.errors
     assert sorted(result.specs_skipped) == ["a", "b"] and sorted(result.specs_compiled) == ["c", "d"]
-    assert len(provider.prompts) == 4  # compile + tests for c and d only
+    assert len(provider.prompts) == 4 - already_paid  # compile + tests for c and d, less what c had
     assert not any("marker-a" in p or "marker-b" in p for p in provider.prompts)
+    assert result.details["c"].reused == already_paid
+    assert list((project / ".spechestra" / "answers").glob("*.json")) == []  # finished specs leave none

@@ -8,7 +8,8 @@ import pytest
 from kit import build as kit_build
 from spechestra.core.models import ReviewDecision
 from spechestra.pipeline import run_pipeline
-from spechestra.orchestration.history import paused_runs, read_flow_run, stages
+from spechestra.orchestration.history import read_flow_run
+from kit.runs import paused_runs, stages
 from spechestra.orchestration.pauses import resume_with_input
 
 pytestmark = pytest.mark.timeout(300)

@@ -6,7 +6,7 @@ import pytest
 
 import kit
 from spechestra import Composer
-from spechestra.orchestration.history import wait_for_flow_run_state
+from kit.runs import wait_for_flow_run_state
 from spechestra.orchestration.pauses import resume_with_input
 
 pytestmark = pytest.mark.timeout(240)

@@ -80,3 +80,35 @@ def test_no_import_cycles_among_our_modules():
         if module not in state:
             visit(module, [module])
     assert len(graph) > 30
+
+
+RANKS = {"core": 0, "demo": 0, "install_check": 0, "providers": 1, "orchestration": 2,
+         "composer": 3, "conductor": 3, "pipeline": 3, "pipeline_flow": 4, "cli": 5, "__main__": 6}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return RANKS[parts[1]] if len(parts) > 1 else 4  # the package's lazy __init__ sits with the facades
+
+
+def test_imports_point_down_the_layers_even_deferred_ones():
+    """core <- providers <- orchestration <- composer/conductor/pipeline <- cli: no import of ours,
+    at module level or inside a function, points up (flows never call the public classes)."""
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(("spechestra",) + path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rsplit(".", 1)[0]
+                targets = [f"{base}.{node.module}" if node.module else f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                targets = [m for m in mods if m.startswith("spechestra.")]
+            for target in targets:
+                if target.count(".") >= 1 and _layer(target) > _layer(name):
+                    upward.append(f"{name} imports {target}")
+    assert upward == []

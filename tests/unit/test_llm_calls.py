@@ -55,3 +55,18 @@ def test_a_retried_task_reuses_answers_in_order_and_stops_reusing_once_it_diverg
     third.generate("something else")  # diverged: nothing after this point is reused
     third.generate("fix")
     assert inner.prompts == ["fix", "something else", "fix"] and third.reused == 1
+
+
+def test_answers_kept_on_disk_are_reused_by_a_later_attempt_then_cleared(tmp_path):
+    from spechestra.core.llm_calls import FileRecord
+    record = FileRecord(tmp_path / "answers" / "spec.json")
+    first = SpecProvider(Script(), record)
+    first.generate("compile")
+    first.generate("tests")  # ...and then the process is killed
+    inner = Script()
+    later = SpecProvider(inner, FileRecord(tmp_path / "answers" / "spec.json"))  # a new process, same file
+    assert later.generate("compile") == "answer to compile" and later.generate("tests") == "answer to tests"
+    assert inner.prompts == [] and later.reused == 2
+    record.clear()
+    assert not (tmp_path / "answers" / "spec.json").exists()
+    assert SpecProvider(inner, record).generate("compile") and inner.prompts == ["compile"]

@@ -1,0 +1,54 @@
+"""Test kit: reading and driving runs on a Prefect server the way a test needs to (what is
+paused, the stages of a pipeline run, waiting for a state, triggering a deployment)."""
+
+from __future__ import annotations
+
+import time
+
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.deployments import run_deployment
+
+from spechestra.orchestration.history import read_child_flow_runs, read_flow_run
+from spechestra.orchestration.prefect import client
+
+
+def paused_runs(limit: int = 50) -> list:
+    """Flow runs waiting for an answer (reviews, checkpoints), oldest first."""
+    flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    with client() as c:
+        return c.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.START_TIME_ASC, limit=limit)
+
+
+def stages(flow_run_id: str) -> list[tuple[str, str]]:
+    """(flow name, state name) of each subflow run of a flow run, in start order."""
+    runs = sorted(read_child_flow_runs(flow_run_id), key=lambda r: (r.start_time is None, r.start_time or 0))
+    with client() as c:
+        names = {fid: c.read_flow(fid).name for fid in {r.flow_id for r in runs}}
+    return [(names[r.flow_id], r.state.name if r.state else "?") for r in runs]
+
+
+def wait_for_flow_run_state(flow_run_id: str, predicate, timeout: float = 60.0, interval: float = 0.2):
+    """Poll a flow run until `predicate(state)` holds; return the flow run, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = read_flow_run(flow_run_id)
+        if run.state is not None and predicate(run.state):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flow run {flow_run_id} is still {run.state.name if run.state else None!r}")
+        time.sleep(interval)
+
+
+def trigger(deployment: str, parameters: dict) -> str:
+    """Start a run of a deployment (`flow-name/deployment-name`) for a worker to pick up; its id."""
+    return str(run_deployment(deployment, parameters=parameters, timeout=0).id)
+
+
+def read_deployment(name: str):
+    with client() as c:
+        return c.read_deployment_by_name(name)
+
+
+# --- traces ------------------------------------------------------------------------------------
