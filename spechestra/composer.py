@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from functools import cached_property
 from typing import Optional
 
 from specsoloist.config import SpecSoloistConfig
@@ -20,28 +19,20 @@ from .core import composing
 from .core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs
 from .core.reviews import ReviewCallback
 from .orchestration import compose as compose_flow
-from .orchestration import runtime
 from .orchestration.prefect import current_flow_run_id, in_flow_run
-from .providers import LazyProvider, Meter, MeteredProvider
+from .facade import Facade
 
 __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult", "SpecComposer"]
 
 
-class BaseComposer(ABC):
+class BaseComposer(Facade, ABC):
     """Extension point: override `draft` and/or `write_spec`; keep flows, reviews and run history."""
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
         self.project_dir = os.path.abspath(project_dir)
         self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
         self.parser = SpecParser(self.config.src_path)
-        self.meter = Meter()
-        self._provider_choice = provider
-        self.last_flow_run_id: Optional[str] = None
-
-    @cached_property
-    def provider(self) -> MeteredProvider:
-        """Made on first use, so no API key is needed until a call is made."""
-        return runtime.provider_from_settings(self.config, self.meter, explicit=self._provider_choice)
+        self._init_facade(provider)
 
     @property
     def specs_dir(self) -> str:
@@ -85,11 +76,7 @@ class BaseComposer(ABC):
             return compose_flow.compose_in_run(request, self.project_dir, auto_accept, context)
 
     def _runtime(self, **fields):
-        return runtime.using(provider=LazyProvider(lambda: self.provider), draft=self.draft,
-                             write_spec=self.write_spec, prepare=self.prepare, on_run=self._started, config=self.config, **fields)
-
-    def _started(self, flow_run_id: str) -> None:
-        self.last_flow_run_id = flow_run_id
+        return self._handover(draft=self.draft, write_spec=self.write_spec, prepare=self.prepare, **fields)
 
 
 class Composer(BaseComposer):

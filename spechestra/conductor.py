@@ -8,25 +8,23 @@ and cycles are reported by name, and no LLM is called.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Callable, Optional
 
 from specsoloist.config import SpecSoloistConfig
 
 from .core.models import BuildResult, PerformResult, StepResult, VerifyResult
 from .core.planning import BuildOptions, Project
-from .orchestration import runtime
 from .orchestration.build import build_in_run
 from .orchestration.history import get_traces
 from .orchestration.perform import STEP_TIMEOUT, perform_in_run
 from .orchestration.prefect import logger
-from .providers import LazyProvider, Meter, MeteredProvider
+from .facade import Facade
 
 __all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecConductor", "StepResult",
            "VerifyResult"]
 
 
-class BaseConductor(Project):
+class BaseConductor(Facade, Project):
     """Extension point: override `make_job` to change per-spec settings (model, fixes, timeout)."""
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None, *,
@@ -34,26 +32,23 @@ class BaseConductor(Project):
                  retries: Optional[int] = None, retry_delay: Optional[float] = None):
         given = {k: v for k, v in (("max_fixes", max_fixes), ("test_timeout", test_timeout),
                                    ("retries", retries), ("retry_delay", retry_delay)) if v is not None}
-        super().__init__(project_dir, config, BuildOptions(**given))
-        self.meter = Meter()
-        self._provider_choice = provider
-        self.last_flow_run_id: Optional[str] = None
-
-    @cached_property
-    def provider(self) -> MeteredProvider:
-        """Made on first use: a build with nothing to compile needs no API key."""
-        return runtime.provider_from_settings(self.config, self.meter, explicit=self._provider_choice)
+        Project.__init__(self, project_dir, config, BuildOptions(**given))
+        self._init_facade(provider)
 
     # --- build -------------------------------------------------------------------------------
     def build(self, specs: Optional[list[str]] = None, parallel: bool = True, incremental: bool = True,
-              max_workers: int = 4, arrangement=None, model: Optional[str] = None) -> BuildResult:
-        """One task run per spec (the `build` flow); cached by content, so unchanged specs cost nothing."""
+              max_workers: int = 4, arrangement=None, model: Optional[str] = None,
+              lock_timeout: Optional[float] = None) -> BuildResult:
+        """One task run per spec (the `build` flow); cached by content, so unchanged specs cost nothing.
+
+        One build per project at a time: another build waits up to `lock_timeout` seconds
+        (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`."""
         problems = self.problems(specs)
         if problems:  # before any flow run exists, and before any LLM call
             for name, why in problems.items():
                 logger().error("%s: %s", name, why)
             return BuildResult(success=False, specs_failed=sorted(problems), errors=problems)
-        with self._runtime(arrangement=arrangement):
+        with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout):
             result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model)
         self.last_flow_run_id = result.flow_run_id
         return result
@@ -82,11 +77,7 @@ class BaseConductor(Project):
         return get_traces(workflow)
 
     def _runtime(self, **fields):
-        return runtime.using(provider=LazyProvider(lambda: self.provider), make_job=self.make_job,
-                             on_run=self._started, config=self.config, **fields)
-
-    def _started(self, flow_run_id: str) -> None:
-        self.last_flow_run_id = flow_run_id
+        return self._handover(make_job=self.make_job, **fields)
 
 
 class Conductor(BaseConductor):

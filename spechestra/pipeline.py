@@ -12,7 +12,7 @@ from .core.models import PipelineResult
 from .orchestration import runtime
 from .orchestration.pipeline import compose_build_perform
 from .orchestration.prefect import flow_value, quiet_heartbeats
-from .providers import LazyProvider, Meter
+from .providers import Meter
 
 __all__ = ["compose_build_perform", "run_pipeline"]
 
@@ -25,7 +25,7 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
     would choose it (made on its first call)."""
     meter = Meter()
     config = SpecSoloistConfig.from_env(project_dir)
-    llm = LazyProvider(lambda: runtime.provider_from_settings(config, meter, explicit=provider))
+    llm = runtime.lazy_provider(config, meter, explicit=provider)
     with runtime.using(provider=llm, review_callback=review_callback, checkpoint_callback=checkpoint_callback,
                        on_run=on_start), quiet_heartbeats():
         state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,

@@ -73,15 +73,39 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
           workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time."),
           fixes: int = typer.Option(2, "--fixes", min=0, help="Fix attempts per spec after failing tests."),
           retries: int = typer.Option(3, "--retries", min=0, help="Retries of an LLM call after a transient fault."),
-          test_timeout: float = typer.Option(120.0, "--test-timeout", min=1, help="Seconds one spec's tests may run.")):
+          test_timeout: float = typer.Option(120.0, "--test-timeout", min=1, help="Seconds one spec's tests may run."),
+          lock_timeout: Optional[float] = typer.Option(None, "--lock-timeout", min=0,
+                                                       help="Seconds to wait for another build of this project "
+                                                            "(default 600, SPECHESTRA_LOCK_TIMEOUT; 0 = refuse at once).")):
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_build  # deferred (module docstring)
     conductor = Conductor(str(project), max_fixes=fixes, retries=retries, test_timeout=test_timeout)
     wanted = [s.strip() for s in specs.split(",") if s.strip()] if specs else None
-    result = conductor.build(specs=wanted, incremental=not force, max_workers=workers)
-    print_build(console, result, conductor)
+    result = conductor.build(specs=wanted, incremental=not force, max_workers=workers, lock_timeout=lock_timeout)
+    print_build(console, result, conductor, err)
     if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder."),
+           as_json: bool = typer.Option(False, "--json", help="Print the status as JSON (for scripts).")):
+    """Drift between specs and built code: changed specs, hand-edited or missing files, failures.
+    Exits 1 when anything drifted."""
+    from ..conductor import Conductor  # deferred (module docstring)
+    from ..core.status import project_status  # deferred (module docstring)
+    from .report import print_status  # deferred (module docstring)
+    conductor = Conductor(str(project))
+    if not conductor.spec_names():
+        fail(f"no specs in {conductor.project_dir} (looked in {conductor.specs_dir})")
+    jobs, _ = conductor.plan(llm=conductor.llm_identity())
+    found = project_status(conductor, {n: j.cache_key for n, j in jobs.items()})
+    if as_json:
+        console.print(json.dumps([s.as_dict() for s in found], indent=2), markup=False, highlight=False)
+    else:
+        print_status(console, found)
+    if any(s.drifted for s in found):
         raise typer.Exit(1)
 
 

@@ -46,7 +46,12 @@ def print_composition(console: Console, result, composer, hint: bool = True) -> 
         console.print(ui_hint(result.flow_run_id))
 
 
-def print_build(console: Console, result, conductor) -> None:
+def print_build(console: Console, result, conductor, err: Console) -> None:
+    whole = {n: why for n, why in result.errors.items() if n not in result.details}
+    if whole and not result.details:  # stopped before any spec: a plan problem, a busy project
+        for name, why in whole.items():
+            err.print(f"[red]error:[/] {why if name.startswith('(') else f'{name}: {why}'}", highlight=False)
+        return
     table = Table(title="Build")
     for column in ("spec", "state", "attempts", "LLM calls", "seconds", "error"):
         table.add_column(column)
@@ -60,9 +65,8 @@ def print_build(console: Console, result, conductor) -> None:
         table.add_row(name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts),
                       str(o.llm_calls), f"{o.seconds:.1f}", error)
     console.print(table)
-    for name, why in result.errors.items():
-        if name not in result.details:
-            console.print(f"[red]{name}[/]: {why}")
+    for name, why in whole.items():
+        err.print(f"[red]{name}[/]: {why}", highlight=False)
     console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
                   f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked "
                   f"in {result.duration:.1f}s; code in {conductor.build_dir}")
@@ -107,3 +111,18 @@ class _Specs:
     def __init__(self, result):
         paths = result.composition.spec_paths
         self.specs_dir = os.path.dirname(paths[0]) if paths else "(none written)"
+
+
+def print_status(console: Console, found) -> None:
+    table = Table(title="Status")
+    for column in ("spec", "state", "spec changed", "files", "cached"):
+        table.add_column(column)
+    colour = {"built": "green", "failed": "red", "blocked": "yellow", "never built": "dim"}
+    for s in found:
+        files = "; ".join([f"edited by hand: {', '.join(s.edited)}"] * bool(s.edited)
+                          + [f"missing: {', '.join(s.missing)}"] * bool(s.missing)) or "as built"
+        table.add_row(s.spec, f"[{colour.get(s.state, 'white')}]{s.state}[/]", "yes" if s.spec_changed else "no",
+                      files, "yes" if s.cached else "no")
+    console.print(table)
+    drifted = [s.spec for s in found if s.drifted]
+    console.print(f"{len(drifted)} of {len(found)} spec(s) drifted" + (f": {', '.join(drifted)}" if drifted else ""))

@@ -16,7 +16,7 @@ import yaml
 from specsoloist.parser import SpecParser
 
 from . import prompts
-from .fileio import inside
+from .fileio import inside, temp_prefix
 from .models import Architecture, ComponentDef
 
 WriteStatus = Literal["created", "skipped", "failed"]
@@ -57,25 +57,27 @@ def require_request(request) -> str:
 
 
 def write_spec_file(parser: SpecParser, specs_dir: str, name: str, text: str) -> tuple[WriteStatus, str]:
-    """Temp file in the specs dir -> SpecSoloist's validate_spec -> rename into place.
+    """Temp file in the specs dir -> SpecSoloist's validate_spec -> create the target if absent.
 
-    Returns ("created", path), ("skipped", path) when the spec exists (never overwritten) or
+    Returns ("created", path), ("skipped", path) when the spec exists (never overwritten, even
+    when another run creates it at the same moment: `os.link` creates or fails, atomically), or
     ("failed", why). The temp file is removed whatever happens.
     """
     target = inside(specs_dir, name + ".spec.md")
     if parser.spec_exists(name):
         return "skipped", str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text.rstrip() + "\n")
         verdict = parser.validate_spec(tmp)
         if not verdict["valid"]:
             return "failed", "invalid spec: " + "; ".join(verdict["errors"])
-        if target.exists():
+        try:
+            os.link(tmp, target)  # create-if-absent in one step: a lost race is never an overwrite
+        except FileExistsError:
             return "skipped", str(target)
-        os.replace(tmp, target)
         return "created", str(target)
     finally:
         if os.path.exists(tmp):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Iterator
 def _replacing(path: Path) -> Iterator[str]:
     """A temporary file beside `path`; renamed over it if the block succeeds, removed if not."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield tmp
@@ -23,6 +24,38 @@ def _replacing(path: Path) -> Iterator[str]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def temp_prefix(name: str) -> str:
+    """Temporary files carry their writer's pid, so a later run can tell a killed writer's
+    leftovers (safe to delete) from another live run's file in progress (not)."""
+    return f".{name}.{os.getpid()}."
+
+
+_TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+
+
+def clean_stale_temp_files(root: str | os.PathLike) -> list[str]:
+    """Remove temp files under `root` whose writer is gone (killed mid-write); returns them."""
+    removed = []
+    for path in Path(root).rglob(".*.tmp") if Path(root).is_dir() else []:
+        match = _TEMP.match(path.name)
+        if match and not alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(str(path))
+    return removed
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a killed writer's does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def atomic_write(path: str | os.PathLike, text: str) -> Path:

@@ -18,21 +18,56 @@ import os
 import random
 import threading
 import time
+import urllib.error
 from pathlib import Path
 from typing import Callable, ContextManager, Optional, Union
 
 from .fileio import atomic_write
 
-TRANSIENT_MARKERS = ("timeout", "timed out", "rate limit", "ratelimit", "429", "500", "502", "503", "504",
-                     "529", "overloaded", "temporarily", "connection", "unavailable")
+#: HTTP statuses worth another try: timeout, too early, rate limited, server errors, overloaded.
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+#: Exception types (by class name, so no client library is imported) that mean the call never
+#: got an answer: timeouts, refused or dropped connections (httpx, openai, anthropic SDKs).
+TRANSIENT_TYPES = frozenset({"TimeoutException", "ConnectTimeout", "ReadTimeout", "ConnectError", "ReadError",
+                             "RemoteProtocolError", "APIConnectionError", "APITimeoutError", "RemoteDisconnected",
+                             "IncompleteRead"})
+
+
+def status_code(exc: BaseException) -> Optional[int]:
+    """The HTTP status an exception carries (urllib's `code`, httpx/SDK `status_code`, a response's)."""
+    for holder in (exc, getattr(exc, "response", None)):
+        for attr in ("status_code", "code", "status"):
+            value = getattr(holder, attr, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
+    return None
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Provider faults worth retrying: timeouts, rate limits, 5xx, dropped connections."""
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(marker in text for marker in TRANSIENT_MARKERS)
+    """A provider fault worth retrying, decided by exception type and HTTP status along the
+    exception's chain (SpecSoloist wraps urllib's HTTPError in a RuntimeError), never by the
+    words of a message: a test's output that says "timed out" or "500" is not a provider fault."""
+    for link in _chain(exc):
+        if getattr(link, "transient", False):
+            return True
+        code = status_code(link)
+        if code is not None:
+            return code in TRANSIENT_STATUS
+        if isinstance(link, (TimeoutError, ConnectionError)):
+            return True
+        if isinstance(link, urllib.error.URLError) and not isinstance(link, urllib.error.HTTPError):
+            return True  # no answer at all: DNS, refused, reset
+        if any(cls.__name__ in TRANSIENT_TYPES for cls in type(link).__mro__):
+            return True
+    return False
 
 
 def backoff(attempt: int, base: float, rng: random.Random) -> float:

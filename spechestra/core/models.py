@@ -240,6 +240,7 @@ class SpecOutcome(BaseModel):
     seconds: float = 0.0
     error: Optional[str] = None
     files: dict[str, str] = Field(default_factory=dict, description="Path relative to build/ -> content.")
+    notes: list[str] = Field(default_factory=list, description="What this run noticed, e.g. files edited by hand and kept.")
     started: float = 0.0
     ended: float = 0.0
 
@@ -265,8 +266,11 @@ class BuildResult(BaseModel):
 
     @property
     def message(self) -> str:
+        if self.success:
+            return ""
         names = self.specs_failed + self.specs_blocked
-        return "" if self.success else f"{len(names)} spec(s) not built: {', '.join(names)}"
+        whole = [why for name, why in self.errors.items() if name not in self.details and name not in names]
+        return "; ".join(whole) if whole else f"{len(names)} spec(s) not built: {', '.join(names)}"
 
 
 class VerifyResult(BaseModel):

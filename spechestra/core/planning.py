@@ -21,12 +21,13 @@ from specsoloist.resolver import DependencyResolver, MissingDependencyError
 from . import prompts
 from .graph import find_cycle, mermaid, topological_order
 from .models import VerifyResult
+from .names import check_spec_name, check_spec_names
 from .project import Layout, find_specs_dir, load_arrangement
 from .spec_build import SpecJob
 from .workflow import WorkflowPlan, plan as plan_steps
 
 #: Bump when what a cached outcome holds changes shape (old cache entries then miss, never mislead).
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,15 @@ class Project:
         return sorted(s[: -len(".spec.md")] for s in self.parser.list_specs())
 
     def dependencies(self, specs: Optional[list[str]] = None) -> dict[str, list[str]]:
-        """Spec -> its dependencies, for `specs` plus everything they (transitively) need."""
-        names = list(specs) if specs else self.spec_names()
+        """Spec -> its dependencies, for `specs` plus everything they (transitively) need.
+
+        Every name is checked before its file is read: a dependency like `../../x` never reads
+        a file outside the specs folder (nor, later, sends one to an LLM)."""
+        names = check_spec_names(specs, "--specs") if specs else self.spec_names()
+        for name in names:
+            if not self.parser.spec_exists(name):
+                known = ", ".join(self.spec_names()) or "none"
+                raise ValueError(f"no spec named {name!r} in {self.specs_dir} (specs here: {known})")
         graph = self.resolver.build_graph(self._closure(names))
         return {n: list(graph.get_dependencies(n)) for n in sorted(graph.specs)}
 
@@ -89,6 +97,11 @@ class Project:
             name, wanted_by = todo.pop()
             if name in seen:
                 continue
+            if name != wanted_by:
+                try:
+                    check_spec_name(name)
+                except ValueError as exc:
+                    raise UnsafeDependency(wanted_by, name, str(exc)) from None
             if not self.parser.spec_exists(name):
                 raise MissingDependencyError(wanted_by, name)
             seen.append(name)
@@ -100,10 +113,14 @@ class Project:
         errors: dict[str, str] = {}
         try:
             deps = self.dependencies(specs)
-        except MissingDependencyError as exc:
+        except (MissingDependencyError, UnsafeDependency) as exc:
             return {getattr(exc, "spec", "?"): str(exc)}
-        except FileNotFoundError as exc:
-            return {"?": str(exc)}
+        except (FileNotFoundError, ValueError) as exc:
+            return {"(project)": str(exc)}
+        try:
+            self.layout().check_paths(deps)
+        except ValueError as exc:
+            return {"(arrangement)": str(exc)}
         for name in deps:
             verdict = self.parser.validate_spec(name)
             if not verdict["valid"]:
@@ -155,8 +172,11 @@ class Project:
                        llm_limit=llm_limit, import_dirs=import_dirs)
 
     def plan(self, specs=None, arrangement=None, model=None, llm_limit: Optional[str] = None,
-             make_job: Optional[MakeJob] = None) -> tuple[dict[str, SpecJob], list[str]]:
-        """Every job of a build (dependencies first) with its cache key, and the order."""
+             make_job: Optional[MakeJob] = None, llm: str = "") -> tuple[dict[str, SpecJob], list[str]]:
+        """Every job of a build (dependencies first) with its cache key, and the order.
+
+        `llm` names the effective provider and model: part of every key, so switching either
+        rebuilds."""
         make_job = make_job or self.make_job
         layout = self.layout(arrangement)
         arr = layout.arrangement
@@ -168,20 +188,28 @@ class Project:
         jobs: dict[str, SpecJob] = {}
         for name in order:
             job = make_job(name, deps[name], layout, model, import_dirs, llm_limit)
-            key = cache_key(job, self.parser.read_spec(name), [jobs[d].cache_key for d in deps[name]], soloist)
+            key = cache_key(job, self.parser.read_spec(name), [jobs[d].cache_key for d in deps[name]], soloist, llm)
             jobs[name] = replace(job, cache_key=key)
         return jobs, order
+
+
+class UnsafeDependency(ValueError):
+    """A spec names a dependency that could not be a spec file inside the specs folder."""
+
+    def __init__(self, spec: str, dependency: str, why: str):
+        super().__init__(f"spec {spec!r} depends on {dependency!r}, which is not a spec name: {why}")
+        self.spec, self.dependency = spec, dependency
 
 
 def yaml_of(arrangement) -> str:
     return yaml.safe_dump(arrangement.model_dump(mode="json"), sort_keys=True) if arrangement else ""
 
 
-def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_version: str) -> str:
+def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_version: str, llm: str = "") -> str:
     """Content key of one spec's build: its text, its dependencies' keys, and every setting
-    that changes what gets generated."""
+    that changes what gets generated (the provider and model among them)."""
     digest = hashlib.sha256()
-    for part in (spec_text, *dep_keys, job.layout.arrangement_yaml, job.model or "", prompts.PROMPT_VERSION,
+    for part in (spec_text, *dep_keys, job.layout.arrangement_yaml, job.model or "", llm, prompts.PROMPT_VERSION,
                  specsoloist_version, str(job.max_fixes), CACHE_VERSION):
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")

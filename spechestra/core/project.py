@@ -66,6 +66,20 @@ class Layout:
         arr = self.arrangement
         return arr.output_paths.resolve_tests(name) if arr else f"test_{name}.py"
 
+    def path_templates(self) -> tuple[str, str]:
+        """The arrangement's output paths as written (`src/{name}.py`), or none."""
+        arr = self.arrangement
+        return (arr.output_paths.implementation, arr.output_paths.tests) if arr else ()
+
+    def check_paths(self, names) -> None:
+        """Every spec's output paths stay inside build/ (checked before any LLM call is paid for)."""
+        for name in names:
+            for rel in (self.impl_path(name), self.test_path(name)):
+                try:
+                    self.absolute(rel)
+                except ValueError as exc:
+                    raise ValueError(f"the arrangement's output path for {name!r} is refused: {exc}") from None
+
     def absolute(self, relative: str) -> Path:
         return inside(self.build_dir, relative)
 

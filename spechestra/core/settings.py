@@ -50,3 +50,9 @@ def task_runner() -> str:
     """`SPECHESTRA_TASK_RUNNER`: `threads` (default), `dask` (a local cluster, one process per
     worker) or `dask:tcp://scheduler:8786` (an existing Dask cluster) for the build flow's specs."""
     return os.environ.get("SPECHESTRA_TASK_RUNNER", "threads").strip() or "threads"
+
+
+def lock_timeout() -> float:
+    """`SPECHESTRA_LOCK_TIMEOUT`: seconds a build waits for another build of the same project
+    (default 600; 0 refuses at once)."""
+    return _number("SPECHESTRA_LOCK_TIMEOUT", 600.0)

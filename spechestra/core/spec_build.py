@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
+import re
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
+from xml.etree import ElementTree
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Optional
 
 from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 
-from .fileio import atomic_write
+from .fileio import alive, atomic_write, inside
 from .llm_calls import SpecProvider
 from .models import Outcome, SpecOutcome
+from .processes import run_reaped
 from .project import Layout
 
 
@@ -43,31 +47,61 @@ class SpecJob:
     import_dirs: tuple[str, ...] = field(default=())
 
 
-def run_tests(job: SpecJob, test_rel: str) -> tuple[bool, str]:
-    """Run one test file with this interpreter's pytest, isolated from any outer pytest config."""
+def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[bool, str]:
+    """Run one test file with this interpreter's pytest, isolated from any outer pytest config.
+
+    Passed means pytest's own report says at least one test ran and none failed or errored: an
+    exit code alone is not enough (code that calls `os._exit(0)` on import exits 0 having run
+    nothing). `root` is where this spec's own files are (its staging folder); the build dir
+    provides its dependencies.
+    """
     build = job.layout.build_dir
-    paths = [os.path.join(build, d) for d in job.import_dirs] + [build]
+    roots = [root, build] if root else [build]
+    paths = [os.path.join(r, d) for r in roots for d in job.import_dirs] + roots
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", build,
-           "--confcutdir", build, "-o", "addopts=", str(job.layout.absolute(test_rel))]
-    proc = subprocess.Popen(cmd, cwd=build, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    os.makedirs(build, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="spechestra-tests-") as tmp:
+        report = os.path.join(tmp, "report.xml")
+        # Run from build/ (its conftest and environment files apply) on the file in `root`.
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", build,
+               "--confcutdir", build, "-o", "addopts=", f"--junitxml={report}", os.path.join(root or build, test_rel)]
+        run = run_reaped(cmd, build, env, job.test_timeout)
+        if run.timed_out:
+            return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
+        counts = junit_counts(report)
+    output = run.output[-20000:]
+    if run.left_running:
+        output += f"\n(the tests left {run.left_running} process(es) running; they were killed)"
+    if counts is None:
+        return False, output + "\npytest wrote no report: it did not finish collecting or running the tests"
+    ran = counts["tests"] - counts["skipped"]
+    if ran <= 0:
+        return False, output + f"\npytest ran no test ({counts['tests']} collected, {counts['skipped']} skipped)"
+    return run.returncode == 0 and counts["failures"] == 0 and counts["errors"] == 0, output
+
+
+def junit_counts(path: str) -> Optional[dict]:
+    """tests/failures/errors/skipped summed over a junit XML report, or None if there is none."""
     try:
-        output, _ = proc.communicate(timeout=job.test_timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return False, f"tests timed out after {job.test_timeout:g}s"
-    return proc.returncode == 0, output[-20000:]
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    return {k: sum(int(s.get(k, 0) or 0) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
 
 
-def fix_target(named: str, impl_rel: str, test_rel: str) -> Optional[str]:
-    """Map a file the LLM named in a fix to one of this spec's own files, or None."""
+def fix_target(named: str, impl_rel: str, test_rel: str, templates: tuple = ()) -> Optional[str]:
+    """Map a file the LLM named in a fix to one of this spec's own files, or None.
+
+    With an arrangement, SpecSoloist's fix prompt shows the output paths as templates
+    (`src/{name}.py`), so an answer naming the template means the spec's own file."""
     named = named.strip().strip("`").replace("\\", "/")
     if not named or named.startswith("/") or ".." in named.split("/"):
         return None
-    for own in (impl_rel, test_rel):
+    for own, template in zip((impl_rel, test_rel), tuple(templates) + ("", "")):
         if named in (own, f"build/{own}") or ("/" not in named and named == os.path.basename(own)):
+            return own
+        if template and named in (template, f"build/{template}"):
             return own
     return None
 
@@ -101,14 +135,21 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, recor
         code = compiler.compile_code(spec, model=job.model, arrangement=arrangement, reference_specs=references)
     impl_rel, test_rel = job.layout.impl_path(job.name), job.layout.test_path(job.name)
     outcome.files[impl_rel] = code
-    atomic_write(job.layout.absolute(impl_rel), code)
     if kind == "typedef":
         return _finish(outcome, counter)
     tests = compiler.compile_tests(spec, model=job.model, arrangement=arrangement, reference_specs=references)
     outcome.files[test_rel] = tests
-    atomic_write(job.layout.absolute(test_rel), tests)
+    with staging(job.layout, job.name) as stage:
+        _test_and_fix(job, compiler, spec, arrangement, outcome, stage, impl_rel, test_rel, log)
+    return _finish(outcome, counter)
 
-    passed, output = run_tests(job, test_rel)
+
+def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_rel, test_rel, log) -> None:
+    """Test the spec's files in its staging folder; ask for fixes while attempts remain. Nothing
+    reaches build/ from here: the caller publishes the files once the tests pass."""
+    for rel, content in outcome.files.items():
+        atomic_write(inside(stage, rel), content)
+    passed, output = run_tests(job, test_rel, root=str(stage))
     outcome.attempts = 1
     for fix in range(1, job.max_fixes + 1):
         if passed:
@@ -116,19 +157,53 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, recor
         log(f"{job.name}: tests failed (attempt {outcome.attempts}); asking for fix {fix}/{job.max_fixes}")
         response = compiler.generate_fix(spec, outcome.files[impl_rel], outcome.files[test_rel], output,
                                          model=job.model, arrangement=arrangement)
+        templates = job.layout.path_templates()
         for named, content in compiler.parse_fix_response(response).items():
-            own = fix_target(named, impl_rel, test_rel)
+            own = fix_target(named, impl_rel, test_rel, templates)
             if own is None:
                 log(f"{job.name}: refused fix for {named!r}: only {impl_rel} and {test_rel} may be changed")
                 continue
             outcome.files[own] = content
-            atomic_write(job.layout.absolute(own), content)
-        passed, output = run_tests(job, test_rel)
+            atomic_write(inside(stage, own), content)
+        passed, output = run_tests(job, test_rel, root=str(stage))
         outcome.attempts += 1
     if not passed:
+        kept = keep_failed(job.layout, job.name, stage)
         outcome.status = Outcome.FAILED
-        outcome.error = f"tests still failing after {outcome.attempts} run(s):\n{output[-4000:]}"
-    return _finish(outcome, counter)
+        outcome.error = (f"tests still failing after {outcome.attempts} run(s) (the failing files are in {kept}):\n"
+                         f"{output[-4000:]}")
+
+
+@contextlib.contextmanager
+def staging(layout: Layout, name: str):
+    """A private folder for one spec's build, inside build/ (so the tests see the project's
+    conftest and environment files) and removed afterwards."""
+    root = Path(layout.build_dir) / ".spechestra" / "staging"
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '.')}-{os.getpid()}-", dir=root))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def remove_stale_staging(build_dir: str) -> list[str]:
+    """Staging folders whose build process is gone (killed): removed at the next build."""
+    root, removed = Path(build_dir) / ".spechestra" / "staging", []
+    for stage in root.iterdir() if root.is_dir() else []:
+        match = re.match(r".+-(\d+)-[^-]+$", stage.name)
+        if match and not alive(int(match.group(1))):
+            shutil.rmtree(stage, ignore_errors=True)
+            removed.append(str(stage))
+    return removed
+
+
+def keep_failed(layout: Layout, name: str, stage: Path) -> Path:
+    """A copy of a failed spec's files to look at (never in build/ proper)."""
+    target = Path(layout.build_dir) / ".spechestra" / "failed" / name.replace("/", ".")
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(stage, target)
+    return target
 
 
 def _finish(outcome: SpecOutcome, counter: SpecProvider) -> SpecOutcome:
@@ -138,12 +213,4 @@ def _finish(outcome: SpecOutcome, counter: SpecProvider) -> SpecOutcome:
     return outcome
 
 
-def write_files(layout: Layout, outcome: SpecOutcome) -> int:
-    """Put a (possibly cached) outcome's files on disk where missing or different."""
-    written = 0
-    for rel, content in outcome.files.items():
-        path = layout.absolute(rel)
-        if not path.exists() or path.read_text(encoding="utf-8") != content:
-            atomic_write(path, content)
-            written += 1
-    return written
+

@@ -1,15 +1,16 @@
-"""Run one step's compiled module in its own interpreter, with a timeout. No Prefect here."""
+"""Run one step's compiled module in its own interpreter, with a timeout that holds even when the
+step leaves processes behind (see `processes`). No Prefect here."""
 
 from __future__ import annotations
 
 import os
 import pickle
-import signal
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .processes import run_reaped
 
 CHILD = Path(__file__).with_name("step_child.py")
 
@@ -26,6 +27,7 @@ class StepError(RuntimeError):
 class StepRun:
     outputs: dict
     output: str  # what the step printed
+    left_running: int = 0  # processes the step left behind (killed)
 
 
 def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[str, ...],
@@ -39,22 +41,18 @@ def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[s
         except Exception as exc:
             raise StepError(f"the step's inputs cannot be passed on: {exc}") from None
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([*import_dirs, os.environ.get("PYTHONPATH", "")]))
-        proc = subprocess.Popen([sys.executable, str(CHILD), request, result], cwd=os.path.dirname(module_path),
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
-            raise StepError(f"step timed out after {timeout:g}s", output or "") from None
+        run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path), env, timeout)
+        output = run.output + (f"\n(the step left {run.left_running} process(es) running; they were killed)"
+                               if run.left_running else "")
+        if run.timed_out:
+            raise StepError(f"step timed out after {timeout:g}s", output)
         if not os.path.exists(result):
-            raise StepError(f"step process died (exit code {proc.returncode}) before returning", output or "")
+            raise StepError(f"step process died (exit code {run.returncode}) before returning", output)
         try:
             with open(result, "rb") as handle:
                 status, value = pickle.load(handle)
         except Exception as exc:  # e.g. an object of a class only the step's module defines
-            raise StepError(f"the step's outputs cannot be read back: {exc}", output or "") from None
+            raise StepError(f"the step's outputs cannot be read back: {exc}", output) from None
     if status != "ok":
-        raise StepError(value, output or "")
-    return StepRun(outputs=value, output=output or "")
+        raise StepError(value, output)
+    return StepRun(outputs=value, output=output, left_running=run.left_running)

@@ -1,11 +1,13 @@
 """Building on Prefect: the `build` flow, one task run per spec, each submitted the moment its
 own dependencies end.
 
+Caching is ours too (`core.build_cache`: successes only), and so is publishing: a spec's files
+reach build/ only once its tests pass, and files edited by hand are kept on a cached rebuild.
 Scheduling is ours rather than Prefect's `wait_for`, because a submitted task that waits on
 upstream futures holds a worker thread; here only ready specs are submitted, longest remaining
 dependency path first, at most `max_workers` at a time; each gets its dependencies' finished
 outcomes as values. Results persist under <project>/.spechestra/results keyed by content, so
-unchanged specs are cache hits across runs. The per-spec work itself is `core.spec_build`.
+unchanged specs are cache hits across runs. One build per project at a time (`core.project_lock`). The per-spec work itself is `core.spec_build`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,26 @@ from typing import Optional
 from pydantic import Field
 from typing_extensions import Annotated
 
+from specsoloist.parser import SpecParser
+
 from ..core import settings
+from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
+from ..core.fileio import clean_stale_temp_files
 from ..core.graph import mermaid
 from ..core.llm_calls import FileRecord, is_transient
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from ..core.planning import BuildOptions, Project
-from ..core.spec_build import SpecJob, build_spec, write_files
+from ..core.project_lock import ProjectBusy, project_lock
+from ..core.publishing import publish, record_failure
+from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
 from . import runtime
-from .prefect import (active_limit, as_completed, build_runner, cache_by, current_flow_run_id, final_state,
-                      flow_value, in_flow_run, limit_slot, local_storage, logger, markdown_artifact,
+from .prefect import (active_limit, as_completed, build_runner, cached_state, current_flow_run_id, final_state,
+                      flow_value, in_flow_run, limit_slot, local_storage, logger, mark_crashed, markdown_artifact,
                       progress_artifact, quiet_heartbeats, sp_flow, sp_task, state_result, table_artifact,
                       update_progress)
+
+KILLED = "the process running this build was killed; found by the next build of the project"
 
 
 def _retry_transient(task, task_run, state) -> bool:
@@ -39,22 +49,33 @@ def _retry_transient(task, task_run, state) -> bool:
     return False
 
 
-@sp_task(name="build-spec", task_run_name="{job.name}",
-         cache_policy=cache_by(lambda params: params["job"].cache_key),
-         persist_result=True, retries=1, retry_delay_seconds=2, retry_jitter_factor=0.5,
-         retry_condition_fn=_retry_transient)
-def build_spec_task(job: SpecJob, deps: dict):
+@sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,
+         retry_jitter_factor=0.5, retry_condition_fn=_retry_transient)
+def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
+    """One spec: served from the cache (successes only), or built, tested and published."""
+    spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
     failed = sorted(n for n, out in deps.items() if not isinstance(out, SpecOutcome) or not out.status.ok)
     if failed:
         why = f"dependency failed: {', '.join(failed)}"
         blocked = SpecOutcome(name=job.name, status=Outcome.BLOCKED, error=why, started=time.time(), ended=time.time())
+        record_failure(job.layout, blocked, spec_text, job.cache_key)
         return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
-    for out in deps.values():  # cached dependencies still need their files for our tests
-        write_files(job.layout, out)
+    cache = BuildCache(job.layout.project_dir)
+    hit = None if refresh else cache.get(job.cache_key)
+    if hit is not None:
+        hit = hit.model_copy(update={"notes": []})
+        hit.notes = publish(job.layout, hit, spec_text, job.cache_key, replace_edits=False, log=logger().warning)
+        return cached_state(hit)
     record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
     outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit))
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
+    if outcome.status.ok:
+        cache.put(job.cache_key, outcome)
+        outcome.notes = publish(job.layout, outcome, spec_text, job.cache_key, replace_edits=True,
+                                log=logger().warning)
+    else:
+        record_failure(job.layout, outcome, spec_text, job.cache_key)
     return final_state(outcome, outcome.status, outcome.error or "failed")
 
 
@@ -97,8 +118,8 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
     started = time.time()
     deps = {name: list(jobs[name].deps) for name in order}
     priority = _remaining_path(deps)
-    task = build_spec_task.with_options(result_storage=local_storage(next(iter(jobs.values())).layout.results_dir),
-                                        refresh_cache=refresh) if jobs else build_spec_task
+    task = build_spec_task.with_options(result_storage=local_storage(next(iter(jobs.values())).layout.results_dir)
+                                        ) if jobs else build_spec_task
     layout = next(iter(jobs.values())).layout if jobs else None
     setup = prepare_task(layout) if layout and needs_setup(layout) else []
     outcomes, running = {}, {}
@@ -112,7 +133,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             # Finished outcomes as plain values (not futures): any task runner can ship them
             # (Dask rewrites Prefect's allow_failure wrappers into tuples), and a failed one
             # never leaves a dependent stuck in NotReady.
-            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]})
+            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh)
         if not running:
             continue
         first = next(as_completed(list(running.values())))
@@ -122,12 +143,9 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             outcome.name = name
             outcomes[name] = outcome
         update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
-    for name, outcome in outcomes.items():
-        if outcome.status in (Outcome.BUILT, Outcome.CACHED):
-            write_files(jobs[name].layout, outcome)
     result = summarize(order, outcomes, time.time() - started)
     result.setup = setup
-    publish(result, deps)
+    publish_artifacts(result, deps)
     return result
 
 
@@ -157,10 +175,26 @@ def build_here(project: Project, specs: Optional[list[str]], incremental: bool, 
         return BuildResult(success=False, specs_failed=sorted(problems), errors=problems,
                            flow_run_id=current_flow_run_id())
     rt = runtime.current()
-    jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit_name()),
-                               make_job=rt.make_job or project.make_job)
-    with runtime.using(provider=runtime.provider_for(project.project_dir)):
-        return run_build(jobs, order, max_workers, refresh=not incremental)
+    timeout = rt.lock_timeout if rt.lock_timeout is not None else settings.lock_timeout()
+    try:
+        return _build_locked(project, specs, incremental, max_workers, model, rt, timeout)
+    except ProjectBusy as exc:  # an expected outcome, not a crash: a failed result saying why
+        logger().error("%s", exc)
+        return BuildResult(success=False, errors={"(project)": str(exc)}, flow_run_id=current_flow_run_id())
+
+
+def _build_locked(project: Project, specs, incremental: bool, max_workers: int, model, rt, timeout: float) -> BuildResult:
+    with project_lock(project.project_dir, timeout, current_flow_run_id(), on_wait=logger().warning) as previous:
+        if previous.get("flow_run_id") and mark_crashed(previous["flow_run_id"], KILLED):
+            logger().warning("Marked flow run %s Crashed: %s", previous["flow_run_id"], KILLED)
+        for path in (clean_stale_temp_files(project.build_dir) + clean_stale_temp_files(project.specs_dir)
+                     + remove_stale_staging(project.build_dir)):
+            logger().info("Removed %s, left by a run that was killed mid-write", path)
+        provider = runtime.provider_for(project.project_dir)
+        jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit_name()),
+                                   make_job=rt.make_job or project.make_job, llm=getattr(provider, "identity", ""))
+        with runtime.using(provider=provider):
+            return run_build(jobs, order, max_workers, refresh=not incremental)
 
 
 def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
@@ -185,7 +219,7 @@ def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: floa
         flow_run_id=current_flow_run_id(), details=outcomes)
 
 
-def publish(result: BuildResult, deps: dict[str, list[str]]) -> None:
+def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
     rows = [{"spec": n, "state": o.status.value, "attempts": o.attempts, "llm_calls": o.llm_calls,
              "retries": o.retries, "seconds": o.seconds}
             for n, o in result.details.items()]

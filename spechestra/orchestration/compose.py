@@ -15,6 +15,7 @@ from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
 from ..core import composing, reviews
+from ..core.fileio import clean_stale_temp_files
 from ..core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs, Outcome, ReviewRequest
 from . import pauses, runtime
 from .prefect import (current_flow_run_id, final_state, flow_value, in_flow_run, logger, quiet_heartbeats, sp_flow,
@@ -40,7 +41,10 @@ def write_spec_task(component: ComponentDef, architecture: Architecture, specs_d
         logger().info("Spec %s exists; skipped (never overwritten)", component.name)
         return "skipped", component.name
     text = runtime.current().write_spec(component, architecture)
-    return composing.write_spec_file(parser, specs_dir, component.name, text)
+    status, detail = composing.write_spec_file(parser, specs_dir, component.name, text)
+    if status == "skipped":
+        logger().warning("Spec %s was created by another run while this one wrote it; kept theirs", component.name)
+    return status, detail
 
 
 def specs_dir_of(project_dir: str) -> str:
@@ -86,6 +90,8 @@ def compose_here(request: str, project_dir: str, auto_accept: bool, context: Opt
     rt_outer = runtime.current()
     run_id = current_flow_run_id()
     specs_dir = specs_dir_of(project_dir)
+    for path in clean_stale_temp_files(specs_dir):
+        logger().info("Removed %s, left by a compose that was killed mid-write", path)
     existing = composing.existing_specs(SpecParser(specs_dir))
     known = composing.as_spec_names(set((context or {}).get("existing_specs", [])) | set(existing))
 

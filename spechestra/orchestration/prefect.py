@@ -15,13 +15,12 @@ from prefect import flow, tags, task, unmapped  # noqa: F401  (unmapped is re-ex
 from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
-from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
                                update_progress_artifact)
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.filesystems import LocalFileSystem
-from prefect.states import Cancelled, Failed
+from prefect.states import Cancelled, Completed, Crashed, Failed
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging import get_logger, get_run_logger
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -77,11 +76,6 @@ def _document_parameters(fn):
         summary = (fn.__doc__ or "").strip() or f"The {fn.__name__} flow."  # griffe needs a summary line first
         fn.__doc__ = summary + "\n\nArgs:\n" + "\n".join(lines) + "\n"
     return fn
-
-
-def cache_by(key_of):
-    """A cache policy keyed only by `key_of(parameters)` (Prefect's default includes the run id)."""
-    return CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_of(params))
 
 
 def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
@@ -219,6 +213,24 @@ def final_state(result: Any, outcome: Optional[Outcome] = None, message: Optiona
                                                    or outcome.value)
     state, name = _ENDINGS[outcome]
     return state(message=message, data=EndedEarly(message, result), name=name)
+
+
+def cached_state(result: Any):
+    """A Completed state named Cached (as Prefect shows its own cache hits) carrying `result`."""
+    return Completed(name="Cached", data=result, message="served from the build cache")
+
+
+def mark_crashed(flow_run_id: str, message: str) -> bool:
+    """Set a run that is still Running (its process is gone) to Crashed; True if it was."""
+    try:
+        with client() as c:
+            run = c.read_flow_run(flow_run_id)
+            if run.state is None or not run.state.is_running():
+                return False
+            c.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+            return True
+    except Exception:  # a run from another server, or none: nothing to mark
+        return False
 
 
 class EndedEarly(Exception):

@@ -22,7 +22,7 @@ from ..core import composing, settings
 from ..core.models import Architecture, ComponentDef
 from ..core.planning import MakeJob
 from ..core.reviews import CheckpointCallback, ReviewCallback
-from ..providers import LazyProvider, Meter, MeteredProvider, resolve_provider
+from ..providers import LazyProvider, Meter, MeteredProvider, identity_of, resolve_provider
 from .pauses import ReviewBoard
 from .prefect import current_flow_run_id, current_task_run_name, is_root_flow_run, secret_value, variable_value
 
@@ -43,6 +43,7 @@ class Runtime:
     on_run: Optional[Callable[[str], None]] = None           # told the id of the top-level run it starts
     context: Optional[dict] = None                           # Composer.compose's `context` (existing_specs)
     config: Optional[SpecSoloistConfig] = None               # the caller's SpecSoloist config (e.g. its src dir)
+    lock_timeout: Optional[float] = None                     # seconds to wait for another build of the project
 
 
 _CURRENT: contextvars.ContextVar[Optional[Runtime]] = contextvars.ContextVar("spechestra_runtime", default=None)
@@ -77,13 +78,28 @@ def provider_from_settings(config: Optional[SpecSoloistConfig] = None, meter: Op
                             label=current_task_run_name)
 
 
+def provider_identity(config: Optional[SpecSoloistConfig] = None, explicit: Any = None) -> str:
+    """Which provider and model `provider_from_settings` would give, without making it."""
+    if explicit is not None:
+        return identity_of(explicit)
+    return identity_of(None, config, name=settings.provider_name() or variable_value("spechestra_provider"),
+                       model=variable_value("spechestra_model"))
+
+
+def lazy_provider(config: Optional[SpecSoloistConfig] = None, meter: Optional[Meter] = None,
+                  explicit: Any = None) -> LazyProvider:
+    """`provider_from_settings`, made on its first call, that already knows its identity."""
+    return LazyProvider(partial(provider_from_settings, config, meter, explicit),
+                        identity=provider_identity(config, explicit))
+
+
 def provider_for(project_dir: str) -> Any:
     """The provider handed over, else one chosen by settings for this project, made on its first
     call (so work that needs no LLM needs no key)."""
     rt = current()
     if rt.provider is not None:
         return rt.provider
-    return LazyProvider(partial(provider_from_settings, config_for(project_dir)))
+    return lazy_provider(config_for(project_dir))
 
 
 def config_for(project_dir: str) -> SpecSoloistConfig:

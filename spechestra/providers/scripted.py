@@ -69,7 +69,10 @@ class LatencyProvider:
 
 
 class TransientProviderError(RuntimeError):
-    """A fault like a timeout, rate limit or 5xx: worth retrying."""
+    """A fault like a timeout, rate limit or 5xx: worth retrying (says so by its `transient` flag)."""
+
+    transient = True
+    status_code = 503
 
 
 class FlakyProvider:

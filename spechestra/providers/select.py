@@ -84,12 +84,30 @@ def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None, 
     return MeteredProvider(config.create_provider(), meter, **extra)
 
 
+def identity_of(explicit=None, config=None, name: Optional[str] = None, model: Optional[str] = None) -> str:
+    """Which provider and model a build would use, without making the provider (part of cache
+    keys: another provider or model writes other code)."""
+    if explicit is not None:
+        inner = explicit
+        while isinstance(inner, MeteredProvider):
+            inner = inner.inner
+        if isinstance(inner, LazyProvider):
+            return inner.identity
+        return f"object:{type(inner).__module__}.{type(inner).__qualname__}:{getattr(inner, 'model', '') or ''}"
+    config = config if config is not None else SpecSoloistConfig.from_env()
+    name = name or settings.provider_name()
+    chosen = name or config.llm_provider
+    return f"{chosen}:{model or config.llm_model or ''}"
+
+
 class LazyProvider:
     """A provider made on its first call: no key is needed, and no client is built, for work that
-    turns out to need no LLM (a cached rebuild, a graph, a perform)."""
+    turns out to need no LLM (a cached rebuild, a graph, a perform). `identity` says which
+    provider and model it will be (see `identity_of`)."""
 
-    def __init__(self, make: Callable[[], object]):
+    def __init__(self, make: Callable[[], object], identity: str = ""):
         self._make, self._made, self._lock = make, None, threading.Lock()
+        self.identity = identity
 
     def get(self):
         with self._lock:

@@ -39,6 +39,7 @@ def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
               f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
     check = subprocess.run([sys.executable, "-c", script], env=cli_env(tmp_path / "home"),
                            capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and check.stdout.strip(), check.stderr[-3000:]
     assert check.stdout.strip().splitlines()[-1] == (
         "[('compose', 'Completed'), ('build', 'Completed'), ('perform', 'Completed')] [5, 4, 3]"), check.stderr[-2000:]
 

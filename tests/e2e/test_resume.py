@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kit import build as kit_build
+from kit import build as kit_build  # noqa: F401  (the provider the subprocess names)
 from spechestra import Conductor
+from spechestra.orchestration.history import read_flow_run
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def _calls(log: Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def test_sigkill_mid_build_then_rebuild_resumes(tmp_path):
+def test_sigkill_mid_build_then_rebuild_resumes(tmp_path, monkeypatch):
     from prefect.settings import PREFECT_API_URL
     project, log = tmp_path / "proj", tmp_path / "calls.log"
     kit_build.write_chain_project(project)
@@ -53,16 +54,24 @@ def test_sigkill_mid_build_then_rebuild_resumes(tmp_path):
     for py in build.rglob("*.py"):  # every file on disk is whole
         ast.parse(py.read_text())
 
+    killed_run = json.loads((project / ".spechestra" / "build.lock").read_text())["flow_run_id"]
+    assert read_flow_run(killed_run).state.is_running()  # what the history says of a killed run
+
     # Answers c's build had already paid for when it was killed are kept on disk, to be reused.
     kept = [json.loads(f.read_text()) for f in (project / ".spechestra" / "answers").glob("*.json")]
     already_paid = sum(len(answers) for answers in kept)
     assert already_paid <= 1 and len(kept) <= 1  # at most c's compile answer (c's tests never started)
 
-    provider = kit_build.chain_provider()
-    result = Conductor(str(project), provider=provider).build(max_workers=1)
+    # The same provider (part of the cache key), here in this process; its calls go to a new log.
+    after = tmp_path / "after.log"
+    for name, value in (("SPECHESTRA_PROVIDER", "kit.build:slow_chain_provider"), ("CALL_LOG", str(after)),
+                        ("CALL_SECONDS", "0")):
+        monkeypatch.setenv(name, value)
+    result = Conductor(str(project)).build(max_workers=1)
     assert result.success, result.errors
     assert sorted(result.specs_skipped) == ["a", "b"] and sorted(result.specs_compiled) == ["c", "d"]
-    assert len(provider.prompts) == 4 - already_paid  # compile + tests for c and d, less what c had
-    assert not any("marker-a" in p or "marker-b" in p for p in provider.prompts)
+    calls = _calls(after)  # compile + tests for c and d, less what c had already paid for
+    assert calls.count("c") == 2 - already_paid and calls.count("d") == 2 and len(calls) == 4 - already_paid
     assert result.details["c"].reused == already_paid
     assert list((project / ".spechestra" / "answers").glob("*.json")) == []  # finished specs leave none
+    assert read_flow_run(killed_run).state.name == "Crashed"  # marked by the build that followed it

@@ -82,7 +82,9 @@ def test_fix_naming_other_paths_writes_nothing_outside(tmp_path):
     result = Conductor(str(tmp_path), provider=provider).build(specs=["a"])
     assert result.specs_failed == ["a"]
     assert not Path(f"/tmp/{tmp_path.name}-evil.py").exists() and not outside.exists()
-    assert sorted(p.name for p in (tmp_path / "build").glob("*.py")) == ["a.py", "test_a.py"]
+    assert list((tmp_path / "build").glob("*.py")) == []  # a failing spec publishes nothing into build/
+    kept = tmp_path / "build" / ".spechestra" / "failed" / "a"  # its files are kept aside to look at
+    assert sorted(p.name for p in kept.glob("*.py")) == ["a.py", "test_a.py"]
 
 
 def test_incremental_rebuilds_exactly_what_changed(tmp_path):

@@ -233,3 +233,19 @@ def peak_overlap(lines: list[str]) -> int:
         level += step
         peak = max(peak, level)
     return peak
+
+
+def synced_composer_provider():
+    """`SPECHESTRA_PROVIDER=kit.build:synced_composer_provider`: the four-component composer whose
+    spec answers all wait for the wall-clock moment $SYNC_AT (so two processes write the same specs
+    at the same instant) and name the process that wrote them."""
+    import os
+    import time
+    from kit import _spec_from_prompt, composer_provider
+
+    def spec(prompt):
+        time.sleep(max(0.0, float(os.environ["SYNC_AT"]) - time.time()))
+        fenced = _spec_from_prompt(prompt)  # "```markdown\n<spec>\n```": the comment goes last in the spec
+        return fenced[: -len("\n```")] + f"\n<!-- writer {os.getpid()} -->\n```"
+
+    return composer_provider(spec_answer=spec)

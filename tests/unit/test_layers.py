@@ -83,7 +83,7 @@ def test_no_import_cycles_among_our_modules():
 
 
 RANKS = {"core": 0, "demo": 0, "install_check": 0, "providers": 1, "orchestration": 2,
-         "composer": 3, "conductor": 3, "pipeline": 3, "pipeline_flow": 4, "cli": 5, "__main__": 6}
+         "facade": 3, "composer": 3, "conductor": 3, "pipeline": 3, "pipeline_flow": 4, "cli": 5, "__main__": 6}
 
 
 def _layer(module: str) -> int:

@@ -18,19 +18,44 @@ class Script:
         return f"answer to {prompt}"
 
 
+def specsoloist_style(code: int) -> RuntimeError:
+    """What SpecSoloist's Anthropic/Gemini providers raise: a RuntimeError in an HTTPError's except."""
+    import io
+    import urllib.error
+    try:
+        raise urllib.error.HTTPError("https://api.example/v1", code, "status", {}, io.BytesIO(b"{}"))
+    except urllib.error.HTTPError as exc:
+        try:
+            raise RuntimeError(f"Anthropic API Error {exc.code}: {exc.reason}")
+        except RuntimeError as wrapped:
+            return wrapped
+
+
 def test_transient_errors_are_retried_then_succeed():
-    inner, lines = Script([TimeoutError("read timed out"), RuntimeError("429 rate limit")]), []
+    inner, lines = Script([TimeoutError("read timed out"), specsoloist_style(429)]), []
     provider = SpecProvider(inner, [], retries=3, delay=0.001, log=lines.append)
     assert provider.generate("p1") == "answer to p1"
     assert provider.calls == 3 and provider.retried == 2 and len(lines) == 2 and "retry 2/3" in lines[1]
 
 
 def test_retries_are_bounded_and_the_last_error_surfaces():
-    inner = Script([RuntimeError("503 unavailable")] * 5)
+    inner = Script([specsoloist_style(503) for _ in range(5)])
     provider = SpecProvider(inner, [], retries=2, delay=0.001, log=lambda _: None)
     with pytest.raises(RuntimeError, match="503"):
         provider.generate("p1")
     assert provider.calls == 3
+
+
+@pytest.mark.parametrize("exc, transient", [
+    (specsoloist_style(429), True), (specsoloist_style(503), True), (specsoloist_style(529), True),
+    (specsoloist_style(401), False), (specsoloist_style(400), False), (ConnectionResetError("reset"), True),
+    (TimeoutError(), True),
+    # Words are not evidence: a test's output saying these things is no provider fault.
+    (RuntimeError("tests timed out after 120s"), False), (RuntimeError("500 connection refused 503"), False),
+    (AssertionError("assert status == 429"), False),
+])
+def test_transience_is_decided_by_type_and_status_not_by_words(exc, transient):
+    assert is_transient(exc) is transient
 
 
 def test_permanent_errors_are_not_retried():

@@ -1,0 +1,75 @@
+"""One build at a time per project: an OS file lock on <project>/.spechestra/build.lock.
+
+Two builds on one project would test each other's half-written files and leave build/ and the
+cache from different runs. The lock is `flock`: the OS releases it when its holder dies, even by
+`kill -9`, so it can never be left stale. The file says who holds it (pid, flow run, start),
+which is what a waiting build shows, and what the next holder reads to find a run that was
+killed mid-way (its flow run is still "Running" in the history).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+
+class ProjectBusy(RuntimeError):
+    """Another build holds the project's lock for longer than we may wait."""
+
+
+def lock_path(project_dir: str) -> Path:
+    return Path(project_dir) / ".spechestra" / "build.lock"
+
+
+def _describe(holder: dict) -> str:
+    if not holder:
+        return "another build"
+    since = time.strftime("%H:%M:%S", time.localtime(holder.get("started", 0)))
+    run = f", flow run {holder['flow_run_id']}" if holder.get("flow_run_id") else ""
+    return f"the build started at {since} by process {holder.get('pid')}{run}"
+
+
+@contextlib.contextmanager
+def project_lock(project_dir: str, timeout: float, flow_run_id: Optional[str] = None,
+                 on_wait: Callable[[str], None] = print) -> Iterator[dict]:
+    """Hold the project's build lock; wait up to `timeout` seconds (saying so once) for another
+    holder. Yields what the previous holder had written (its flow run may need marking)."""
+    path = lock_path(project_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        deadline, told = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _read(handle)
+                if time.monotonic() >= deadline:
+                    raise ProjectBusy(f"{project_dir} is being built by {_describe(holder)}; waited {timeout:g}s. "
+                                      "Try again when it ends (or give a longer --lock-timeout).") from None
+                if not told:
+                    on_wait(f"waiting for {_describe(holder)} on this project to finish (up to {timeout:g}s)")
+                    told = True
+                time.sleep(0.5)
+        previous = _read(handle)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "flow_run_id": flow_run_id, "started": time.time()}))
+        handle.flush()
+        yield previous
+    finally:
+        handle.close()  # releases the lock
+
+
+def _read(handle) -> dict:
+    try:
+        handle.seek(0)
+        return json.loads(handle.read() or "{}")
+    except ValueError:
+        return {}
