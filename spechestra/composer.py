@@ -8,7 +8,6 @@ change the creative steps while keeping the flow, reviews and run history.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from typing import Optional
 
@@ -16,6 +15,7 @@ from specsoloist.config import SpecSoloistConfig
 from specsoloist.parser import SpecParser
 
 from .core import composing
+from .core.project import check_project_dir
 from .core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs
 from .core.reviews import ReviewCallback
 from .orchestration import compose as compose_flow
@@ -29,7 +29,7 @@ class BaseComposer(Facade, ABC):
     """Extension point: override `draft` and/or `write_spec`; keep flows, reviews and run history."""
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
-        self.project_dir = os.path.abspath(project_dir)
+        self.project_dir = check_project_dir(project_dir)
         self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
         self.parser = SpecParser(self.config.src_path)
         self._init_facade(provider)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
-import click
 import typer
 
 from .. import install_check
@@ -17,6 +17,8 @@ __all__ = ["app", "main"]
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # Prefect's local server would otherwise send usage telemetry (and log each failure to).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if args[:1] != ["doctor"]:
         report = install_check.check()
         if not report.ok:
@@ -32,10 +34,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:  # click usage errors and our own failures: one line, non-zero
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's, or typer's own copy
+            err.print(f"[red]error:[/] {exc.format_message()}", highlight=False)  # it names the option
             return exc.exit_code
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", highlight=False)
         cause = checks.problem()  # a server that cannot start shows up as a bare timeout
         if cause:
             err.print(cause, markup=False)

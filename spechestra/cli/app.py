@@ -80,6 +80,8 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_build  # deferred (module docstring)
+    if workers < 1:
+        fail(f"--workers must be at least 1, got {workers}", code=2)
     conductor = Conductor(str(project), max_fixes=fixes, retries=retries, test_timeout=test_timeout)
     wanted = [s.strip() for s in specs.split(",") if s.strip()] if specs else None
     result = conductor.build(specs=wanted, incremental=not force, max_workers=workers, lock_timeout=lock_timeout)
@@ -114,6 +116,16 @@ def graph(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
     """Print the spec dependency graph as Mermaid text."""
     from ..core.planning import Project  # deferred (module docstring)
     console.print(Project(str(project)).graph_mermaid(), markup=False, highlight=False)
+
+
+def flow_run_id_arg(value: str) -> str:
+    """A flow run id must be a UUID: say so before asking any server."""
+    import uuid
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        fail(f"{value!r} is not a flow run id (ids look like 3f2c5d4e-...; `spechestra trace --workflow W` "
+             "finds the newest run of a workflow)", code=2)
 
 
 def parse_inputs(pairs: Optional[list[str]]) -> dict:
@@ -163,7 +175,7 @@ def trace(flow_run_id: Optional[str] = typer.Argument(None, help="A perform flow
             fail(f"no runs of workflow {workflow!r} in the run history (PREFECT_API_URL / PREFECT_HOME)")
         found = found[0]
     else:
-        found = get_trace_by_id(flow_run_id)
+        found = get_trace_by_id(flow_run_id_arg(flow_run_id))
     console.print(json.dumps(found, indent=2) if as_json else format_tree(found), markup=False, highlight=False)
 
 
@@ -178,6 +190,8 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
     from ..pipeline import run_pipeline  # deferred (module docstring)
     from .report import print_pipeline  # deferred (module docstring)
     values = parse_inputs(inputs)
+    if workers < 1:
+        fail(f"--workers must be at least 1, got {workers}", code=2)
     result = reviewed(lambda: run_pipeline(request, str(project), auto_accept=yes, workflow=workflow,
                                            inputs=values, max_workers=workers), yes)
     print_pipeline(console, result)
@@ -210,7 +224,7 @@ def review(flow_run_id: str = typer.Argument(..., help="The paused run (or the p
     from ..orchestration.pauses import answer_review  # deferred (module docstring)
     if approve == reject:
         fail("give exactly one of --approve or --reject", code=2)
-    console.print(answer_review(flow_run_id, approve, comment, wait))
+    console.print(answer_review(flow_run_id_arg(flow_run_id), approve, comment, wait))
 
 
 @app.command()

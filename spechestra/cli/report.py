@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from rich.console import Console
 from rich.table import Table
 
 from ..core.models import Outcome
-from ..core.tracing import format_tree
+from ..core.tracing import format_tree, shown
 
 
 def ui_hint(flow_run_id: str | None) -> str:
@@ -79,9 +80,12 @@ def print_perform(console: Console, result, hint: bool = True) -> None:
         console.print(format_tree(result.trace), markup=False, highlight=False)
     else:
         for step in result.steps:
-            console.print(f"{step.name} ({step.spec}): {'ok' if step.success else 'failed'} {step.outputs or step.error}")
+            console.print(f"{step.name} ({step.spec}): {'ok' if step.success else 'failed'} "
+                          f"{json.dumps(shown(step.outputs)) if step.success else (step.error or '')[:2000]}",
+                          markup=False, highlight=False)
     if result.success:
-        console.print(f"[green]Workflow {result.workflow} finished[/] in {result.duration:.2f}s; outputs: {result.outputs}")
+        console.print(f"[green]Workflow {result.workflow} finished[/] in {result.duration:.2f}s; outputs: "
+                      f"{json.dumps(shown(result.outputs))}", highlight=False)
     else:
         console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")
     if result.trace_path:

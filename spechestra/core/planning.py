@@ -22,7 +22,7 @@ from . import prompts
 from .graph import find_cycle, mermaid, topological_order
 from .models import VerifyResult
 from .names import check_spec_name, check_spec_names
-from .project import Layout, find_specs_dir, load_arrangement
+from .project import Layout, check_project_dir, find_specs_dir, load_arrangement
 from .spec_build import SpecJob
 from .workflow import WorkflowPlan, plan as plan_steps
 
@@ -54,7 +54,7 @@ class Project:
 
     def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None,
                  options: BuildOptions = BuildOptions()):
-        self.project_dir = os.path.abspath(project_dir)
+        self.project_dir = check_project_dir(project_dir)
         self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
         self.options = options
         self.arrangement = load_arrangement(self.project_dir)
@@ -117,6 +117,9 @@ class Project:
             return {getattr(exc, "spec", "?"): str(exc)}
         except (FileNotFoundError, ValueError) as exc:
             return {"(project)": str(exc)}
+        if not deps:
+            return {"(project)": f"no specs in {self.specs_dir} (specs are read from src/, the arrangement's "
+                                 "specs_path, or the project folder itself)"}
         try:
             self.layout().check_paths(deps)
         except ValueError as exc:
@@ -218,7 +221,11 @@ def cache_key(job: SpecJob, spec_text: str, dep_keys: list[str], specsoloist_ver
 
 def dependency_names(parser: SpecParser, name: str) -> list[str]:
     """A spec's dependency names, as SpecSoloist's resolver reads them (frontmatter and steps)."""
-    spec = parser.parse_spec(name)
+    try:
+        spec = parser.parse_spec(name)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{parser.get_spec_path(name)} is not a text file (not UTF-8: {exc.reason} at byte "
+                         f"{exc.start}); fix it or move it out of the specs folder") from None
     found: list[str] = []
     for dep in spec.metadata.dependencies:
         raw = dep.get("from", "") if isinstance(dep, dict) else dep if isinstance(dep, str) else ""

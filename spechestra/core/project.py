@@ -16,6 +16,14 @@ from specsoloist.schema import Arrangement
 from .fileio import inside
 
 
+def check_project_dir(project_dir: str) -> str:
+    """The project folder as an absolute path; a clear error when the path is a file."""
+    path = os.path.abspath(project_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"the project path {path} is a file, not a folder: give the folder that holds the specs")
+    return path
+
+
 def find_specs_dir(project_dir: str, config: SpecSoloistConfig, arrangement: Optional[Arrangement]) -> str:
     """`src/` (SpecSoloist's default); else the arrangement's `specs_path`; else the project root
     when specs sit there, as in SpecSoloist's examples (`sp conduct .`)."""
@@ -72,7 +80,15 @@ class Layout:
         return (arr.output_paths.implementation, arr.output_paths.tests) if arr else ()
 
     def check_paths(self, names) -> None:
-        """Every spec's output paths stay inside build/ (checked before any LLM call is paid for)."""
+        """Every path the build would write stays inside build/: each spec's output paths and the
+        arrangement's config files and static copies (checked before any LLM call is paid for)."""
+        arr = self.arrangement
+        if arr is not None:
+            for rel in list(arr.environment.config_files) + [entry.dest for entry in arr.static]:
+                try:
+                    self.absolute(rel)
+                except ValueError as exc:
+                    raise ValueError(f"the arrangement writes {rel!r}, which is refused: {exc}") from None
         for name in names:
             for rel in (self.impl_path(name), self.test_path(name)):
                 try:

@@ -8,6 +8,7 @@ them, so the same trace can be built at the end of a run or for any past run fro
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from typing import Any, Optional
@@ -23,15 +24,42 @@ STEP_TAG = "spechestra-step"
 STATE_NAMES = {Outcome.COMPLETED: "Completed", Outcome.STOPPED: "Stopped", Outcome.FAILED: "Failed"}
 
 
+#: Characters of one value that a trace, an artifact or the terminal shows; the full value stays in
+#: the PerformResult (Python) and the step's persisted result in the run history.
+VALUE_LIMIT = 2000
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def plain(value: Any) -> Any:
-    """JSON-safe copy (values a step returned may be sets, tuples, objects)."""
-    return json.loads(json.dumps(value, default=repr))
+    """JSON-safe copy: sets, tuples and objects become lists and reprs; NaN and infinities become
+    strings, since bare `NaN` is not JSON."""
+    return json.loads(json.dumps(_finite(json.loads(json.dumps(_finite(value), default=repr))), allow_nan=False))
+
+
+def shown(value: Any, limit: int = VALUE_LIMIT) -> Any:
+    """`plain(value)`, or, when its JSON is longer than `limit`, a note with the first part."""
+    safe = plain(value)
+    text = json.dumps(safe)
+    if len(text) <= limit:
+        return safe
+    return {"truncated": f"{len(text):,} characters; the first {limit:,} follow (the full value is in the "
+                         "run's result)", "start": text[:limit]}
 
 
 def value_rows(result) -> list[dict]:
     """One row per step with its values in and out: the table artifact the trace is read from."""
     return [{"step": s.name, "spec": s.spec, "success": s.success, "duration": s.duration,
-             "inputs": json.dumps(plain(s.inputs)), "outputs": json.dumps(plain(s.outputs)), "error": s.error or ""}
+             "inputs": json.dumps(shown(s.inputs)), "outputs": json.dumps(shown(s.outputs)),
+             "error": (s.error or "")[:VALUE_LIMIT]}
             for s in result.steps]
 
 
@@ -69,8 +97,8 @@ def document(result, inputs: dict, flow_run_name: Optional[str], steps: list[dic
     """The trace of a perform that just ended (`result` is its PerformResult)."""
     return {"workflow": result.workflow, "flow_run_id": result.flow_run_id, "flow_run_name": flow_run_name,
             "timestamp": time.time(), "state": STATE_NAMES.get(result.outcome, "Failed"),
-            "success": result.success, "duration": result.duration, "inputs": plain(inputs),
-            "outputs": plain(result.outputs), "error": result.error, "steps": steps}
+            "success": result.success, "duration": result.duration, "inputs": shown(inputs),
+            "outputs": shown(result.outputs), "error": result.error, "steps": steps}
 
 
 def write_copy(trace: dict, build_dir: str) -> str:
@@ -78,25 +106,31 @@ def write_copy(trace: dict, build_dir: str) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     name = f"{trace['workflow'].replace('/', '.')}-{stamp}-{(trace.get('flow_run_id') or 'local')[:8]}.json"
     path = os.path.join(build_dir, ".spechestra", "traces", name)
-    atomic_write(path, json.dumps(trace, indent=2))
+    atomic_write(path, json.dumps(plain(trace), indent=2, allow_nan=False))
     return path
+
+
+def _line(value: Any, limit: int = 300) -> str:
+    """One value on one line of the tree, cut at `limit` characters with a note."""
+    text = json.dumps(shown(value))
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters shown in full by --json)"
 
 
 def format_tree(trace: dict) -> str:
     """A readable tree: the run, then each step with its state, timing, inputs and outputs."""
     head = (f"perform {trace.get('workflow')}  |  flow run {trace.get('flow_run_name')} ({trace.get('flow_run_id')})"
             f"  |  {trace.get('state')}  |  {trace.get('duration', 0):.2f}s")
-    lines = [head, f"inputs: {json.dumps(trace.get('inputs', {}))}"]
+    lines = [head, f"inputs: {_line(trace.get('inputs', {}))}"]
     steps = trace.get("steps", [])
     for i, step in enumerate(steps):
         branch, pad = ("└── ", "    ") if i == len(steps) - 1 else ("├── ", "│   ")
         lines.append(f"{branch}{step['name']} ({step.get('spec')})  {step.get('state')}  {step.get('duration', 0):.2f}s")
-        lines.append(f"{pad}in:  {json.dumps(step.get('inputs', {}))}")
+        lines.append(f"{pad}in:  {_line(step.get('inputs', {}))}")
         if step.get("error"):
             lines.append(f"{pad}error: {str(step['error']).splitlines()[0]}")
         else:
-            lines.append(f"{pad}out: {json.dumps(step.get('outputs', {}))}")
-    lines.append(f"outputs: {json.dumps(trace.get('outputs', {}))}")
+            lines.append(f"{pad}out: {_line(step.get('outputs', {}))}")
+    lines.append(f"outputs: {_line(trace.get('outputs', {}))}")
     if trace.get("error"):
         lines.append(f"stopped: {trace['error']}")
     return "\n".join(lines)

@@ -12,13 +12,20 @@ from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRu
                                             FlowFilterName, FlowRunFilter, FlowRunFilterId,
                                             FlowRunFilterParentFlowRunId, FlowRunFilterTags)
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from ..core import tracing
 from .prefect import client, markdown_artifact, table_artifact
 
 def read_flow_run(flow_run_id: str):
-    with client() as c:
-        return c.read_flow_run(flow_run_id)
+    """One flow run; LookupError naming the id (and where we looked) when there is none."""
+    try:
+        with client() as c:
+            return c.read_flow_run(flow_run_id)
+    except ObjectNotFound:
+        where = PREFECT_API_URL.value() or f"the local history in {PREFECT_HOME.value()}"
+        raise LookupError(f"no flow run {flow_run_id} in {where}") from None
 
 
 def read_flow_runs(flow_name: str, tag: Optional[str] = None, limit: int = 50) -> list:

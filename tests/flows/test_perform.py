@@ -160,3 +160,67 @@ def test_only_workflow_specs_can_be_performed(tmp_path):
         conductor.perform("good", {})
     with pytest.raises(ValueError, match="no spec named 'nothing'"):
         conductor.perform("nothing", {})
+
+
+DETACHED = '''import subprocess
+import sys
+
+
+def run(value):
+    # A background process that outlives the step, holding the step's stdout (as `cmd &` does).
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    if value == "hang":
+        import time
+        time.sleep(600)
+    return {"result": value}
+'''
+
+
+def _ps_sleepers():
+    import subprocess
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "time.sleep(600)" in line and "ps -eo" not in line]
+
+
+@pytest.mark.timeout(120)
+def test_a_step_that_hangs_with_a_detached_child_times_out_on_time(tmp_path):
+    """Before: perform took 102-130 s against a 3 s step timeout (pipes held by the child)."""
+    import time
+    steps = "- name: one\n  spec: bg\n  inputs:\n    value: inputs.value\n"
+    conductor = _workflow_project(tmp_path, steps, {"bg": DETACHED})
+    started = time.monotonic()
+    result = conductor.perform("flow", {"value": "hang"}, step_timeout=3)
+    took = time.monotonic() - started
+    assert not result.success and "timed out after 3s" in result.steps[0].error
+    assert took < 60, took  # generous on a busy machine; before, over 100 s
+    assert _ps_sleepers() == []  # nothing it started is left running
+
+
+@pytest.mark.timeout(120)
+def test_a_step_that_returns_is_a_success_and_what_it_left_is_killed(tmp_path):
+    steps = "- name: one\n  spec: bg\n  inputs:\n    value: inputs.value\n"
+    conductor = _workflow_project(tmp_path, steps, {"bg": DETACHED})
+    result = conductor.perform("flow", {"value": 7}, step_timeout=60)
+    assert result.success and result.outputs == {"result": 7}
+    assert _ps_sleepers() == []
+
+
+@pytest.mark.timeout(120)
+def test_huge_and_nan_outputs_give_a_bounded_valid_trace(tmp_path):
+    """Before: a 20 MB output wrote a 40 MB trace (and the CLI printed it for 150 s); NaN was
+    written as bare NaN, which is not JSON."""
+    import json
+    code = "def run(value):\n    return {'big': 'x' * 20_000_000, 'nan': float('nan'), 'inf': float('inf')}\n"
+    conductor = _workflow_project(tmp_path, "- name: one\n  spec: big\n  inputs:\n    value: inputs.value\n",
+                                  {"big": code})
+    result = conductor.perform("flow", {"value": 1})
+    assert result.success and len(result.outputs["big"]) == 20_000_000  # the full value, from Python
+    path = Path(result.trace_path)
+    assert path.stat().st_size < 100_000
+    trace = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in the trace"))
+    assert trace["steps"][0]["outputs"]["truncated"].startswith("20,000,0")
+    history = conductor.get_trace("flow")[0]  # the run history shows the same, bounded
+    assert history["flow_run_id"] == result.flow_run_id and len(json.dumps(history)) < 100_000
+    small = _workflow_project(tmp_path / "nan", "- name: one\n  spec: n\n  inputs:\n    value: inputs.value\n",
+                              {"n": "def run(value):\n    return {'x': float('nan')}\n"}).perform("flow", {"value": 1})
+    assert json.loads(Path(small.trace_path).read_text())["outputs"] == {"x": "NaN"}
