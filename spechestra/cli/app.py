@@ -17,6 +17,7 @@ from rich.console import Console
 from .. import install_check
 from . import doctor as checks
 from . import operate
+from .watchdog import watch_server
 
 app = typer.Typer(help="Spec-driven development on Prefect: compose, build, perform.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -57,6 +58,7 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
             project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder (specs go to its src/)."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Skip the reviews (auto-accept).")):
     """Draft an architecture and write specs, reviewing both (unless --yes)."""
+    watch_server(err)
     from ..composer import Composer  # deferred (module docstring)
     from .report import print_composition  # deferred (module docstring)
     composer = Composer(str(project))
@@ -78,6 +80,7 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
                                                        help="Seconds to wait for another build of this project "
                                                             "(default 600, SPECHESTRA_LOCK_TIMEOUT; 0 = refuse at once).")):
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
+    watch_server(err)
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_build  # deferred (module docstring)
     if workers < 1:
@@ -149,6 +152,7 @@ def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec 
             yes: bool = typer.Option(False, "--yes", "-y", help="Run checkpoint steps without asking."),
             timeout: float = typer.Option(300.0, "--step-timeout", min=0.1, help="Seconds one step may run.")):
     """Run a built workflow spec step by step; prints the trace."""
+    watch_server(err)
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_perform  # deferred (module docstring)
     conductor = Conductor(str(project))
@@ -187,6 +191,7 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
         inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Workflow input KEY=VALUE (repeatable)."),
         workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
     """Compose, review, build and perform in one Prefect flow (compose_build_perform)."""
+    watch_server(err)
     from ..pipeline import run_pipeline  # deferred (module docstring)
     from .report import print_pipeline  # deferred (module docstring)
     values = parse_inputs(inputs)
