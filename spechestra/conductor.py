@@ -17,7 +17,7 @@ from .core.planning import BuildOptions, Project
 from .orchestration.build import build_in_run
 from .orchestration.history import get_traces
 from .orchestration.perform import STEP_TIMEOUT, perform_in_run
-from .orchestration.prefect import logger
+from .orchestration.prefect import local_api, logger
 from .facade import Facade
 
 __all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecConductor", "StepResult",
@@ -74,7 +74,8 @@ class BaseConductor(Facade, Project):
 
     def get_trace(self, workflow: str) -> list[dict]:
         """Past runs of `workflow`, newest first, read from Prefect's run history."""
-        return get_traces(workflow)
+        with local_api():
+            return get_traces(workflow)
 
     def _runtime(self, **fields):
         return self._handover(make_job=self.make_job, **fields)

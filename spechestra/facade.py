@@ -4,10 +4,12 @@ all of it to the flows they call through the runtime."""
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import Optional
 
 from .orchestration import runtime
+from .orchestration.prefect import local_api
 from .providers import LazyProvider, Meter, MeteredProvider
 
 
@@ -28,10 +30,13 @@ class Facade:
         """Which provider and model this object's calls go to (part of build cache keys)."""
         return runtime.provider_identity(self.config, self._provider_choice)
 
+    @contextlib.contextmanager
     def _handover(self, **fields):
-        """The runtime for the flows this object starts: its provider, config and hooks."""
-        return runtime.using(provider=LazyProvider(lambda: self.provider, self.llm_identity()),
-                             on_run=self._started, config=self.config, **fields)
+        """The runtime for the flows this object starts (its provider, config and hooks), on the
+        local API (see `local_api`)."""
+        with local_api(), runtime.using(provider=LazyProvider(lambda: self.provider, self.llm_identity()),
+                                        on_run=self._started, config=self.config, **fields):
+            yield
 
     def _started(self, flow_run_id: str) -> None:
         self.last_flow_run_id = flow_run_id

@@ -11,7 +11,7 @@ from specsoloist.config import SpecSoloistConfig
 from .core.models import PipelineResult
 from .orchestration import runtime
 from .orchestration.pipeline import compose_build_perform
-from .orchestration.prefect import flow_value, quiet_heartbeats
+from .orchestration.prefect import flow_value, local_api, quiet_heartbeats
 from .providers import Meter
 
 __all__ = ["compose_build_perform", "run_pipeline"]
@@ -26,7 +26,7 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
     meter = Meter()
     config = SpecSoloistConfig.from_env(project_dir)
     llm = runtime.lazy_provider(config, meter, explicit=provider)
-    with runtime.using(provider=llm, review_callback=review_callback, checkpoint_callback=checkpoint_callback,
+    with local_api(), runtime.using(provider=llm, review_callback=review_callback, checkpoint_callback=checkpoint_callback,
                        on_run=on_start), quiet_heartbeats():
         state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,
                                       workflow=workflow, inputs=inputs, max_workers=max_workers, return_state=True)

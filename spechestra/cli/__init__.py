@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .. import install_check
+from ..core import local_server
 from . import doctor as checks
 from .app import app, err
 
@@ -33,6 +34,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
+    except local_server.ServerError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 1
     except Exception as exc:  # click usage errors and our own failures: one line, non-zero
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's, or typer's own copy
             err.print(f"[red]error:[/] {exc.format_message()}", highlight=False)  # it names the option

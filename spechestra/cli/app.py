@@ -8,6 +8,7 @@ must work fast, and `doctor` must work when those very files are damaged.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 
 from .. import install_check
+from ..core import local_server
 from . import doctor as checks
 from . import operate
 from .watchdog import watch_server
@@ -31,6 +33,14 @@ def reviewed(work, yes: bool):
         return work()
     from .terminal_review import run_with_terminal_review  # deferred (module docstring)
     return run_with_terminal_review(work, console)
+
+
+def use_server() -> None:
+    """Point this command at its Prefect API before Prefect is imported: PREFECT_API_URL, else
+    the managed local server (started in the background if need be), else temporary mode."""
+    url = local_server.api_url_for_this_process(say=lambda line: err.print(line, style="dim", highlight=False))
+    if url:
+        os.environ["PREFECT_API_URL"] = url
 
 
 def fail(message: str, code: int = 1):
@@ -58,6 +68,7 @@ def compose(request: str = typer.Argument(..., help="What you want built, in pla
             project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder (specs go to its src/)."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Skip the reviews (auto-accept).")):
     """Draft an architecture and write specs, reviewing both (unless --yes)."""
+    use_server()
     watch_server(err)
     from ..composer import Composer  # deferred (module docstring)
     from .report import print_composition  # deferred (module docstring)
@@ -80,6 +91,7 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
                                                        help="Seconds to wait for another build of this project "
                                                             "(default 600, SPECHESTRA_LOCK_TIMEOUT; 0 = refuse at once).")):
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
+    use_server()
     watch_server(err)
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_build  # deferred (module docstring)
@@ -152,6 +164,7 @@ def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec 
             yes: bool = typer.Option(False, "--yes", "-y", help="Run checkpoint steps without asking."),
             timeout: float = typer.Option(300.0, "--step-timeout", min=0.1, help="Seconds one step may run.")):
     """Run a built workflow spec step by step; prints the trace."""
+    use_server()
     watch_server(err)
     from ..conductor import Conductor  # deferred (module docstring)
     from .report import print_perform  # deferred (module docstring)
@@ -169,6 +182,7 @@ def trace(flow_run_id: Optional[str] = typer.Argument(None, help="A perform flow
           workflow: Optional[str] = typer.Option(None, "--workflow", "-w", help="The newest run of this workflow."),
           as_json: bool = typer.Option(False, "--json", help="Print the trace as JSON.")):
     """Print a workflow run's trace from Prefect's run history, as a tree with timings."""
+    use_server()
     from ..core.tracing import format_tree  # deferred (module docstring)
     from ..orchestration.history import get_trace_by_id, get_traces  # deferred (module docstring)
     if bool(flow_run_id) == bool(workflow):
@@ -191,6 +205,7 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
         inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Workflow input KEY=VALUE (repeatable)."),
         workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
     """Compose, review, build and perform in one Prefect flow (compose_build_perform)."""
+    use_server()
     watch_server(err)
     from ..pipeline import run_pipeline  # deferred (module docstring)
     from .report import print_pipeline  # deferred (module docstring)
@@ -205,15 +220,34 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
 
 
 @app.command()
-def server(port: int = typer.Option(4200, "--port", help="Port on 127.0.0.1.")):
-    """Start a Prefect server with the UI on 127.0.0.1 (prefect server start)."""
-    raise typer.Exit(operate.serve(port=port))
+def server(action: Optional[str] = typer.Argument(None, help="start | stop | status; none: run in the foreground."),
+           port: int = typer.Option(4200, "--port", help="Port on 127.0.0.1 (another free one if taken).")):
+    """The local Prefect server (API + UI) that commands use: in the foreground, or managed in the
+    background (`start`, `stop`, `status`); commands start the managed one when they need it."""
+    if action is None:
+        raise typer.Exit(operate.serve(port=port))
+    if action == "start":
+        info = local_server.start(port=port, say=lambda line: err.print(line, style="dim", highlight=False))
+        console.print(f"running: {info.ui_url} (pid {info.pid}, PREFECT_HOME {info.home}, log {info.log})")
+    elif action == "stop":
+        info = local_server.stop()
+        console.print(f"stopped the server on port {info.port} (pid {info.pid})" if info else
+                      f"no managed server for PREFECT_HOME {local_server.prefect_home()}")
+    elif action == "status":
+        info = local_server.running()
+        if info is None:
+            console.print(f"not running (PREFECT_HOME {local_server.prefect_home()}; mode {local_server.mode()})")
+            raise typer.Exit(1)
+        console.print(f"running: {info.ui_url} (pid {info.pid}, PREFECT_HOME {info.home}, log {info.log})")
+    else:
+        fail(f"unknown action {action!r}: use start, stop or status (or nothing, for the foreground)", code=2)
 
 
 @app.command()
 def deploy(directory: Path = typer.Option(Path("."), "--dir", help="Folder with prefect.yaml (this checkout)."),
            pool: str = typer.Option("spechestra", "--pool", help="Process work pool to create or reuse.")):
     """Create the work pool (once) and deploy every flow in prefect.yaml (idempotent)."""
+    use_server()
     for line in operate.deploy(directory, pool):
         console.print(line)
     console.print(f"Now run the work: prefect worker start --pool {pool}")
@@ -226,6 +260,7 @@ def review(flow_run_id: str = typer.Argument(..., help="The paused run (or the p
            comment: Optional[str] = typer.Option(None, "--comment", help="Kept in the run's logs."),
            wait: float = typer.Option(0.0, "--wait", min=0, help="Seconds to wait for the run to pause.")):
     """Answer a paused review or checkpoint from the command line, as the UI's form does."""
+    use_server()
     from ..orchestration.pauses import answer_review  # deferred (module docstring)
     if approve == reject:
         fail("give exactly one of --approve or --reject", code=2)
@@ -236,5 +271,6 @@ def review(flow_run_id: str = typer.Argument(..., help="The paused run (or the p
 def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="Where to create the demo project."),
          ):
     """Run the bundled demo offline (recorded LLM answers, no API key needed)."""
+    use_server()
     from .demo import run_demo  # deferred (module docstring)
     run_demo(directory, console)

@@ -12,11 +12,23 @@ from ..core.models import Outcome
 from ..core.tracing import format_tree, shown
 
 
+def ui_base() -> str | None:
+    """Where the UI of the API this command used lives (PREFECT_UI_URL, else the API's address)."""
+    ui = os.environ.get("PREFECT_UI_URL")
+    api = os.environ.get("PREFECT_API_URL", "")
+    if ui:
+        return ui.rstrip("/")
+    return api[: -len("/api")] if api.endswith("/api") else None
+
+
 def ui_hint(flow_run_id: str | None) -> str:
     if not flow_run_id:
         return ""
-    return (f"Flow run {flow_run_id}. To browse it: `prefect server start`, then open "
-            f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}")
+    base = ui_base()
+    if base is None:  # temporary mode: the server this command used is gone
+        return (f"Flow run {flow_run_id}. To browse it: `spechestra server start`, then open "
+                f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}")
+    return f"Flow run {flow_run_id}: {base}/runs/flow-run/{flow_run_id}"
 
 
 def print_composition(console: Console, result, composer, hint: bool = True) -> None:

@@ -26,7 +26,7 @@ from prefect.logging import get_logger, get_run_logger
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.variables import Variable
 
-from ..core import settings
+from ..core import local_server, settings
 from ..core.models import Outcome
 
 TASK_DEFAULTS: dict[str, Any] = {
@@ -289,6 +289,22 @@ def state_result(state) -> Any:
     """The value a finished run returned, whatever its final state (no raising)."""
     value = state.result(raise_on_failure=False)
     return value.result if isinstance(value, EndedEarly) and value.result is not None else value
+
+
+@contextlib.contextmanager
+def local_api():
+    """Inside: Prefect talks to PREFECT_API_URL when it is set, else to the managed local server
+    (started in the background if need be; `core.local_server`), else, in temporary mode, to a
+    server Prefect starts for this process."""
+    if PREFECT_API_URL.value():
+        yield
+        return
+    url = local_server.api_url_for_this_process()
+    if url is None:
+        yield
+        return
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield
 
 
 def client():

@@ -4,9 +4,11 @@ Commands use the test run's shared Prefect server; the demo runs with its own PR
 no server, as a first-time user runs it.
 """
 
+import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,24 +26,40 @@ def test_help_lists_commands(tmp_path):
 
 
 def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
-    done = run(["demo"], tmp_path, own_home=tmp_path / "home")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = " ".join(done.stdout.split())
-    assert f"Specs are in {tmp_path / 'spechestra-demo' / 'src'}" in out
-    assert 'outputs: {"words": [["the", 6], ["cat", 2], ["dog", 2]]}' in out  # the performed workflow
-    assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
-    run_id = re.findall(r"Flow run ([0-9a-f-]{36})", out)[-1]
-    specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
-    assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
-    # The run history survived the process: read it back from the same PREFECT_HOME.
-    script = ("from spechestra.orchestration.history import read_child_flow_runs, read_task_runs\nfrom kit.runs import stages\n"
-              f"kids = sorted(read_child_flow_runs('{run_id}'), key=lambda r: r.start_time)\n"
-              f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
-    check = subprocess.run([sys.executable, "-c", script], env=cli_env(tmp_path / "home"),
-                           capture_output=True, text=True, timeout=120)
-    assert check.returncode == 0 and check.stdout.strip(), check.stderr[-3000:]
-    assert check.stdout.strip().splitlines()[-1] == (
-        "[('compose', 'Completed'), ('build', 'Completed'), ('perform', 'Completed')] [5, 4, 3]"), check.stderr[-2000:]
+    """The demo as a first-time user runs it: no server yet, so it starts the managed local one;
+    a second command reuses that server; `server stop` ends it."""
+    home = tmp_path / "home"
+    try:
+        done = run(["demo"], tmp_path, own_home=home)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "starting local Prefect server" in done.stderr
+        out = " ".join(done.stdout.split())
+        assert f"Specs are in {tmp_path / 'spechestra-demo' / 'src'}" in out
+        assert 'outputs: {"words": [["the", 6], ["cat", 2], ["dog", 2]]}' in out  # the performed workflow
+        assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
+        server = json.loads((home / "spechestra-server.json").read_text())
+        assert f"http://127.0.0.1:{server['port']}/runs/flow-run/" in out  # the UI address of *this* server
+        run_id = re.findall(r"Flow run ([0-9a-f-]{36})", out)[-1]
+        specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
+        assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
+        again = run(["trace", "--workflow", "word_report"], tmp_path, own_home=home)  # a second command
+        assert again.returncode == 0 and "starting local Prefect server" not in again.stderr
+        assert "└── rank (top_words)" in again.stdout
+        assert json.loads((home / "spechestra-server.json").read_text())["pid"] == server["pid"]  # reused
+        # The run history is in that server: read it back from another process.
+        script = ("from spechestra.orchestration.history import read_child_flow_runs, read_task_runs\n"
+                  "from kit.runs import stages\n"
+                  f"kids = sorted(read_child_flow_runs('{run_id}'), key=lambda r: r.start_time)\n"
+                  f"print(stages('{run_id}'), [len(read_task_runs(str(k.id))) for k in kids])")
+        check = subprocess.run([sys.executable, "-c", script], env=cli_env(None, PREFECT_API_URL=
+                               f"http://127.0.0.1:{server['port']}/api"), capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0 and check.stdout.strip(), check.stderr[-3000:]
+        assert check.stdout.strip().splitlines()[-1] == (
+            "[('compose', 'Completed'), ('build', 'Completed'), ('perform', 'Completed')] [5, 4, 3]")
+    finally:
+        stopped = run(["server", "stop"], tmp_path, own_home=home)
+    assert stopped.returncode == 0 and "stopped the server" in stopped.stdout
+    assert not Path(f"/proc/{server['pid']}").exists() or "Z" in Path(f"/proc/{server['pid']}/stat").read_text()
 
 
 def test_compose_yes_with_provider_setting(tmp_path):

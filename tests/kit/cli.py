@@ -1,8 +1,8 @@
 """Running the `spechestra` command as a user does: a subprocess, no API key, no network.
 
 Commands talk to the test run's shared Prefect server (as a user with a running server does),
-so no command pays for a temporary server of its own; `own_home` gives one its own PREFECT_HOME
-and no server instead (the demo, as a first-time user runs it).
+so no command pays for a server of its own; `own_home` gives one its own PREFECT_HOME and no
+server yet (the demo, as a first-time user runs it): the test must `server stop` what it started.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ def cli_env(home: Path | None = None, **extra) -> dict:
         env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     else:
         env["PREFECT_HOME"] = str(home)
-        env.pop("PREFECT_API_URL", None)
-        # A first command starts a temporary server; give it time on a busy machine.
-        env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+        env.pop("PREFECT_API_URL", None)  # its first command starts the managed local server
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
