@@ -7,6 +7,7 @@ reviewer what is waiting, and resumes the run through the Prefect API with the a
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -14,13 +15,12 @@ import threading
 from typing import Callable
 
 from rich.console import Console
-from rich.prompt import Prompt
 from rich.table import Table
 
 from ..core.models import ReviewDecision, ReviewRequest
 from ..orchestration import runtime
 from ..orchestration.history import read_flow_run
-from ..orchestration.pauses import ReviewBoard, resume_with_input
+from ..orchestration.pauses import ReviewBoard, form_answer, resume_with_input
 
 
 def show(console: Console, req: ReviewRequest) -> None:
@@ -41,7 +41,28 @@ def show(console: Console, req: ReviewRequest) -> None:
         console.print(f"  [red]not written[/] {name}: {why}")
 
 
-def _edit_text(console: Console, text: str) -> str:
+class AnsweredElsewhere(Exception):
+    """The pause this prompt was for was answered in the UI or by `spechestra review`."""
+
+
+def read_line(console: Console, prompt: str, still_waiting: Callable[[], bool], poll: float = 1.0) -> str:
+    """One line from the terminal; checks every `poll` seconds whether the question still stands.
+    The prompt is printed as plain text (rich markup would eat `[a]`)."""
+    console.print(prompt, end="", markup=False, highlight=False)
+    sys.stdout.flush()
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], poll)
+        if ready:
+            line = sys.stdin.readline()
+            if line == "":
+                raise EOFError("the terminal closed while a review was waiting")
+            return line.strip()
+        if not still_waiting():
+            console.print()
+            raise AnsweredElsewhere()
+
+
+def _edit_text(console: Console, text: str, still_waiting: Callable[[], bool]) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(text)
         path = handle.name
@@ -49,26 +70,39 @@ def _edit_text(console: Console, text: str) -> str:
     if editor:
         subprocess.call([*editor.split(), path])
     else:
-        Prompt.ask(f"Edit {path} in your editor, then press Enter", default="", show_default=False)
+        read_line(console, f"Edit {path} in your editor, then press Enter: ", still_waiting)
     with open(path, encoding="utf-8") as handle:
         edited = handle.read()
     os.unlink(path)
     return edited
 
 
-def ask_terminal(console: Console, req: ReviewRequest) -> ReviewDecision:
+def ask_terminal(console: Console, req: ReviewRequest, still_waiting: Callable[[], bool] = lambda: True) -> ReviewDecision:
+    """Ask for an explicit decision: there is no default, so Enter alone decides nothing."""
     show(console, req)
-    choice = Prompt.ask("[a]pprove, [r]eject, or [e]dit then approve", choices=["a", "r", "e"], default="a")
-    comment = Prompt.ask("Comment (optional)", default="", show_default=False) or None
+    checkpoint = req.checkpoint is not None
+    choices = ["a", "r"] if checkpoint else ["a", "r", "e"]
+    question = ("[a]pprove or [r]eject" if checkpoint else "[a]pprove, [r]eject, or [e]dit then approve")
+    while True:
+        choice = read_line(console, f"{question} [{'/'.join(choices)}]: ", still_waiting).lower()
+        if choice in choices:
+            break
+        console.print(f"Type {', '.join(choices[:-1])} or {choices[-1]} (no default: nothing is decided for you).",
+                      markup=False, highlight=False)
+    comment = read_line(console, "Comment (optional): ", still_waiting) or None
     if choice == "r":
         return ReviewDecision(approve=False, comment=comment)
-    if choice == "e" and req.checkpoint is not None:
-        return ReviewDecision(approve=True, comment=comment)
     if choice == "e" and req.stage == "architecture":
-        return ReviewDecision(approve=True, comment=comment, architecture_yaml=_edit_text(console, req.architecture.to_yaml()))
+        return ReviewDecision(approve=True, comment=comment,
+                              architecture_yaml=_edit_text(console, req.architecture.to_yaml(), still_waiting))
     if choice == "e":
-        Prompt.ask("Edit the spec files listed above, then press Enter to approve", default="", show_default=False)
+        read_line(console, "Edit the spec files listed above, then press Enter to approve: ", still_waiting)
     return ReviewDecision(approve=True, comment=comment)
+
+
+def _still_paused(run_id: str, key: str) -> bool:
+    state = read_flow_run(run_id).state
+    return bool(state and state.is_paused() and (state.state_details.pause_key or "") == key)
 
 
 def run_with_terminal_review(work: Callable[[], object], console: Console, ask: Callable = ask_terminal):
@@ -98,9 +132,17 @@ def run_with_terminal_review(work: Callable[[], object], console: Console, ask: 
         run = read_flow_run(run_id)
         if not (run.state and run.state.is_paused()):
             continue
-        decision = ask(console, req)
-        resume_with_input(run_id, decision.model_dump(exclude_none=True))
         answered.add(id(req))
+        key = run.state.state_details.pause_key or ""
+        try:
+            decision = ask(console, req, still_waiting=lambda: _still_paused(run_id, key))
+            resume_with_input(run_id, form_answer(decision))
+        except AnsweredElsewhere:
+            console.print("Answered elsewhere (the Prefect UI or `spechestra review`); going on.")
+        except RuntimeError as exc:  # answered elsewhere between our check and our answer
+            if _still_paused(run_id, key):
+                raise
+            console.print(f"Answered elsewhere before this answer was sent ({exc}); going on.")
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")

@@ -210,7 +210,7 @@ class GeneratedSpecs(list):
 class ReviewDecision(BaseModel):
     """A reviewer's answer: the same shape whether it came from the UI, the CLI or a callback."""
 
-    approve: bool = Field(description="Approve and continue. Unticked means reject: nothing is written or built.")
+    approve: bool = Field(description="True: go on. False: reject (nothing is written or built).")
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
     architecture_yaml: Optional[str] = Field(
         default=None, description="Optional edited architecture (YAML). When given it replaces the draft.")

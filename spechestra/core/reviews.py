@@ -26,7 +26,7 @@ def summarize(req: ReviewRequest) -> str:
         lines += [f"- `{p}`" for p in req.spec_paths]
     if req.failed:
         lines += ["", "Not written:", ""] + [f"- **{n}**: {why}" for n, why in req.failed.items()]
-    lines += ["", "Approve to continue; leave *approve* unticked to reject."]
+    lines += ["", "Choose a decision: **approve**, **edit** (use your edits), or **reject**."]
     return "\n".join(lines)
 
 
@@ -34,7 +34,7 @@ def checkpoint_summary(step_name: str, spec: str, done: dict) -> str:
     """Markdown for a checkpoint pause: the step about to run and what ran before it."""
     return "\n".join([f"## Checkpoint before step `{step_name}` ({spec})", "", "Steps so far:", ""]
                      + [f"- `{n}` -> `{r.outputs}`" for n, r in done.items()]
-                     + ["", "Approve to run it and continue; leave *approve* unticked to stop here."])
+                     + ["", "Choose **approve** to run it and continue, or **reject** to stop here."])
 
 
 def normalize(answer) -> ReviewDecision:

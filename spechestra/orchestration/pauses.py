@@ -31,21 +31,42 @@ T = TypeVar("T")
 
 
 # --- the forms Prefect renders on a paused run (UI), answered the same way from the CLI ---------
+# Each form's `decision` is required and has no default: pressing Submit without choosing does
+# nothing (the UI asks for it) instead of rejecting, and rejecting the spec review deletes work.
+# A text field with a pattern, not an enum: Prefect 3.8's resume form renders an enum as a
+# dropdown with no options (checked in headless Chromium), which no one could answer.
+CHOICE = "^(approve|edit|reject)$"
+GO = "^(approve|reject)$"
 class ArchitectureReview(RunInput):
-    approve: bool = Field(description="Tick to approve the architecture; leave unticked to reject it.")
+    decision: str = Field(pattern=CHOICE, description=(
+        "Type approve, edit or reject. approve: write the specs as drafted. edit: write them from the YAML "
+        "below, as you edited it. reject: write nothing and stop."))
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
     architecture_yaml: Optional[str] = Field(
-        default=None, description="The architecture as YAML. Edit it to change what gets written.")
+        default=None, description="The architecture as YAML. Edit it (and choose edit) to change what gets written.")
 
 
 class SpecReview(RunInput):
-    approve: bool = Field(description="Tick to keep the written specs; unticked rejects and removes them.")
+    decision: str = Field(pattern=CHOICE, description=(
+        "Type approve, edit or reject. approve: build the specs as written. edit: you edited the spec files "
+        "on disk; build those. reject: remove the specs this run wrote and stop."))
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
 
 
 class CheckpointReview(RunInput):
-    approve: bool = Field(description="Tick to run this step and continue; leave unticked to stop the workflow here.")
+    decision: str = Field(pattern=GO, description="Type approve or reject. approve: run this step and continue. "
+                                                  "reject: stop the workflow here.")
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
+
+
+def form_answer(decision: ReviewDecision) -> dict:
+    """A ReviewDecision as the resume forms take it (what the UI would submit)."""
+    answer = {"decision": "reject" if not decision.approve else ("edit" if decision.architecture_yaml else "approve")}
+    if decision.comment:
+        answer["comment"] = decision.comment
+    if decision.architecture_yaml:
+        answer["architecture_yaml"] = decision.architecture_yaml
+    return answer
 
 
 class ReviewBoard:
@@ -94,7 +115,7 @@ def _pause_for_review(req: ReviewRequest, key: str, board: Optional[ReviewBoard]
         form = ArchitectureReview
         initial["architecture_yaml"] = req.architecture.to_yaml()
     answer = _pause_posted(form, reviews.summarize(req), key, req, board, **initial)
-    return ReviewDecision(approve=answer.approve, comment=answer.comment,
+    return ReviewDecision(approve=answer.decision != "reject", comment=answer.comment,
                           architecture_yaml=getattr(answer, "architecture_yaml", None))
 
 
@@ -108,7 +129,7 @@ def checkpoint(step_name: str, spec: str, done: dict, *, auto_approve: bool,
     summary = reviews.checkpoint_summary(step_name, spec, done)
     req = ReviewRequest(stage="checkpoint", checkpoint=step_name, architecture=Architecture(), summary=summary)
     answer = _pause_posted(CheckpointReview, summary, f"checkpoint-{step_name}", req, board)
-    return answer.approve, answer.comment or "reviewed"
+    return answer.decision == "approve", answer.comment or "reviewed"
 
 
 def _pause_posted(form: Type[T], summary: str, key: str, req: ReviewRequest, board: Optional[ReviewBoard],
@@ -217,9 +238,6 @@ def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None
             raise ValueError(f"flow run {flow_run_id} is not waiting for review "
                              f"(state: {state.name if state else 'unknown'})")
         time.sleep(0.5)
-    answer = {"approve": approve}
-    if comment:
-        answer["comment"] = comment
-    resume_with_input(str(run.id), answer)
+    resume_with_input(str(run.id), form_answer(ReviewDecision(approve=approve, comment=comment)))
     key = run.state.state_details.pause_key if run.state.state_details else ""
     return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {key or 'its pause'}"

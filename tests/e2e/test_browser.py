@@ -46,7 +46,12 @@ def _approve(page, heading: str) -> None:
     page.get_by_role("button", name=re.compile(r"^\s*Resume")).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(heading).wait_for(timeout=30_000)
-    dialog.get_by_role("switch").first.click()
+    page.screenshot(path=str(ARTIFACTS / "review-form.png"), full_page=True)
+    dialog.get_by_role("button", name="Submit").click()  # no decision chosen: the form must not submit
+    page.wait_for_timeout(1000)
+    assert dialog.is_visible(), "the review form submitted without a decision"
+    dialog.locator("textarea").first.fill("approve")  # the Decision field: no default, typed
+    page.screenshot(path=str(ARTIFACTS / "review-form-chosen.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
     dialog.wait_for(state="hidden", timeout=30_000)
 

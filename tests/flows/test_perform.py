@@ -64,7 +64,7 @@ def test_checkpoint_pauses_for_input_and_resumes(built_math):
         thread.join(0.2)
     assert run_id, "the perform run never paused at the checkpoint"
     wait_for_flow_run_state(run_id, lambda s: s.is_paused(), timeout=30)
-    resume_with_input(run_id, {"approve": True, "comment": "looks right"})
+    resume_with_input(run_id, {"decision": "approve", "comment": "looks right"})
     thread.join(120)
     assert box["r"].success and box["r"].outputs == {"result": False}
 

@@ -33,7 +33,7 @@ def _answer_pauses(box, approve_first=True, stop=lambda: False):
         for run in paused_runs():
             if str(run.id) + (run.state.state_details.pause_key or "") in answered:
                 continue
-            resume_with_input(str(run.id), {"approve": approve_first, "comment": "from the test"})
+            resume_with_input(str(run.id), {"decision": "approve" if approve_first else "reject", "comment": "from the test"})
             answered.append(str(run.id) + (run.state.state_details.pause_key or ""))
         time.sleep(0.2)
     return answered
@@ -101,7 +101,7 @@ def test_terminal_reviewer_answers_the_same_pauses(tmp_path):
     from spechestra.cli.terminal_review import run_with_terminal_review
     seen = []
 
-    def ask(console, req):
+    def ask(console, req, **_):
         seen.append(req.stage)
         return ReviewDecision(approve=True)
 

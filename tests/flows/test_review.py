@@ -33,10 +33,10 @@ def test_pause_then_approve_both_reviews(project):
     run = _wait_paused(run_id)
     assert run.state.name == "Paused"
     assert not list((project / "src").iterdir())  # nothing written before the architecture is approved
-    resume_with_input(run_id, {"approve": True, "comment": "looks right"})
+    resume_with_input(run_id, {"decision": "approve", "comment": "looks right"})
     _wait_paused(run_id)  # second pause: the written specs
     assert len(list((project / "src").rglob("*.spec.md"))) == 4
-    resume_with_input(run_id, {"approve": True})
+    resume_with_input(run_id, {"decision": "approve"})
     thread.join(60)
     assert box["result"].ready_for_build
     assert wait_for_flow_run_state(run_id, lambda s: s.is_completed(), timeout=30)
@@ -46,7 +46,7 @@ def test_reject_architecture_writes_nothing(project):
     composer = Composer(str(project), provider=kit.composer_provider())
     thread, box, run_id = _start(composer)
     _wait_paused(run_id)
-    resume_with_input(run_id, {"approve": False, "comment": "too big"})
+    resume_with_input(run_id, {"decision": "reject", "comment": "too big"})
     thread.join(60)
     result = box["result"]
     assert result.cancelled and not result.ready_for_build and "too big" in result.message
@@ -60,9 +60,9 @@ def test_reject_specs_removes_what_this_run_wrote(project):
     composer = Composer(str(project), provider=kit.composer_provider())
     thread, box, run_id = _start(composer)
     _wait_paused(run_id)
-    resume_with_input(run_id, {"approve": True})
+    resume_with_input(run_id, {"decision": "approve"})
     _wait_paused(run_id)
-    resume_with_input(run_id, {"approve": False})
+    resume_with_input(run_id, {"decision": "reject"})
     thread.join(60)
     assert box["result"].cancelled and box["result"].spec_paths == []
     assert [p.name for p in (project / "src").rglob("*.spec.md")] == ["stats.spec.md"]  # the user's own spec stays
@@ -73,9 +73,9 @@ def test_edited_architecture_replaces_the_draft(project):
     thread, box, run_id = _start(composer)
     _wait_paused(run_id)
     edited = kit.architecture([{"name": "parse_csv", "type": "function", "description": "only this"}])
-    resume_with_input(run_id, {"approve": True, "architecture_yaml": edited})
+    resume_with_input(run_id, {"decision": "edit", "architecture_yaml": edited})
     _wait_paused(run_id)
-    resume_with_input(run_id, {"approve": True})
+    resume_with_input(run_id, {"decision": "approve"})
     thread.join(60)
     result = box["result"]
     assert [c.name for c in result.architecture.components] == ["parse_csv"]
