@@ -170,8 +170,9 @@ def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec 
     from .report import print_perform  # deferred (module docstring)
     conductor = Conductor(str(project))
     values = parse_inputs(inputs)
-    conductor.plan_workflow(workflow, values)  # bad workflows fail here, before any run exists
-    result = reviewed(lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout), yes)
+    plan = conductor.plan_workflow(workflow, values)  # bad workflows fail here, before any run exists
+    asks = not yes and any(step.checkpoint for step in plan.steps)  # only checkpoints need a terminal
+    result = reviewed(lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout), not asks)
     print_perform(console, result)
     if not result.success:
         raise typer.Exit(1)
@@ -248,7 +249,8 @@ def deploy(directory: Path = typer.Option(Path("."), "--dir", help="Folder with 
            pool: str = typer.Option("spechestra", "--pool", help="Process work pool to create or reuse.")):
     """Create the work pool (once) and deploy every flow in prefect.yaml (idempotent)."""
     use_server()
-    for line in operate.deploy(directory, pool):
+    from ..orchestration.deploying import deploy as deploy_flows  # deferred (module docstring)
+    for line in deploy_flows(directory, pool):
         console.print(line)
     console.print(f"Now run the work: prefect worker start --pool {pool}")
 

@@ -80,9 +80,12 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
     console.print(table)
     for name, why in whole.items():
         err.print(f"[red]{name}[/]: {why}", highlight=False)
+    calls = sum(o.llm_calls for o in result.details.values())
     console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
                   f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked "
                   f"in {result.duration:.1f}s; code in {conductor.build_dir}")
+    console.print(f"This run: {calls} LLM call(s) (~{conductor.meter.summary()['approx_tokens']} tokens, estimated "
+                  "from characters)", highlight=False)
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
 
@@ -96,7 +99,10 @@ def print_perform(console: Console, result, hint: bool = True) -> None:
                           f"{json.dumps(shown(step.outputs)) if step.success else (step.error or '')[:2000]}",
                           markup=False, highlight=False)
     if result.success:
-        console.print(f"[green]Workflow {result.workflow} finished[/] in {result.duration:.2f}s; outputs: "
+        waited = max(0.0, result.duration - result.work_duration)
+        took = (f"{result.duration:.2f}s ({result.work_duration:.2f}s of work, {waited:.2f}s waiting for review)"
+                if waited >= 0.5 else f"{result.duration:.2f}s")
+        console.print(f"[green]Workflow {result.workflow} finished[/] in {took}; outputs: "
                       f"{json.dumps(shown(result.outputs))}", highlight=False)
     else:
         console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")

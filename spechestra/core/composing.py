@@ -16,7 +16,7 @@ import yaml
 from specsoloist.parser import SpecParser
 
 from . import prompts
-from .fileio import inside, temp_prefix
+from .fileio import FILE_MODE, inside, temp_prefix
 from .models import Architecture, ComponentDef
 
 WriteStatus = Literal["created", "skipped", "failed"]
@@ -74,6 +74,7 @@ def write_spec_file(parser: SpecParser, specs_dir: str, name: str, text: str) ->
         verdict = parser.validate_spec(tmp)
         if not verdict["valid"]:
             return "failed", "invalid spec: " + "; ".join(verdict["errors"])
+        os.chmod(tmp, FILE_MODE)  # the mode any new file gets (mkstemp's is 0600)
         try:
             os.link(tmp, target)  # create-if-absent in one step: a lost race is never an overwrite
         except FileExistsError:

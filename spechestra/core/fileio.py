@@ -11,6 +11,21 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    """This process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file: mkstemp's 0600 is not that
+
+
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[str]:
     """A temporary file beside `path`; renamed over it if the block succeeds, removed if not."""
@@ -19,6 +34,7 @@ def _replacing(path: Path) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -99,7 +99,8 @@ def _free_port(preferred: int) -> int:
     raise ServerError("no free port on 127.0.0.1")
 
 
-def _prefect_exe() -> str:
+def prefect_exe() -> str:
+    """The `prefect` CLI of this interpreter's environment (not whichever is first on PATH)."""
     here = Path(sys.executable).parent / "prefect"
     return str(here) if here.exists() else "prefect"
 
@@ -122,7 +123,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         env.pop("PREFECT_API_URL", None)
         say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}) ...")
         with open(log, "ab") as out:
-            proc = subprocess.Popen([_prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            proc = subprocess.Popen([prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                     env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())

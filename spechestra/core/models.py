@@ -303,7 +303,8 @@ class PerformResult(BaseModel):
     steps: list[StepResult] = Field(default_factory=list, description="Steps that ran, in declared order.")
     outputs: dict = Field(default_factory=dict, description="The last step's outputs.")
     trace_path: str = Field(default="", description="JSON trace written under build/.spechestra/traces/.")
-    duration: float = 0.0
+    duration: float = Field(default=0.0, description="Wall time, reviews at checkpoints included.")
+    work_duration: float = Field(default=0.0, description="Time spent running, without waiting for reviews.")
     error: Optional[str] = Field(default=None, description="Why it stopped, if it did not succeed.")
     flow_run_id: Optional[str] = None
     trace: dict = Field(default_factory=dict, description="The trace, as read back from Prefect's run history.")

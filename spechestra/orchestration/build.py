@@ -63,7 +63,9 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
     if hit is not None:
-        hit = hit.model_copy(update={"notes": []})
+        now = time.time()  # this run's cost of a cached spec: no call, no attempt, no time
+        hit = hit.model_copy(update={"notes": [], "llm_calls": 0, "retries": 0, "reused": 0, "attempts": 0,
+                                     "seconds": 0.0, "started": now, "ended": now})
         hit.notes = publish(job.layout, hit, spec_text, job.cache_key, replace_edits=False, log=logger().warning)
         return cached_state(hit)
     record = FileRecord(job.layout.answers_path(job.cache_key))

@@ -53,8 +53,10 @@ def _step_result(step: Step, future) -> StepResult:
 
 
 def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
-              timeout: float) -> tuple[dict[str, StepResult], Outcome, Optional[str]]:
-    """Run the plan inside a flow: results by step name, how it ended, and why if it stopped early."""
+              timeout: float) -> tuple[dict[str, StepResult], Outcome, Optional[str], float]:
+    """Run the plan inside a flow: results by step name, how it ended, why if it stopped early,
+    and the seconds spent waiting at checkpoints (a person's time, not the workflow's)."""
+    waited = 0.0
     rt = runtime.current()
     results: dict[str, StepResult] = {}
     outputs: dict[str, dict] = {}
@@ -68,8 +70,10 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
             if step.checkpoint and step.name not in approved:
                 if running:
                     continue  # drain first: the checkpoint sees every step before it
+                asked = time.monotonic()
                 ok, who = pauses.checkpoint(step.name, step.spec, dict(results), auto_approve=auto_approve,
                                             callback=rt.checkpoint_callback, board=rt.board)
+                waited += time.monotonic() - asked
                 logger().info("checkpoint %s: %s (%s)", step.name, "continue" if ok else "stop", who)
                 if not ok:
                     ended, why = Outcome.STOPPED, f"stopped at checkpoint {step.name!r} ({who})"
@@ -95,7 +99,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
                 outputs[name] = result.outputs
             elif why is None:
                 ended, why = Outcome.FAILED, f"step {name!r} failed: {(result.error or '').splitlines()[0] if result.error else ''}"
-    return results, ended, why
+    return results, ended, why, waited
 
 
 @sp_flow(name="perform", task_runner=thread_runner(8),
@@ -112,11 +116,12 @@ def perform(
     inputs = dict(inputs or {})
     plan = project.plan_workflow(workflow, inputs)
     started = time.time()
-    results, ended, why = run_steps(plan, inputs, auto_approve, step_timeout)
+    results, ended, why, waited = run_steps(plan, inputs, auto_approve, step_timeout)
     steps = [results[s.name] for s in plan.steps if s.name in results]
     done = [r for r in steps if r.success]
     result = PerformResult(success=ended is Outcome.COMPLETED, workflow=workflow, steps=steps,
                            outputs=done[-1].outputs if done else {}, duration=round(time.time() - started, 3),
+                           work_duration=round(time.time() - started - waited, 3),
                            error=why, flow_run_id=current_flow_run_id(), outcome=ended)
     result.trace = record_trace(result, inputs, project.build_dir)
     result.trace_path = result.trace.get("path", "")

@@ -18,8 +18,12 @@ def server(tmp_path_factory):
     try:
         deployed = srv.run([SPECHESTRA, "deploy", "--dir", str(REPO)])
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
-        again = srv.run([SPECHESTRA, "deploy", "--dir", str(REPO)])  # idempotent
-        assert again.returncode == 0 and "work pool 'spechestra' exists" in again.stdout, again.stderr[-3000:]
+        again = srv.run([SPECHESTRA, "deploy", "--dir", str(REPO)], COLUMNS="60")  # idempotent, in a narrow terminal
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        lines = " ".join(again.stdout.split())
+        assert "work pool 'spechestra' exists" in lines
+        for name in ("build/build", "compose/compose", "compose_build_perform/compose-build-perform", "perform/perform"):
+            assert f"deployed {name} (pool spechestra)" in lines
         yield srv
     finally:
         srv.stop()

@@ -1,5 +1,6 @@
 """Conductor builds in real Prefect runs with real pytest runs of the generated code."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def test_incremental_rebuilds_exactly_what_changed(tmp_path):
     first = len(provider.prompts)
     again = conductor.build()
     assert len(provider.prompts) == first and sorted(again.specs_skipped) == ["a", "b", "c", "d"]
+    assert all(d.llm_calls == 0 and d.attempts == 0 for d in again.details.values())  # this run's cost: none
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {oct(p.stat().st_mode & 0o777) for p in [*(tmp_path / "build").glob("*.py"), *(tmp_path / "src").glob("*")]}
+    assert modes == {oct(0o666 & ~mask)}  # as any new file: not mkstemp's 0600
     states = {t.name: t.state.name for t in wait_for_task_runs(again.flow_run_id, expected=4)}
     assert set(states.values()) == {"Cached"}
     spec = tmp_path / "src" / "b.spec.md"

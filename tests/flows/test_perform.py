@@ -67,6 +67,7 @@ def test_checkpoint_pauses_for_input_and_resumes(built_math):
     resume_with_input(run_id, {"decision": "approve", "comment": "looks right"})
     thread.join(120)
     assert box["r"].success and box["r"].outputs == {"result": False}
+    assert box["r"].duration - box["r"].work_duration >= 0.5  # the pause is wall time, not work time
 
 
 def _workflow_project(root: Path, steps_yaml: str, modules: dict) -> Conductor:
