@@ -32,7 +32,7 @@ from ..core.project_lock import ProjectBusy, project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
 from . import runtime
-from .prefect import (active_limit, as_completed, build_runner, cached_state, current_flow_run_id, final_state,
+from .prefect import (active_limit, allow_failure, as_completed, build_runner, cached_state, current_flow_run_id, final_state,
                       flow_value, in_flow_run, limit_slot, local_storage, logger, mark_crashed, markdown_artifact,
                       progress_artifact, quiet_heartbeats, sp_flow, sp_task, state_result, table_artifact,
                       update_progress)
@@ -124,7 +124,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
                                         ) if jobs else build_spec_task
     layout = next(iter(jobs.values())).layout if jobs else None
     setup = prepare_task(layout) if layout and needs_setup(layout) else []
-    outcomes, running = {}, {}
+    outcomes, running, finished = {}, {}, {}
     pending = list(order)
     progress = progress_artifact(0.0, "Build progress")
     while pending or running:
@@ -132,15 +132,17 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
         ready.sort(key=lambda n: (-priority[n], order.index(n)))
         for name in ready[: max(0, max_workers - len(running))]:
             pending.remove(name)
-            # Finished outcomes as plain values (not futures): any task runner can ship them
-            # (Dask rewrites Prefect's allow_failure wrappers into tuples), and a failed one
-            # never leaves a dependent stuck in NotReady.
-            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh)
+            # Finished outcomes as plain values (not futures): any task runner can ship them, and a
+            # failed one never leaves a dependent stuck in NotReady. `wait_for` on the (finished)
+            # dependency futures only records the edges, so the UI's run graph draws the arrows.
+            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
+                                        wait_for=[allow_failure(finished[d]) for d in deps[name]])
         if not running:
             continue
         first = next(as_completed(list(running.values())))
         done = [first] + [f for f in running.values() if f is not first and f.state.is_final()]
         for name in [n for n, f in running.items() if any(f is d for d in done)]:
+            finished[name] = running[name]
             outcome = _outcome_of(running.pop(name))
             outcome.name = name
             outcomes[name] = outcome

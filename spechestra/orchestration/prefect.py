@@ -11,7 +11,7 @@ import hashlib
 import typing
 from typing import Any, Optional
 
-from prefect import flow, tags, task, unmapped  # noqa: F401  (unmapped is re-exported)
+from prefect import allow_failure, flow, tags, task, unmapped  # noqa: F401  (re-exported)
 from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.cache_policies import NONE as NO_CACHE
