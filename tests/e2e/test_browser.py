@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from kit.server import BIN, REPO, PrefectServer, stop_process
+from spechestra.orchestration.history import read_child_flow_runs
+
+
+def _flow_name(flow_id):
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as c:
+        return c.read_flow(flow_id).name
 
 
 def read_artifacts_by_key(key):
@@ -91,6 +98,12 @@ def test_start_from_the_ui_pause_approve_complete(ui, tmp_path):
 
             with ui.client_settings():
                 graph = read_artifacts_by_key("build-graph")[0]
+                run_id = run_url.rstrip("/").split("/")[-1].split("?")[0]
+                build_run = [r for r in read_child_flow_runs(run_id) if r.name and r.flow_id][0:3]
+                build_id = next(str(r.id) for r in build_run if _flow_name(r.flow_id) == "build")
+            page.goto(f"{ui.ui}/runs/flow-run/{build_id}")
+            page.wait_for_timeout(4000)  # the graph is drawn on a canvas once the runs load
+            page.screenshot(path=str(ARTIFACTS / "build-run-graph.png"), full_page=False)
             page.goto(f"{ui.ui}/artifacts/artifact/{graph.id}")
             page.wait_for_timeout(3000)
             page.screenshot(path=str(ARTIFACTS / "build-graph-artifact.png"), full_page=True)
