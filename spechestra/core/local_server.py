@@ -78,14 +78,18 @@ def healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def running(home: Optional[Path] = None) -> Optional[ServerInfo]:
-    """The managed server of this PREFECT_HOME, if it is running and answers."""
-    home = home or prefect_home()
+def _recorded(home: Path) -> Optional[ServerInfo]:
+    """The server this PREFECT_HOME last started (running or not), from its state file."""
     try:
-        info = ServerInfo(**json.loads(_state_file(home).read_text(encoding="utf-8")))
+        return ServerInfo(**json.loads(_state_file(home).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    return info if alive(info.pid) and healthy(info.api_url) else None
+
+
+def running(home: Optional[Path] = None) -> Optional[ServerInfo]:
+    """The managed server of this PREFECT_HOME, if it is running and answers."""
+    info = _recorded(home or prefect_home())
+    return info if info is not None and alive(info.pid) and healthy(info.api_url) else None
 
 
 def _free_port(preferred: int) -> int:
@@ -145,9 +149,8 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
 def stop(home: Optional[Path] = None) -> Optional[ServerInfo]:
     """Stop the managed server of this PREFECT_HOME; returns what was stopped (None if nothing)."""
     home = home or prefect_home()
-    try:
-        info = ServerInfo(**json.loads(_state_file(home).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+    info = _recorded(home)
+    if info is None:
         return None
     if alive(info.pid):
         _stop_pid(info.pid)
