@@ -38,28 +38,30 @@ class BaseConductor(Facade, Project):
     # --- build -------------------------------------------------------------------------------
     def build(self, specs: Optional[list[str]] = None, parallel: bool = True, incremental: bool = True,
               max_workers: int = 4, arrangement=None, model: Optional[str] = None,
-              lock_timeout: Optional[float] = None) -> BuildResult:
+              lock_timeout: Optional[float] = None, progress: Optional[Callable[[str, str], None]] = None) -> BuildResult:
         """One task run per spec (the `build` flow); cached by content, so unchanged specs cost nothing.
 
         One build per project at a time: another build waits up to `lock_timeout` seconds
-        (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`."""
+        (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`. `progress(spec, phase)`
+        is told what each spec is doing as the build goes (compiling, testing, fixing 1/2, built...)."""
         problems = self.problems(specs)
         if problems:  # before any flow run exists, and before any LLM call
             for name, why in problems.items():
                 logger().error("%s: %s", name, why)
             return BuildResult(success=False, specs_failed=sorted(problems), errors=problems)
-        with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout):
+        with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout, progress=progress):
             result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model)
         self.last_flow_run_id = result.flow_run_id
         return result
 
     # --- perform -----------------------------------------------------------------------------
     def perform(self, workflow: str, inputs: Optional[dict] = None, checkpoint_callback: Optional[Callable] = None,
-                auto_approve: bool = False, step_timeout: Optional[float] = None) -> PerformResult:
+                auto_approve: bool = False, step_timeout: Optional[float] = None,
+                progress: Optional[Callable[[str, str], None]] = None) -> PerformResult:
         """Run a workflow spec's steps (one task run each); returns the steps and the trace."""
         inputs = dict(inputs or {})
         self.plan_workflow(workflow, inputs)  # fail fast, before a flow run exists
-        with self._runtime(checkpoint_callback=checkpoint_callback):
+        with self._runtime(checkpoint_callback=checkpoint_callback, progress=progress):
             result = perform_in_run(self.project_dir, workflow, inputs, auto_approve, step_timeout or STEP_TIMEOUT)
         self.last_flow_run_id = result.flow_run_id
         return result

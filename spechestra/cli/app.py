@@ -99,7 +99,14 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
         fail(f"--workers must be at least 1, got {workers}", code=2)
     conductor = Conductor(str(project), max_fixes=fixes, retries=retries, test_timeout=test_timeout)
     wanted = [s.strip() for s in specs.split(",") if s.strip()] if specs else None
-    result = conductor.build(specs=wanted, incremental=not force, max_workers=workers, lock_timeout=lock_timeout)
+    from .progress import LiveProgress  # deferred (module docstring)
+    try:
+        total = len(conductor.dependencies(wanted))
+    except Exception:  # a bad plan is reported by the build itself, below
+        total = 0
+    with LiveProgress(console, total, "specs", conductor.meter) as progress:
+        result = conductor.build(specs=wanted, incremental=not force, max_workers=workers, lock_timeout=lock_timeout,
+                                 progress=progress)
     print_build(console, result, conductor, err)
     if not result.success:
         raise typer.Exit(1)
@@ -172,7 +179,10 @@ def perform(workflow: str = typer.Argument(..., help="Name of the workflow spec 
     values = parse_inputs(inputs)
     plan = conductor.plan_workflow(workflow, values)  # bad workflows fail here, before any run exists
     asks = not yes and any(step.checkpoint for step in plan.steps)  # only checkpoints need a terminal
-    result = reviewed(lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout), not asks)
+    from .progress import LiveProgress  # deferred (module docstring)
+    with LiveProgress(console, len(plan.steps), "steps", live=not asks) as progress:
+        result = reviewed(lambda: conductor.perform(workflow, values, auto_approve=yes, step_timeout=timeout,
+                                                    progress=progress), not asks)
     print_perform(console, result)
     if not result.success:
         raise typer.Exit(1)

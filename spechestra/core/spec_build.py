@@ -106,12 +106,17 @@ def fix_target(named: str, impl_rel: str, test_rel: str, templates: tuple = ()) 
     return None
 
 
+def _quiet(phase: str) -> None:
+    pass
+
+
 def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, record=None,
-               gate: Callable[[], ContextManager] = contextlib.nullcontext) -> SpecOutcome:
+               gate: Callable[[], ContextManager] = contextlib.nullcontext,
+               phase: Callable[[str], None] = _quiet) -> SpecOutcome:
     """Compile, test and fix one spec. Returns an outcome; raises only on provider errors.
 
     `record` (a list, or a `FileRecord`) keeps this spec's answers across attempts (see `llm_calls`); `gate` is held
-    around every provider call.
+    around every provider call; `phase` is told what the build is doing (for live progress).
     """
     started = time.time()
     counter = SpecProvider(provider, record if record is not None else [], retries=job.retries,
@@ -127,6 +132,7 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, recor
     references = {d: parser.parse_spec(d) for d in job.deps
                   if parser.spec_exists(d) and parser.parse_spec(d).metadata.type == "reference"}
     kind = spec.metadata.type
+    phase("compiling")
     if kind == "typedef":
         code = compiler.compile_typedef(spec, model=job.model, arrangement=arrangement)
     elif kind == "orchestrator":
@@ -137,24 +143,27 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, recor
     outcome.files[impl_rel] = code
     if kind == "typedef":
         return _finish(outcome, counter)
+    phase("writing tests")
     tests = compiler.compile_tests(spec, model=job.model, arrangement=arrangement, reference_specs=references)
     outcome.files[test_rel] = tests
     with staging(job.layout, job.name) as stage:
-        _test_and_fix(job, compiler, spec, arrangement, outcome, stage, impl_rel, test_rel, log)
+        _test_and_fix(job, compiler, spec, arrangement, outcome, stage, impl_rel, test_rel, log, phase)
     return _finish(outcome, counter)
 
 
-def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_rel, test_rel, log) -> None:
+def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_rel, test_rel, log, phase) -> None:
     """Test the spec's files in its staging folder; ask for fixes while attempts remain. Nothing
     reaches build/ from here: the caller publishes the files once the tests pass."""
     for rel, content in outcome.files.items():
         atomic_write(inside(stage, rel), content)
+    phase("testing")
     passed, output = run_tests(job, test_rel, root=str(stage))
     outcome.attempts = 1
     for fix in range(1, job.max_fixes + 1):
         if passed:
             break
         log(f"{job.name}: tests failed (attempt {outcome.attempts}); asking for fix {fix}/{job.max_fixes}")
+        phase(f"fixing {fix}/{job.max_fixes}")
         response = compiler.generate_fix(spec, outcome.files[impl_rel], outcome.files[test_rel], output,
                                          model=job.model, arrangement=arrangement)
         templates = job.layout.path_templates()
@@ -165,6 +174,7 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
                 continue
             outcome.files[own] = content
             atomic_write(inside(stage, own), content)
+        phase(f"testing fix {fix}/{job.max_fixes}")
         passed, output = run_tests(job, test_rel, root=str(stage))
         outcome.attempts += 1
     if not passed:

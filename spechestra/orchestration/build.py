@@ -62,6 +62,7 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
         return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
+    runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
         now = time.time()  # this run's cost of a cached spec: no call, no attempt, no time
         hit = hit.model_copy(update={"notes": [], "llm_calls": 0, "retries": 0, "reused": 0, "attempts": 0,
@@ -70,7 +71,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
         return cached_state(hit)
     record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
-    outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit))
+    outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),
+                         phase=lambda phase: runtime.report(job.name, phase))
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
     if outcome.status.ok:
         cache.put(job.cache_key, outcome)
@@ -125,7 +127,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
     layout = next(iter(jobs.values())).layout if jobs else None
     setup = prepare_task(layout) if layout and needs_setup(layout) else []
     outcomes, running, finished = {}, {}, {}
-    pending = list(order)
+    pending, worded = list(order), 0.0
     progress = progress_artifact(0.0, "Build progress")
     while pending or running:
         ready = [n for n in pending if all(d in outcomes for d in deps[n])]
@@ -146,7 +148,11 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             outcome = _outcome_of(running.pop(name))
             outcome.name = name
             outcomes[name] = outcome
+            runtime.report(name, outcome.status.value)
         update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
+        if time.monotonic() - worded >= 2.0 or not (pending or running):  # a version every 2 s at most
+            progress_words(outcomes, order, running)
+            worded = time.monotonic()
     result = summarize(order, outcomes, time.time() - started)
     result.setup = setup
     publish_artifacts(result, deps)
@@ -211,6 +217,15 @@ def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool
             project_dir=project.project_dir, specs=specs, incremental=incremental, max_workers=max_workers,
             model=model, max_fixes=project.max_fixes, retries=project.retries, return_state=True)
     return flow_value(state)
+
+
+def progress_words(outcomes: dict, order: list[str], running: dict) -> None:
+    """The build's progress in words, as a versioned artifact (the UI shows the newest)."""
+    counts = {s: sum(1 for o in outcomes.values() if o.status == s) for s in Outcome}
+    text = (f"**{len(outcomes)} of {len(order)} specs done**: {counts[Outcome.BUILT]} built, "
+            f"{counts[Outcome.CACHED]} cached, {counts[Outcome.FAILED]} failed, {counts[Outcome.BLOCKED]} blocked."
+            + (f"\n\nRunning: {', '.join(sorted(running))}." if running else ""))
+    markdown_artifact(text, key="build-progress", description="Build progress in words")
 
 
 def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float) -> BuildResult:

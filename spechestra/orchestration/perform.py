@@ -71,6 +71,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
                 if running:
                     continue  # drain first: the checkpoint sees every step before it
                 asked = time.monotonic()
+                runtime.report(step.name, "waiting for review")
                 ok, who = pauses.checkpoint(step.name, step.spec, dict(results), auto_approve=auto_approve,
                                             callback=rt.checkpoint_callback, board=rt.board)
                 waited += time.monotonic() - asked
@@ -87,6 +88,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
                 ended, why = Outcome.FAILED, f"step {step.name!r} failed: {exc.args[0]}"
                 break
             running[step.name] = step_task.submit(step, args, plan.import_dirs, timeout)
+            runtime.report(step.name, "running")
         if not running:
             if pending and why is None:  # cannot happen after plan(); never spin
                 ended, why = Outcome.FAILED, "steps left that can never run: " + ", ".join(s.name for s in pending)
@@ -95,6 +97,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
         for name in [n for n, f in running.items() if f is first or f.state.is_final()]:
             result = _step_result(by_name[name], running.pop(name))
             results[name] = result
+            runtime.report(name, "done" if result.success else "failed")
             if result.success:
                 outputs[name] = result.outputs
             elif why is None:

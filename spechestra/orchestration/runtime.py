@@ -44,6 +44,7 @@ class Runtime:
     context: Optional[dict] = None                           # Composer.compose's `context` (existing_specs)
     config: Optional[SpecSoloistConfig] = None               # the caller's SpecSoloist config (e.g. its src dir)
     lock_timeout: Optional[float] = None                     # seconds to wait for another build of the project
+    progress: Optional[Callable[[str, str], None]] = None    # told (spec or step, phase) as work goes on
 
 
 _CURRENT: contextvars.ContextVar[Optional[Runtime]] = contextvars.ContextVar("spechestra_runtime", default=None)
@@ -130,3 +131,10 @@ def announce() -> None:
     on_run = current().on_run
     if on_run is not None and is_root_flow_run():
         on_run(current_flow_run_id())
+
+
+def report(name: str, phase: str) -> None:
+    """Tell an in-process watcher (the terminal's live progress) what `name` is doing now."""
+    watcher = current().progress
+    if watcher is not None:
+        watcher(name, phase)

@@ -155,3 +155,22 @@ def test_errors_are_one_clear_line(tmp_path, case, args, code, message):
     assert message in " ".join(done.stderr.split()), done.stderr[-2000:]
     assert "Traceback" not in done.stdout + done.stderr and not calls.exists()  # no LLM call was made
     assert not (tmp_path / "evil.toml").exists() and not tmp_path.parent.joinpath("evil.toml").exists()
+
+
+def test_build_and_perform_show_progress_line_by_line_outside_a_terminal(tmp_path):
+    """Issue 10: the terminal was silent for up to 23 s at a time; outside a terminal each change
+    is now a line: which spec is doing what, how many are done, LLM calls so far."""
+    env = {"SPECHESTRA_PROVIDER": "kit.build:pipeline_provider"}
+    done = run(["run", "A number doubler", "--project", str(tmp_path), "--yes", "--input", "value=2"], tmp_path, **env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (tmp_path / "src" / "double.spec.md").write_text((tmp_path / "src" / "double.spec.md").read_text() + "\nMore.\n")
+    build = run(["build", "--project", str(tmp_path)], tmp_path, **env)
+    assert build.returncode == 0, build.stderr[-2000:]
+    lines = build.stdout.splitlines()
+    for phase in ("compiling", "writing tests", "testing", "built"):
+        assert any(re.match(rf"\[\d+:\d\d\] double: {phase}  \(", line) for line in lines), (phase, lines)
+    assert any("twice: " in line for line in lines)  # rebuilt too: it depends on double
+    assert re.search(r"2 of 2 specs done, [1-9]\d* LLM call\(s\)", build.stdout)
+    perform = run(["perform", "twice", "--project", str(tmp_path), "--input", "value=3"], tmp_path)
+    assert perform.returncode == 0 and re.search(r"\] first: running  \(0 of 1 steps done\)", perform.stdout)
+    assert re.search(r"\] first: done  \(1 of 1 steps done\)", perform.stdout)

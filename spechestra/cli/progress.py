@@ -1,0 +1,67 @@
+"""Live progress for build and perform: what each spec (or step) is doing, how many are done,
+LLM calls and estimated tokens so far, elapsed time. A live panel in a terminal; plain lines,
+one per change, when the output is a file or a pipe (CI logs, `| tee`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Optional
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+FINISHED = {"built", "cached", "reference", "failed", "blocked", "skipped", "done"}
+
+
+class LiveProgress:
+    def __init__(self, console: Console, total: int, what: str = "specs", meter=None, live: bool = True):
+        self.console, self.total, self.what, self.meter = console, total, what, meter
+        self.use_live = live and console.is_terminal  # a review prompt needs the terminal to itself
+        self.phases: dict[str, str] = {}
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.live: Optional[Live] = None
+
+    def __call__(self, name: str, phase: str) -> None:
+        with self.lock:
+            self.phases[name] = phase
+        if self.live is not None:
+            self.live.update(self.render())
+        else:
+            self.console.print(f"[{self._elapsed()}] {name}: {phase}  ({self._counts()})", markup=False,
+                               highlight=False)
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    def _counts(self) -> str:
+        with self.lock:
+            done = sum(1 for p in self.phases.values() if p in FINISHED)
+        calls = ""
+        if self.meter is not None:
+            summary = self.meter.summary()
+            calls = f", {summary['calls']} LLM call(s), ~{summary['approx_tokens']} tokens"
+        return f"{done} of {self.total} {self.what} done{calls}"
+
+    def render(self):
+        with self.lock:
+            running = {n: p for n, p in self.phases.items() if p not in FINISHED}
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        for name, phase in sorted(running.items()):
+            table.add_row(name, phase)
+        return Group(Text(f"{self._counts()} · {self._elapsed()} elapsed", style="bold"), table)
+
+    def __enter__(self) -> "LiveProgress":
+        if self.use_live:
+            self.live = Live(self.render(), console=self.console, refresh_per_second=4, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
