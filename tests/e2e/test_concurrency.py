@@ -25,7 +25,7 @@ def test_two_composes_never_overwrite_each_other(tmp_path):
     """Before: both processes reported "created" for one spec and one silently replaced the other
     (`exists()` then `os.replace`). Both write every spec at the same instant here."""
     (tmp_path / "src").mkdir()
-    sync_at = time.time() + 25  # both processes have drafted by then, even on a busy machine
+    sync_at = time.time() + 15  # both processes have drafted by then (each takes a few seconds)
     procs = [_spawn(["compose", "CSV statistics", "--project", str(tmp_path), "--yes"], tmp_path,
                     SPECHESTRA_PROVIDER="kit.build:synced_composer_provider", SYNC_AT=sync_at) for _ in range(2)]
     outs = [p.communicate(timeout=240)[0] for p in procs]
