@@ -36,8 +36,9 @@ def test_corpus_math_builds_and_tests_pass(math_project):
     assert any("'uv sync'" in line for line in result.setup)  # run, or skipped with a reason
     for dep in ("factorial", "is_prime"):  # no dependent started before its dependencies ended
         assert runs[dep].end_time <= runs["math_workflow"].start_time
-    # The run graph's arrows: Prefect draws them from each task run's recorded upstream inputs.
-    upstream = {ref.id for refs in runs["math_workflow"].task_inputs.values() for ref in refs if hasattr(ref, "id")}
+    # The run graph's arrows: Prefect draws them from each task run's recorded upstream inputs; ours
+    # are the `wait_for` ones (Prefect may add links of its own from parameter objects, by identity).
+    upstream = {ref.id for ref in runs["math_workflow"].task_inputs.get("wait_for", [])}
     from spechestra.orchestration.prefect import client
     with client() as c:
         upstream_names = {c.read_task_run(i).name for i in upstream}
