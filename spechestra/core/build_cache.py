@@ -8,7 +8,6 @@ dependent's key holds its dependencies' keys, so it is rebuilt (or found) on wha
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -38,8 +37,5 @@ class BuildCache:
         atomic_write(self._path(key), outcome.model_dump_json())
         return True
 
-    def keys(self) -> set[str]:
-        return {p.stem for p in self.root.glob("*.json")} if self.root.is_dir() else set()
-
     def __contains__(self, key: str) -> bool:
-        return os.path.exists(self._path(key))
+        return self._path(key).exists()

@@ -32,6 +32,7 @@ def project_status(project, cache_keys: dict[str, str]) -> list[SpecStatus]:
     """One line per spec of `project` (a `planning.Project`); `cache_keys` are the keys a build
     would use now (from `Project.plan`)."""
     cache = BuildCache(project.project_dir)
+    layout = project.layout()  # once: it renders the arrangement
     found = []
     for name in project.spec_names():
         record = read_record(project.project_dir, name)
@@ -41,7 +42,7 @@ def project_status(project, cache_keys: dict[str, str]) -> list[SpecStatus]:
             status.state = "built"
             status.spec_changed = record.get("spec_sha256") != sha256(text)
             for rel, written in sorted(record.get("files", {}).items()):
-                on_disk = file_sha256(project.layout().absolute(rel))
+                on_disk = file_sha256(layout.absolute(rel))
                 if on_disk is None:
                     status.missing.append(rel)
                 elif on_disk != written:
