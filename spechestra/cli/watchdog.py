@@ -1,11 +1,18 @@
-"""Ending a command promptly when its Prefect server goes away.
+"""Ending a command promptly when its Prefect server goes away, and never because it is busy.
 
 Prefect's client retries every request with backoff, so a command whose server was killed kept
 going for 4-7 minutes and ended on a bare `Connection refused`. While a long command runs against a
-server (`PREFECT_API_URL`), a thread asks the server's `/health`; when it has not answered for
-`SPECHESTRA_SERVER_GRACE` seconds (default 15) the command says so in one line and exits 1. Nothing
-finished is lost: built specs are in the project's cache, the build lock is released by the OS, and
-the next build marks the abandoned run Crashed and resumes from the cache.
+server (`PREFECT_API_URL`), a thread asks the server's `/health` the way Prefect's own client
+reaches it (httpx, the same proxy settings). Two cases differ:
+
+- *gone* (nothing accepts the connection): after `SPECHESTRA_SERVER_GRACE` seconds (default 15)
+  the command says so in one line and exits 1;
+- *slow* (the connection is accepted but no answer comes, as on a machine whose every core is
+  busy): the command says once that it is waiting, and gives up only after
+  `SPECHESTRA_SERVER_HANG` seconds (default 180), so a loaded machine never ends a healthy build.
+
+Nothing finished is lost either way: built specs are in the project's cache, the build lock is
+released by the OS, and the next build marks the abandoned run Crashed and resumes from the cache.
 """
 
 from __future__ import annotations
@@ -14,20 +21,31 @@ import os
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 from rich.console import Console
 
 POLL = 2.0
+TIMEOUT = 10.0  # one probe; generous, since a slow answer is not a missing server
+
+OK, GONE, SLOW = "ok", "gone", "slow"
 
 
-def _healthy(api_url: str) -> bool:
+def probe(api_url: str, timeout: float = TIMEOUT) -> str:
+    import httpx  # Prefect's own HTTP client, so proxies and NO_PROXY apply exactly as for its calls
     try:
-        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=3) as reply:
-            return reply.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        reply = httpx.get(api_url.rstrip("/") + "/health", timeout=timeout)
+    except httpx.ConnectError:
+        return GONE
+    except (httpx.HTTPError, OSError):
+        return SLOW
+    return OK if reply.status_code == 200 else SLOW
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
 
 
 def watch_server(err: Console) -> None:
@@ -35,19 +53,31 @@ def watch_server(err: Console) -> None:
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:
         return  # a temporary server lives and dies with this process
-    grace = float(os.environ.get("SPECHESTRA_SERVER_GRACE", "15"))
+    grace = _seconds("SPECHESTRA_SERVER_GRACE", 15)
+    hang = max(grace, _seconds("SPECHESTRA_SERVER_HANG", 180))
+
+    def stop(why: str) -> None:
+        err.print(f"[red]error:[/] the Prefect server at {api_url} {why}, so this command stops here. Finished "
+                  "specs are kept in the project's cache: run the same command again once the server is back, "
+                  "and it resumes.", highlight=False)
+        sys.stderr.flush()
+        os._exit(1)
 
     def watch():
-        last_ok = time.monotonic()
+        last_ok, warned = time.monotonic(), False
         while True:
             time.sleep(POLL)
-            if _healthy(api_url):
-                last_ok = time.monotonic()
-            elif time.monotonic() - last_ok >= grace:
-                err.print(f"[red]error:[/] the Prefect server at {api_url} has not answered for {grace:g}s, so this "
-                          "command stops here. Finished specs are kept in the project's cache: run the same "
-                          "command again once the server is back, and it resumes.", highlight=False)
-                sys.stderr.flush()
-                os._exit(1)
+            state = probe(api_url)
+            silent = time.monotonic() - last_ok
+            if state == OK:
+                last_ok, warned = time.monotonic(), False
+            elif state == GONE and silent >= grace:
+                stop(f"has not answered for {grace:g}s (connection refused)")
+            elif silent >= hang:
+                stop(f"accepted connections but has not answered for {hang:g}s")
+            elif state == SLOW and silent >= grace and not warned:
+                warned = True
+                err.print(f"[yellow]waiting:[/] the Prefect server at {api_url} is slow to answer "
+                          f"({silent:.0f}s so far); going on.", highlight=False)
 
     threading.Thread(target=watch, name="spechestra-server-watchdog", daemon=True).start()
