@@ -1,5 +1,6 @@
 """Conductor builds in real Prefect runs with real pytest runs of the generated code."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -107,12 +108,21 @@ def test_incremental_rebuilds_exactly_what_changed(tmp_path):
     os.umask(mask)
     modes = {oct(p.stat().st_mode & 0o777) for p in [*(tmp_path / "build").glob("*.py"), *(tmp_path / "src").glob("*")]}
     assert modes == {oct(0o666 & ~mask)}  # as any new file: not mkstemp's 0600
-    states = {t.name: t.state.name for t in wait_for_task_runs(again.flow_run_id, expected=4)}
-    assert set(states.values()) == {"Cached"}
+    # Unchanged specs are reused in one task run (not one each), and each is still on record.
+    runs = wait_for_task_runs(again.flow_run_id, expected=1)
+    assert [(t.name, t.state.name) for t in runs] == [("reuse-cached-specs", "Cached")]
+    reused = read_artifacts(again.flow_run_id, key="reused-specs")[0].data
+    assert sorted(row["spec"] for row in _rows(reused)) == ["a", "b", "c", "d"]
+    table = read_artifacts(again.flow_run_id, key="build-specs")[0].data
+    assert {row["spec"]: row["state"] for row in _rows(table)} == dict.fromkeys("abcd", "cached")
     spec = tmp_path / "src" / "b.spec.md"
     spec.write_text(spec.read_text().replace("Return the result.", "Return the result unchanged."))
     edited = conductor.build()
     assert sorted(edited.specs_compiled) == ["b", "c"] and sorted(edited.specs_skipped) == ["a", "d"]
+    runs = {t.name: t for t in wait_for_task_runs(edited.flow_run_id, expected=3)}
+    assert sorted(runs) == ["b", "c", "reuse-cached-specs"]
+    upstream = {ref.id for ref in runs["b"].task_inputs.get("wait_for", [])}
+    assert upstream == {runs["reuse-cached-specs"].id}  # b's arrow comes from the reuse of a
     assert len(provider.prompts) == first + 4
     shutil.rmtree(tmp_path / "build")  # every file comes back from the cache, with zero calls
     restored = conductor.build()
@@ -135,7 +145,6 @@ def test_flaky_provider_retries_until_every_spec_builds(tmp_path, seed):
 
 
 def _rows(table):
-    import json
     return json.loads(table) if isinstance(table, str) else table
 
 

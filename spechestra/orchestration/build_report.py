@@ -1,0 +1,46 @@
+"""What a build shows about itself: the progress in words, the per-spec table, the coloured graph.
+
+Every spec gets a row and a node here, whether it was built in its own task run or reused from the
+cache in the build's one `reuse-cached` task run.
+"""
+
+from __future__ import annotations
+
+from ..core.graph import mermaid
+from ..core.models import BuildResult, Outcome, SpecOutcome
+from .prefect import current_flow_run_id, markdown_artifact, table_artifact
+
+
+def progress_words(outcomes: dict, order: list[str], running: dict) -> None:
+    """The build's progress in words, as a versioned artifact (the UI shows the newest)."""
+    counts = {s: sum(1 for o in outcomes.values() if o.status == s) for s in Outcome}
+    text = (f"**{len(outcomes)} of {len(order)} specs done**: {counts[Outcome.BUILT]} built, "
+            f"{counts[Outcome.CACHED]} cached, {counts[Outcome.FAILED]} failed, {counts[Outcome.BLOCKED]} blocked."
+            + (f"\n\nRunning: {', '.join(sorted(running))}." if running else ""))
+    markdown_artifact(text, key="build-progress", description="Build progress in words")
+
+
+def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float) -> BuildResult:
+    by = {s: [n for n in order if outcomes[n].status == s] for s in Outcome}
+    return BuildResult(
+        success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED],
+        specs_compiled=by[Outcome.BUILT] + by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
+        specs_failed=by[Outcome.FAILED], specs_blocked=by[Outcome.BLOCKED], build_order=order,
+        duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in by[Outcome.FAILED] + by[Outcome.BLOCKED]},
+        flow_run_id=current_flow_run_id(), details=outcomes)
+
+
+def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
+    rows = [{"spec": n, "state": o.status.value, "attempts": o.attempts, "llm_calls": o.llm_calls,
+             "retries": o.retries, "seconds": o.seconds}
+            for n, o in result.details.items()]
+    table_artifact(rows, key="build-specs", description="One row per spec")
+    colour = {Outcome.BUILT: "completed", Outcome.REFERENCE: "completed", Outcome.CACHED: "cached",
+              Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked"}
+    graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
+    summary = (f"**{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
+               f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked** in {result.duration:.1f}s")
+    setup = "".join(f"- {line}\n" for line in result.setup)
+    setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
+    markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
+                      description="Dependency graph coloured by outcome")
