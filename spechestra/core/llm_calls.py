@@ -22,6 +22,8 @@ import urllib.error
 from pathlib import Path
 from typing import Callable, ContextManager, Optional, Union
 
+from . import pricing, usage
+from .budget import Budget, BudgetReached
 from .fileio import atomic_write
 
 #: HTTP statuses worth another try: timeout, too early, rate limited, server errors, overloaded.
@@ -43,7 +45,7 @@ def status_code(exc: BaseException) -> Optional[int]:
     return None
 
 
-def _chain(exc: BaseException):
+def chain(exc: BaseException):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -55,7 +57,7 @@ def is_transient(exc: BaseException) -> bool:
     """A provider fault worth retrying, decided by exception type and HTTP status along the
     exception's chain (SpecSoloist wraps urllib's HTTPError in a RuntimeError), never by the
     words of a message: a test's output that says "timed out" or "500" is not a provider fault."""
-    for link in _chain(exc):
+    for link in chain(exc):
         if getattr(link, "transient", False):
             return True
         code = status_code(link)
@@ -119,12 +121,17 @@ class SpecProvider:
 
     def __init__(self, inner, record: Union[list, MemoryRecord, FileRecord], retries: int = 3, delay: float = 1.0,
                  gate: Callable[[], ContextManager] = contextlib.nullcontext,
-                 log: Callable[[str], None] = print, seed: Optional[str] = None):
+                 log: Callable[[str], None] = print, seed: Optional[str] = None, budget: Optional[Budget] = None):
         self.inner, self.retries, self.delay, self.gate, self.log = inner, retries, delay, gate, log
+        self.budget = budget if budget is not None else Budget()
         self.store = MemoryRecord(record) if isinstance(record, list) else record
         self.previous = self.store.load()  # answers from earlier attempts of this task, in call order
         self.answers: list = []
         self.calls = self.retried = self.reused = 0
+        self.input_tokens = self.output_tokens = 0
+        self.tokens_estimated = False
+        self.cost_usd: Optional[float] = None
+        self._prices = pricing.price_table()
         self._replaying = True
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -149,17 +156,49 @@ class SpecProvider:
         attempt = 0
         while True:
             try:
+                self.budget.reserve()  # raises BudgetReached: no call starts once the cap is reached
                 with self.gate():
                     with self._lock:
                         self.calls += 1
-                    return self.inner.generate(prompt, temperature=temperature, model=model)
+                    usage.start()
+                    response = self.inner.generate(prompt, temperature=temperature, model=model)
+                self._count(usage.of_call(prompt, response))
+                return response
+            except BudgetReached:
+                raise
             except Exception as exc:
+                self._count(usage.last())  # a failed call may still have been billed
                 if attempt >= self.retries or not is_transient(exc):
                     raise
-                wait = backoff(attempt, self.delay, self._rng)
+                wait = max(backoff(attempt, self.delay, self._rng), _retry_after(exc))
                 attempt += 1
                 with self._lock:
                     self.retried += 1
                 self.log(f"provider call failed ({type(exc).__name__}: {exc}); "
                          f"retry {attempt}/{self.retries} in {wait:.1f}s")
                 time.sleep(wait)
+
+    def _count(self, used: Optional[usage.Usage]) -> None:
+        if used is None:
+            return
+        with self._lock:
+            self.input_tokens += used.input_tokens
+            self.output_tokens += used.output_tokens
+            self.tokens_estimated = self.tokens_estimated or used.estimated
+            cost = pricing.cost(used.model, used.input_tokens, used.output_tokens, self._prices)
+            if cost is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + cost
+        self.budget.spend(used.total)
+
+
+#: The longest server-requested wait we honour; beyond it the call fails like any other.
+MAX_RETRY_AFTER = 600.0
+
+
+def _retry_after(exc: BaseException) -> float:
+    """The server's own Retry-After (seconds), found anywhere on the exception's chain."""
+    for link in chain(exc):
+        value = getattr(link, "retry_after", None)
+        if isinstance(value, (int, float)) and value >= 0:
+            return min(float(value), MAX_RETRY_AFTER)
+    return 0.0

@@ -34,6 +34,7 @@ class Outcome(str, Enum):
     FAILED = "failed"         # tests still failing, a provider error, a crashed step
     BLOCKED = "blocked"       # not attempted: a dependency did not build
     SKIPPED = "skipped"       # not attempted for a reason of its own (e.g. a budget)
+    BUDGET_REACHED = "budget reached"  # a run that stopped starting work at its spending cap
     REJECTED = "rejected"     # a reviewer said no
     CANCELLED = "cancelled"   # nothing usable to go on with (e.g. an empty draft)
     STOPPED = "stopped"       # a checkpoint said stop
@@ -237,6 +238,10 @@ class SpecOutcome(BaseModel):
     llm_calls: int = Field(default=0, description="Provider calls made (retries included).")
     retries: int = Field(default=0, description="Provider calls retried after a transient fault.")
     reused: int = Field(default=0, description="Answers reused from an earlier attempt of this task.")
+    input_tokens: int = Field(default=0, description="Prompt tokens this run's calls used.")
+    output_tokens: int = Field(default=0, description="Response tokens this run's calls used.")
+    tokens_estimated: bool = Field(default=False, description="True if a provider reported no usage (~4 chars/token).")
+    cost_usd: Optional[float] = Field(default=None, description="Estimated cost from SPECHESTRA_PRICES; None if unpriced.")
     seconds: float = 0.0
     error: Optional[str] = None
     files: dict[str, str] = Field(default_factory=dict, description="Path relative to build/ -> content.")
@@ -253,6 +258,8 @@ class BuildResult(BaseModel):
     specs_skipped: list[str] = Field(default_factory=list, description="Unchanged: served from cache.")
     specs_failed: list[str] = Field(default_factory=list)
     specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
+    specs_budget_skipped: list[str] = Field(default_factory=list, description="Not built: the run's budget was reached.")
+    budget_reached: Optional[str] = Field(default=None, description="Why the run stopped starting work, if it did.")
     setup: list[str] = Field(default_factory=list, description="What preparing the arrangement's environment did.")
     build_order: list[str] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
@@ -262,12 +269,19 @@ class BuildResult(BaseModel):
 
     @property
     def outcome(self) -> Outcome:
-        return Outcome.COMPLETED if self.success else Outcome.FAILED
+        if self.success:
+            return Outcome.COMPLETED
+        if self.budget_reached and not self.specs_failed and not self.specs_blocked:
+            return Outcome.BUDGET_REACHED
+        return Outcome.FAILED
 
     @property
     def message(self) -> str:
         if self.success:
             return ""
+        if self.budget_reached:
+            return (f"{self.budget_reached}; {len(self.specs_budget_skipped)} spec(s) skipped: "
+                    f"{', '.join(self.specs_budget_skipped)}")
         names = self.specs_failed + self.specs_blocked
         whole = [why for name, why in self.errors.items() if name not in self.details and name not in names]
         return "; ".join(whole) if whole else f"{len(names)} spec(s) not built: {', '.join(names)}"

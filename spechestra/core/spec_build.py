@@ -24,7 +24,8 @@ from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 
 from .fileio import alive, atomic_write, inside
-from .llm_calls import SpecProvider
+from .budget import Budget, BudgetReached
+from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
 from .processes import run_reaped
 from .project import Layout
@@ -112,22 +113,35 @@ def _quiet(phase: str) -> None:
 
 def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, record=None,
                gate: Callable[[], ContextManager] = contextlib.nullcontext,
-               phase: Callable[[str], None] = _quiet) -> SpecOutcome:
+               phase: Callable[[str], None] = _quiet, budget: Optional[Budget] = None) -> SpecOutcome:
     """Compile, test and fix one spec. Returns an outcome; raises only on provider errors.
 
     `record` (a list, or a `FileRecord`) keeps this spec's answers across attempts (see `llm_calls`); `gate` is held
-    around every provider call; `phase` is told what the build is doing (for live progress).
+    around every provider call; `phase` is told what the build is doing (for live progress); `budget` is
+    the run's spending cap: a spec it stops ends Skipped, its paid answers kept in `record`.
     """
     started = time.time()
     counter = SpecProvider(provider, record if record is not None else [], retries=job.retries,
-                           delay=job.retry_delay, gate=gate, log=log, seed=job.cache_key or job.name)
+                           delay=job.retry_delay, gate=gate, log=log, seed=job.cache_key or job.name,
+                           budget=budget)
+    outcome = SpecOutcome(name=job.name, status=Outcome.BUILT, started=started)
+    try:
+        _compile_and_test(job, counter, outcome, log, phase)
+    except Exception as exc:
+        stop = next((link for link in chain(exc) if isinstance(link, BudgetReached)), None)
+        if stop is None:
+            raise
+        outcome.status, outcome.error = Outcome.SKIPPED, str(stop)  # SpecSoloist may have wrapped it
+    return _finish(outcome, counter)
+
+
+def _compile_and_test(job: SpecJob, counter: SpecProvider, outcome: SpecOutcome, log, phase) -> None:
     parser = SpecParser(job.layout.specs_dir)
     spec = parser.parse_spec(job.name)
     arrangement = job.layout.arrangement
-    outcome = SpecOutcome(name=job.name, status=Outcome.BUILT, started=started)
     if spec.metadata.type == "reference":
         outcome.status = Outcome.REFERENCE
-        return _finish(outcome, counter)
+        return
     compiler = SpecCompiler(counter, global_context=parser.load_global_context())
     references = {d: parser.parse_spec(d) for d in job.deps
                   if parser.spec_exists(d) and parser.parse_spec(d).metadata.type == "reference"}
@@ -142,13 +156,12 @@ def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, recor
     impl_rel, test_rel = job.layout.impl_path(job.name), job.layout.test_path(job.name)
     outcome.files[impl_rel] = code
     if kind == "typedef":
-        return _finish(outcome, counter)
+        return
     phase("writing tests")
     tests = compiler.compile_tests(spec, model=job.model, arrangement=arrangement, reference_specs=references)
     outcome.files[test_rel] = tests
     with staging(job.layout, job.name) as stage:
         _test_and_fix(job, compiler, spec, arrangement, outcome, stage, impl_rel, test_rel, log, phase)
-    return _finish(outcome, counter)
 
 
 def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_rel, test_rel, log, phase) -> None:
@@ -220,6 +233,9 @@ def _finish(outcome: SpecOutcome, counter: SpecProvider) -> SpecOutcome:
     outcome.ended = time.time()
     outcome.seconds = round(outcome.ended - outcome.started, 3)
     outcome.llm_calls, outcome.retries, outcome.reused = counter.calls, counter.retried, counter.reused
+    outcome.input_tokens, outcome.output_tokens = counter.input_tokens, counter.output_tokens
+    outcome.tokens_estimated = counter.tokens_estimated
+    outcome.cost_usd = None if counter.cost_usd is None else round(counter.cost_usd, 6)
     return outcome
 
 

@@ -199,7 +199,8 @@ def table_artifact(rows: list[dict], key: Optional[str] = None, description: Opt
 # Outcomes that end a run without success, and the Prefect state each becomes.
 _ENDINGS = {Outcome.FAILED: (Failed, "Failed"), Outcome.BLOCKED: (Cancelled, "Blocked"),
             Outcome.SKIPPED: (Cancelled, "Skipped"), Outcome.REJECTED: (Cancelled, "Rejected"),
-            Outcome.CANCELLED: (Cancelled, "Cancelled"), Outcome.STOPPED: (Cancelled, "Stopped")}
+            Outcome.CANCELLED: (Cancelled, "Cancelled"), Outcome.STOPPED: (Cancelled, "Stopped"),
+            Outcome.BUDGET_REACHED: (Cancelled, "BudgetReached")}
 
 
 def final_state(result: Any, outcome: Optional[Outcome] = None, message: Optional[str] = None):

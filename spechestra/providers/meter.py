@@ -11,6 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+from ..core import pricing
+from ..core import usage
+
 
 @dataclass
 class CallRecord:
@@ -21,6 +24,9 @@ class CallRecord:
     response_chars: int
     model: Optional[str]
     error: Optional[str] = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens_estimated: bool = True  # False when the provider reported the call's usage
 
     @property
     def seconds(self) -> float:
@@ -59,8 +65,12 @@ class Meter:
             "errors": sum(1 for r in recs if r.error),
             "prompt_chars": sum(r.prompt_chars for r in recs),
             "response_chars": sum(r.response_chars for r in recs),
-            # ~4 characters per token is the usual rough estimate for English and code.
-            "approx_tokens": (sum(r.prompt_chars + r.response_chars for r in recs)) // 4,
+            "input_tokens": sum(r.input_tokens for r in recs),
+            "output_tokens": sum(r.output_tokens for r in recs),
+            "tokens": sum(r.input_tokens + r.output_tokens for r in recs),
+            # True when any call's figure is an estimate (~4 characters per token): shown as "~".
+            "tokens_estimated": any(r.tokens_estimated for r in recs),
+            "cost_usd": _cost(recs),
             "llm_seconds": round(sum(r.seconds for r in recs), 3),
         }
 
@@ -73,6 +83,13 @@ class Meter:
             level += delta
             peak = max(peak, level)
         return peak
+
+
+def _cost(recs: list[CallRecord]) -> Optional[float]:
+    """Estimated US dollars for the priced calls (see `core.pricing`); None if none is priced."""
+    table = pricing.price_table()
+    costs = [c for c in (pricing.cost(r.model, r.input_tokens, r.output_tokens, table) for r in recs) if c is not None]
+    return round(sum(costs), 6) if costs else None
 
 
 def _no_label() -> str:
@@ -95,6 +112,7 @@ class MeteredProvider:
         started = time.time()
         error = None
         response = ""
+        usage.start()
         try:
             response = self.inner.generate(prompt, temperature=temperature, model=model)
             return response
@@ -102,9 +120,11 @@ class MeteredProvider:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            used = usage.of_call(prompt, response or "")
             self.meter.add(CallRecord(task=self.label(), started=started, ended=time.time(),
                                       prompt_chars=len(prompt), response_chars=len(response or ""),
-                                      model=model, error=error))
+                                      model=used.model or model, error=error, input_tokens=used.input_tokens,
+                                      output_tokens=used.output_tokens, tokens_estimated=used.estimated))
 
     def __getstate__(self):
         # The meter holds a lock; a pickled copy (e.g. for a distributed worker) starts a fresh one.

@@ -1,5 +1,5 @@
-"""Choosing a provider: an explicit object, a name (`SPECHESTRA_PROVIDER`), or SpecSoloist's own
-configuration (`SPECSOLOIST_LLM_PROVIDER`), always metered. Nothing here reads Prefect: where a
+"""Choosing a provider: an explicit object, a name (`SPECHESTRA_PROVIDER`), or the name in
+SpecSoloist's configuration (`SPECSOLOIST_LLM_PROVIDER`), always metered. Nothing here reads Prefect: where a
 key or name comes from a Prefect block or variable, the orchestration layer passes it in.
 """
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import threading
 from dataclasses import replace
 from typing import Callable, Optional
@@ -15,30 +14,30 @@ from typing import Callable, Optional
 from specsoloist.config import SpecSoloistConfig
 
 from ..core import settings
+from .http_llm import SERVICES, HttpLLM
 from .meter import Meter, MeteredProvider
 from .replay import ReplayProvider
 
-SPECSOLOIST_PROVIDERS = ("gemini", "anthropic", "openai", "openrouter", "ollama", "google")
-KEY_VARIABLES = {"gemini": "GEMINI_API_KEY", "google": "GEMINI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                 "openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "ollama": None}
+PROVIDER_NAMES = tuple(SERVICES)
+KEY_VARIABLES = {name: service.key_variable for name, service in SERVICES.items()}
 
 
 def provider_from_name(name: str, config=None, api_key: Optional[str] = None, model: Optional[str] = None):
-    """Build a provider from `replay:DIR`, a SpecSoloist provider name, or `module:callable`.
+    """Build a provider from `replay:DIR`, a provider name (ours, over HTTP: see `http_llm`),
+    `specsoloist:NAME` (SpecSoloist's own provider of that name), or `module:callable`.
 
-    `api_key` / `model` (from Prefect blocks or variables) override SpecSoloist's environment.
+    `api_key` / `model` (from Prefect blocks or variables) override the environment.
     """
     if name.startswith("replay:"):
         return ReplayProvider(name.split(":", 1)[1])
-    if name in SPECSOLOIST_PROVIDERS:
+    if name in SERVICES:
         base = config if config is not None else SpecSoloistConfig.from_env()
-        if base.llm_provider != name:
-            # Same key variables SpecSoloist's from_env reads for each provider.
-            key_var = KEY_VARIABLES.get(name)
-            base = replace(base, llm_provider=name, api_key=os.environ.get(key_var) if key_var else None)
-        if api_key or model:
-            base = replace(base, api_key=api_key or base.api_key, llm_model=model or base.llm_model)
-        return base.create_provider()
+        same = base.llm_provider == name
+        return HttpLLM(name, api_key=api_key or (base.api_key if same else None), model=model or base.llm_model)
+    if name.startswith("specsoloist:"):
+        base = config if config is not None else SpecSoloistConfig.from_env()
+        return replace(base, llm_provider=name.split(":", 1)[1], api_key=api_key or base.api_key,
+                       llm_model=model or base.llm_model).create_provider()
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
@@ -54,8 +53,8 @@ def provider_from_name(name: str, config=None, api_key: Optional[str] = None, mo
                              "which has no generate(prompt, temperature, model) method")
         return provider
     raise ValueError(
-        f"unknown provider {name!r}: use replay:DIR, one of {', '.join(SPECSOLOIST_PROVIDERS)}, "
-        "or module:callable")
+        f"unknown provider {name!r}: use replay:DIR, one of {', '.join(sorted(SERVICES))}, "
+        "specsoloist:NAME, or module:callable")
 
 
 def _takes(fn, parameter: str) -> bool:
@@ -79,9 +78,7 @@ def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None, 
     if name:
         return MeteredProvider(provider_from_name(name, config, api_key=api_key, model=model), meter, **extra)
     config = config if config is not None else SpecSoloistConfig.from_env()
-    if api_key or model:
-        config = replace(config, api_key=api_key or config.api_key, llm_model=model or config.llm_model)
-    return MeteredProvider(config.create_provider(), meter, **extra)
+    return MeteredProvider(provider_from_name(config.llm_provider, config, api_key=api_key, model=model), meter, **extra)
 
 
 def identity_of(explicit=None, config=None, name: Optional[str] = None, model: Optional[str] = None) -> str:

@@ -1,0 +1,46 @@
+"""Turning tokens into an estimated cost, from a price table the user keeps.
+
+Prices change more often than releases, so none are built in: `SPECHESTRA_PRICES` names a JSON
+file (or holds the JSON itself) mapping a model to US dollars per million tokens, e.g.
+`{"claude-sonnet-4-20250514": {"input": 3, "output": 15}, "llama3": {"input": 0, "output": 0}}`.
+A model missing from the table has no cost (shown as "-"), never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+
+class PriceTableError(ValueError):
+    pass
+
+
+def price_table() -> dict[str, dict[str, float]]:
+    raw = os.environ.get("SPECHESTRA_PRICES", "").strip()
+    if not raw:
+        return {}
+    source = "SPECHESTRA_PRICES"
+    if not raw.startswith("{"):
+        source = raw
+        try:
+            raw = Path(raw).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PriceTableError(f"SPECHESTRA_PRICES: cannot read {source}: {exc.strerror}") from None
+    try:
+        table = json.loads(raw)
+        return {str(model): {"input": float(p["input"]), "output": float(p["output"])} for model, p in table.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise PriceTableError(f"{source}: expected {{\"model\": {{\"input\": usd_per_million, \"output\": "
+                              f"usd_per_million}}}}: {type(exc).__name__}: {exc}") from None
+
+
+def cost(model: Optional[str], input_tokens: int, output_tokens: int,
+         table: Optional[dict] = None) -> Optional[float]:
+    """US dollars for one call's tokens, or None when the model has no price."""
+    prices = (price_table() if table is None else table).get(model or "")
+    if prices is None:
+        return None
+    return (input_tokens * prices["input"] + output_tokens * prices["output"]) / 1_000_000
