@@ -38,19 +38,23 @@ class BaseConductor(Facade, Project):
     # --- build -------------------------------------------------------------------------------
     def build(self, specs: Optional[list[str]] = None, parallel: bool = True, incremental: bool = True,
               max_workers: int = 4, arrangement=None, model: Optional[str] = None,
-              lock_timeout: Optional[float] = None, progress: Optional[Callable[[str, str], None]] = None) -> BuildResult:
+              lock_timeout: Optional[float] = None, progress: Optional[Callable[[str, str], None]] = None,
+              max_llm_calls: Optional[int] = None, max_tokens: Optional[int] = None) -> BuildResult:
         """One task run per spec (the `build` flow); cached by content, so unchanged specs cost nothing.
 
         One build per project at a time: another build waits up to `lock_timeout` seconds
         (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`. `progress(spec, phase)`
-        is told what each spec is doing as the build goes (compiling, testing, fixing 1/2, built...)."""
+        is told what each spec is doing as the build goes (compiling, testing, fixing 1/2, built...).
+        `max_llm_calls` / `max_tokens` cap this run's spending: no call starts past them, specs not
+        built end Skipped, and a later build with a larger cap resumes without paying twice."""
         problems = self.problems(specs)
         if problems:  # before any flow run exists, and before any LLM call
             for name, why in problems.items():
                 logger().error("%s: %s", name, why)
             return BuildResult(success=False, specs_failed=sorted(problems), errors=problems)
         with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout, progress=progress):
-            result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model)
+            result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model,
+                                  max_llm_calls=max_llm_calls, max_tokens=max_tokens)
         self.last_flow_run_id = result.flow_run_id
         return result
 

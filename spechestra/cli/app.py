@@ -89,7 +89,11 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
           test_timeout: float = typer.Option(120.0, "--test-timeout", min=1, help="Seconds one spec's tests may run."),
           lock_timeout: Optional[float] = typer.Option(None, "--lock-timeout", min=0,
                                                        help="Seconds to wait for another build of this project "
-                                                            "(default 600, SPECHESTRA_LOCK_TIMEOUT; 0 = refuse at once).")):
+                                                            "(default 600, SPECHESTRA_LOCK_TIMEOUT; 0 = refuse at once)."),
+          max_llm_calls: Optional[int] = typer.Option(None, "--max-llm-calls", min=0,
+                                                      help="Hard cap on LLM calls: none starts past it (exit 3)."),
+          max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0,
+                                                   help="Hard cap on tokens: no call starts once reached (exit 3).")):
     """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
     use_server()
     watch_server(err)
@@ -106,10 +110,10 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
         total = 0
     with LiveProgress(console, total, "specs", conductor.meter) as progress:
         result = conductor.build(specs=wanted, incremental=not force, max_workers=workers, lock_timeout=lock_timeout,
-                                 progress=progress)
+                                 progress=progress, max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     print_build(console, result, conductor, err)
     if not result.success:
-        raise typer.Exit(1)
+        raise typer.Exit(3 if result.outcome.value == "budget reached" else 1)
 
 
 @app.command()

@@ -13,6 +13,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..core.pricing import summary_words
+
 FINISHED = {"built", "cached", "reference", "failed", "blocked", "skipped", "done"}
 
 
@@ -43,8 +45,7 @@ class LiveProgress:
             done = sum(1 for p in self.phases.values() if p in FINISHED)
         calls = ""
         if self.meter is not None:
-            summary = self.meter.summary()
-            calls = f", {summary['calls']} LLM call(s), ~{summary['approx_tokens']} tokens"
+            calls = f", {summary_words(self.meter.summary())}"
         return f"{done} of {self.total} {self.what} done{calls}"
 
     def render(self):

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.models import Outcome
+from ..core.pricing import spending, summary_words
 from ..core.tracing import format_tree, shown
 
 
@@ -54,9 +55,12 @@ def print_composition(console: Console, result, composer, hint: bool = True) -> 
     console.print(f"Specs are in {composer.specs_dir}")
     if composer is not None and hasattr(composer, "meter"):
         summary = composer.meter.summary()
-        console.print(f"LLM calls: {summary['calls']} (~{summary['approx_tokens']} tokens)")
+        console.print(f"This run: {summary_words(summary)}", highlight=False)
     if hint and result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
+
+
+CACHED_ROWS = 20  # more cached specs than this are shown as one line, not one row each
 
 
 def print_build(console: Console, result, conductor, err: Console) -> None:
@@ -66,26 +70,35 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
             err.print(f"[red]error:[/] {why if name.startswith('(') else f'{name}: {why}'}", highlight=False)
         return
     table = Table(title="Build")
-    for column in ("spec", "state", "attempts", "LLM calls", "seconds", "error"):
+    for column in ("spec", "state", "attempts", "LLM calls", "tokens in", "tokens out", "cost", "seconds", "error"):
         table.add_column(column)
     colour = {Outcome.BUILT: "green", Outcome.REFERENCE: "green", Outcome.CACHED: "cyan", Outcome.FAILED: "red",
-              Outcome.BLOCKED: "yellow"}
-    for name in result.build_order:
-        o = result.details.get(name)
-        if o is None:
+              Outcome.BLOCKED: "yellow", Outcome.SKIPPED: "yellow"}
+    outcomes = [result.details[n] for n in result.build_order if n in result.details]
+    fold = sum(1 for o in outcomes if o.status == Outcome.CACHED) > CACHED_ROWS
+    for o in outcomes:
+        if fold and o.status == Outcome.CACHED:
             continue
         error = (o.error or "").strip().splitlines()[0][:60] if o.error else ""
-        table.add_row(name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts),
-                      str(o.llm_calls), f"{o.seconds:.1f}", error)
+        approx = "~" if o.tokens_estimated else ""
+        table.add_row(o.name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts), str(o.llm_calls),
+                      f"{approx}{o.input_tokens}", f"{approx}{o.output_tokens}",
+                      "-" if o.cost_usd is None else f"${o.cost_usd:.4f}", f"{o.seconds:.1f}", error)
+    if fold:
+        table.add_row(f"({len(result.specs_skipped)} specs)", f"[cyan]{Outcome.CACHED}[/]", "0", "0", "0", "0", "-",
+                      "0.0", "unchanged: reused from the cache")
     console.print(table)
     for name, why in whole.items():
         err.print(f"[red]{name}[/]: {why}", highlight=False)
-    calls = sum(o.llm_calls for o in result.details.values())
+    skipped = f", {len(result.specs_budget_skipped)} skipped (budget)" if result.specs_budget_skipped else ""
     console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
-                  f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked "
+                  f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked{skipped} "
                   f"in {result.duration:.1f}s; code in {conductor.build_dir}")
-    console.print(f"This run: {calls} LLM call(s) (~{conductor.meter.summary()['approx_tokens']} tokens, estimated "
-                  "from characters)", highlight=False)
+    console.print(f"This run: {spending(outcomes)}", highlight=False)
+    if result.budget_reached:
+        err.print(f"[yellow]{result.budget_reached}[/]: {len(result.specs_budget_skipped)} spec(s) not built. "
+                  "Run the same build with a larger cap to go on; answers already paid for are reused.",
+                  highlight=False)
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
 
@@ -122,7 +135,7 @@ def print_pipeline(console: Console, result) -> None:
     if result.perform is not None:
         print_perform(console, result.perform, hint=False)
     if result.llm:
-        console.print(f"LLM calls: {result.llm.get('calls', 0)} (~{result.llm.get('approx_tokens', 0)} tokens)")
+        console.print(f"This run: {summary_words(result.llm)}", highlight=False)
     if result.flow_run_id:
         console.print(ui_hint(result.flow_run_id))
 

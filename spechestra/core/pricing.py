@@ -44,3 +44,21 @@ def cost(model: Optional[str], input_tokens: int, output_tokens: int,
     if prices is None:
         return None
     return (input_tokens * prices["input"] + output_tokens * prices["output"]) / 1_000_000
+
+
+def spending(outcomes: list) -> str:
+    """This run's calls, tokens and (when priced) cost, in words; "~" marks estimated tokens."""
+    calls = sum(o.llm_calls for o in outcomes)
+    tokens_in, tokens_out = sum(o.input_tokens for o in outcomes), sum(o.output_tokens for o in outcomes)
+    approx = "~" if any(o.tokens_estimated for o in outcomes) else ""
+    costs = [o.cost_usd for o in outcomes if o.cost_usd is not None]
+    cost = f", ${sum(costs):.4f}" if costs else ""
+    return f"{calls} LLM call(s), {approx}{tokens_in} in / {approx}{tokens_out} out tokens{cost}"
+
+
+def summary_words(summary: dict) -> str:
+    """The same words from a meter's `summary()` (compose, pipeline and live progress)."""
+    approx = "~" if summary.get("tokens_estimated") else ""
+    cost = f", ${summary['cost_usd']:.4f}" if summary.get("cost_usd") is not None else ""
+    return (f"{summary.get('calls', 0)} LLM call(s), {approx}{summary.get('input_tokens', 0)} in / "
+            f"{approx}{summary.get('output_tokens', 0)} out tokens{cost}")

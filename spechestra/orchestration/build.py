@@ -21,6 +21,7 @@ from typing_extensions import Annotated
 from specsoloist.parser import SpecParser
 
 from ..core import settings
+from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
 from ..core.fileio import clean_stale_temp_files
@@ -36,6 +37,10 @@ from .prefect import (active_limit, allow_failure, as_completed, build_runner, c
                       flow_value, in_flow_run, limit_slot, local_storage, logger, mark_crashed, progress_artifact,
                       quiet_heartbeats, sp_flow, sp_task, state_result, table_artifact, update_progress)
 
+MAX_CALLS = ("Hard cap on LLM calls for this run: no call starts past it; unstarted specs end Skipped "
+             "(empty: the Variable spechestra_max_llm_calls, else no cap).")
+MAX_TOKENS = ("Hard cap on tokens (input + output) for this run: no call starts once it is reached "
+              "(empty: the Variable spechestra_max_tokens, else no cap).")
 KILLED = "the process running this build was killed; found by the next build of the project"
 
 
@@ -53,6 +58,9 @@ def _retry_transient(task, task_run, state) -> bool:
 def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     """One spec: served from the cache (successes only), or built, tested and published."""
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
+    skipped = sorted(n for n, out in deps.items() if isinstance(out, SpecOutcome) and out.status == Outcome.SKIPPED)
+    if skipped:
+        return _skipped(job, f"budget: dependency {', '.join(skipped)} was skipped")
     failed = sorted(n for n, out in deps.items() if not isinstance(out, SpecOutcome) or not out.status.ok)
     if failed:
         why = f"dependency failed: {', '.join(failed)}"
@@ -64,10 +72,15 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
         return cached_state(_reuse(job, hit, spec_text))
+    budget = runtime.current().budget or Budget()
+    if budget.reached:
+        return _skipped(job, budget.reason())
     record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
     outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),
-                         phase=lambda phase: runtime.report(job.name, phase))
+                         phase=lambda phase: runtime.report(job.name, phase), budget=budget)
+    if outcome.status == Outcome.SKIPPED:  # stopped by the budget: its paid answers stay for the next build
+        return final_state(outcome, Outcome.SKIPPED, f"Skipped: {outcome.error}")
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
     if outcome.status.ok:
         cache.put(job.cache_key, outcome)
@@ -76,6 +89,13 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     else:
         record_failure(job.layout, outcome, spec_text, job.cache_key)
     return final_state(outcome, outcome.status, outcome.error or "failed")
+
+
+def _skipped(job: SpecJob, why: str):
+    now = time.time()
+    outcome = SpecOutcome(name=job.name, status=Outcome.SKIPPED, error=why, started=now, ended=now)
+    runtime.report(job.name, "skipped")
+    return final_state(outcome, Outcome.SKIPPED, f"Skipped: {why}")
 
 
 def _reuse(job: SpecJob, hit: SpecOutcome, spec_text: str) -> SpecOutcome:
@@ -206,7 +226,8 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
         if time.monotonic() - worded >= 2.0 or not (pending or running):  # a version every 2 s at most
             progress_words(outcomes, order, running)
             worded = time.monotonic()
-    result = summarize(order, outcomes, time.time() - started)
+    budget = runtime.current().budget
+    result = summarize(order, outcomes, time.time() - started, budget.reason() if budget is not None else None)
     result.setup = setup
     publish_artifacts(result, deps)
     return result
@@ -221,11 +242,14 @@ def build(
     model: Annotated[Optional[str], Field(description="LLM model override.")] = None,
     max_fixes: Annotated[int, Field(ge=0, le=10, description="Fix attempts per spec after failing tests.")] = 2,
     retries: Annotated[int, Field(ge=0, le=10, description="Retries of an LLM call after a transient fault.")] = 3,
+    max_llm_calls: Annotated[Optional[int], Field(ge=0, description=MAX_CALLS)] = None,
+    max_tokens: Annotated[Optional[int], Field(ge=0, description=MAX_TOKENS)] = None,
 ) -> BuildResult:
     runtime.announce()
     project = Project(project_dir, runtime.config_for(project_dir), BuildOptions(max_fixes=max_fixes, retries=retries))
-    # A failed build still returns its result; its state says Failed in the UI.
-    return final_state(build_here(project, specs or None, incremental, max_workers, model))
+    with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
+        # A failed build still returns its result; its state says Failed (or BudgetReached) in the UI.
+        return final_state(build_here(project, specs or None, incremental, max_workers, model))
 
 
 def build_here(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
@@ -261,12 +285,15 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
 
 
 def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
-                 model: Optional[str]) -> BuildResult:
+                 model: Optional[str], max_llm_calls: Optional[int] = None,
+                 max_tokens: Optional[int] = None) -> BuildResult:
     """The `build` flow on `max_workers` workers, or, inside a caller's flow run, the same work there."""
     if in_flow_run():
-        return build_here(project, specs, incremental, max_workers, model)
+        with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
+            return build_here(project, specs, incremental, max_workers, model)
     with quiet_heartbeats():
         state = build.with_options(task_runner=build_runner(max_workers))(
             project_dir=project.project_dir, specs=specs, incremental=incremental, max_workers=max_workers,
-            model=model, max_fixes=project.max_fixes, retries=project.retries, return_state=True)
+            model=model, max_fixes=project.max_fixes, retries=project.retries, max_llm_calls=max_llm_calls,
+            max_tokens=max_tokens, return_state=True)
     return flow_value(state)

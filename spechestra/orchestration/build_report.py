@@ -6,7 +6,10 @@ cache in the build's one `reuse-cached` task run.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..core.graph import mermaid
+from ..core.pricing import spending
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from .prefect import current_flow_run_id, markdown_artifact, table_artifact
 
@@ -15,15 +18,19 @@ def progress_words(outcomes: dict, order: list[str], running: dict) -> None:
     """The build's progress in words, as a versioned artifact (the UI shows the newest)."""
     counts = {s: sum(1 for o in outcomes.values() if o.status == s) for s in Outcome}
     text = (f"**{len(outcomes)} of {len(order)} specs done**: {counts[Outcome.BUILT]} built, "
-            f"{counts[Outcome.CACHED]} cached, {counts[Outcome.FAILED]} failed, {counts[Outcome.BLOCKED]} blocked."
+            f"{counts[Outcome.CACHED]} cached, {counts[Outcome.FAILED]} failed, {counts[Outcome.BLOCKED]} blocked"
+            + (f", {counts[Outcome.SKIPPED]} skipped (budget)" if counts[Outcome.SKIPPED] else "") + ". "
+            + spending(list(outcomes.values()))
             + (f"\n\nRunning: {', '.join(sorted(running))}." if running else ""))
     markdown_artifact(text, key="build-progress", description="Build progress in words")
 
 
-def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float) -> BuildResult:
+def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float,
+              budget_reason: Optional[str] = None) -> BuildResult:
     by = {s: [n for n in order if outcomes[n].status == s] for s in Outcome}
     return BuildResult(
-        success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED],
+        success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED] and not by[Outcome.SKIPPED],
+        specs_budget_skipped=by[Outcome.SKIPPED], budget_reached=budget_reason if by[Outcome.SKIPPED] else None,
         specs_compiled=by[Outcome.BUILT] + by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
         specs_failed=by[Outcome.FAILED], specs_blocked=by[Outcome.BLOCKED], build_order=order,
         duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in by[Outcome.FAILED] + by[Outcome.BLOCKED]},
@@ -32,14 +39,19 @@ def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: floa
 
 def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
     rows = [{"spec": n, "state": o.status.value, "attempts": o.attempts, "llm_calls": o.llm_calls,
-             "retries": o.retries, "seconds": o.seconds}
+             "retries": o.retries, "input_tokens": o.input_tokens, "output_tokens": o.output_tokens,
+             "tokens": "estimated" if o.tokens_estimated else ("reported" if o.llm_calls else "-"),
+             "cost_usd": "-" if o.cost_usd is None else round(o.cost_usd, 6), "seconds": o.seconds}
             for n, o in result.details.items()]
-    table_artifact(rows, key="build-specs", description="One row per spec")
+    table_artifact(rows, key="build-specs", description="One row per spec: this run's calls, tokens and cost")
     colour = {Outcome.BUILT: "completed", Outcome.REFERENCE: "completed", Outcome.CACHED: "cached",
-              Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked"}
+              Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked", Outcome.SKIPPED: "blocked"}
     graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
     summary = (f"**{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
-               f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked** in {result.duration:.1f}s")
+               f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked"
+               + (f", {len(result.specs_budget_skipped)} skipped" if result.specs_budget_skipped else "")
+               + f"** in {result.duration:.1f}s; {spending(list(result.details.values()))}"
+               + (f"\n\n**{result.budget_reached}**" if result.budget_reached else ""))
     setup = "".join(f"- {line}\n" for line in result.setup)
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
     markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",

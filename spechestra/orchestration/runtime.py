@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 from specsoloist.config import SpecSoloistConfig
 
 from ..core import composing, settings
+from ..core.budget import Budget
 from ..core.models import Architecture, ComponentDef
 from ..core.planning import MakeJob
 from ..core.reviews import CheckpointCallback, ReviewCallback
@@ -45,6 +46,7 @@ class Runtime:
     config: Optional[SpecSoloistConfig] = None               # the caller's SpecSoloist config (e.g. its src dir)
     lock_timeout: Optional[float] = None                     # seconds to wait for another build of the project
     progress: Optional[Callable[[str, str], None]] = None    # told (spec or step, phase) as work goes on
+    budget: Optional[Budget] = None                          # the run's spending cap (shared by its tasks)
 
 
 _CURRENT: contextvars.ContextVar[Optional[Runtime]] = contextvars.ContextVar("spechestra_runtime", default=None)
@@ -63,6 +65,26 @@ def using(**fields: Any) -> Iterator[Runtime]:
         yield runtime
     finally:
         _CURRENT.reset(token)
+
+
+def budget_for(max_llm_calls: Optional[int], max_tokens: Optional[int]) -> Budget:
+    """The run's spending cap: the caller's runtime budget if it set one (a pipeline's build shares
+    the pipeline's), else these parameters, else the Prefect Variables `spechestra_max_llm_calls`
+    / `spechestra_max_tokens` (for deployments), else no cap."""
+    if current().budget is not None and max_llm_calls is None and max_tokens is None:
+        return current().budget
+    return Budget(max_llm_calls if max_llm_calls is not None else _whole("spechestra_max_llm_calls"),
+                  max_tokens if max_tokens is not None else _whole("spechestra_max_tokens"))
+
+
+def _whole(variable: str) -> Optional[int]:
+    raw = variable_value(variable)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"Prefect Variable {variable} must be a whole number, got {raw!r}") from None
 
 
 def provider_from_settings(config: Optional[SpecSoloistConfig] = None, meter: Optional[Meter] = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import threading
 from dataclasses import replace
 from typing import Callable, Optional
@@ -36,8 +37,10 @@ def provider_from_name(name: str, config=None, api_key: Optional[str] = None, mo
         return HttpLLM(name, api_key=api_key or (base.api_key if same else None), model=model or base.llm_model)
     if name.startswith("specsoloist:"):
         base = config if config is not None else SpecSoloistConfig.from_env()
-        return replace(base, llm_provider=name.split(":", 1)[1], api_key=api_key or base.api_key,
-                       llm_model=model or base.llm_model).create_provider()
+        inner = name.split(":", 1)[1]
+        key_var = KEY_VARIABLES.get(inner)
+        key = api_key or (base.api_key if base.llm_provider == inner else os.environ.get(key_var) if key_var else None)
+        return replace(base, llm_provider=inner, api_key=key, llm_model=model or base.llm_model).create_provider()
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:

@@ -54,7 +54,10 @@ def test_selection_by_name(tmp_path, monkeypatch):
     assert resolve_provider(explicit).inner is explicit  # an explicit provider wins over the setting
 
 
-def test_specsoloist_provider_name_uses_its_config(monkeypatch):
+def test_provider_names_take_our_http_providers_and_specsoloist_names_stay_reachable(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-not-real")
+    monkeypatch.delenv("SPECSOLOIST_LLM_MODEL", raising=False)
     provider = provider_from_name("anthropic")
-    assert type(provider).__name__ == "AnthropicProvider"
+    assert type(provider).__name__ == "HttpLLM" and provider.model == "claude-sonnet-4-20250514"
+    assert "sk-test" not in repr(provider)
+    assert type(provider_from_name("specsoloist:anthropic")).__name__ == "AnthropicProvider"
