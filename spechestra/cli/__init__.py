@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .. import install_check
-from ..core import local_server
+from ..core import local_server, redaction
 from . import doctor as checks
 from .app import app, err
 
@@ -20,6 +20,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # Prefect's local server would otherwise send usage telemetry (and log each failure to).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    redaction.install()  # keys in the environment never reach the terminal, logs or Prefect
     if args[:1] != ["doctor"]:
         report = install_check.check()
         if not report.ok:

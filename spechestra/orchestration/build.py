@@ -35,7 +35,7 @@ from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
 from .prefect import (active_limit, allow_failure, as_completed, build_runner, cached_state, current_flow_run_id, final_state,
                       flow_value, in_flow_run, limit_slot, local_storage, logger, mark_crashed, progress_artifact,
-                      quiet_heartbeats, sp_flow, sp_task, state_result, table_artifact, update_progress)
+                      quiet_heartbeats, retry_transient, sp_flow, sp_task, state_result, table_artifact, update_progress)
 
 MAX_CALLS = ("Hard cap on LLM calls for this run: no call starts past it; unstarted specs end Skipped "
              "(empty: the Variable spechestra_max_llm_calls, else no cap).")
@@ -44,17 +44,8 @@ MAX_TOKENS = ("Hard cap on tokens (input + output) for this run: no call starts 
 KILLED = "the process running this build was killed; found by the next build of the project"
 
 
-def _retry_transient(task, task_run, state) -> bool:
-    try:
-        state.result()
-    except Exception as exc:
-        if is_transient(exc):
-            return True
-    return False
-
-
 @sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,
-         retry_jitter_factor=0.5, retry_condition_fn=_retry_transient)
+         retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
 def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     """One spec: served from the cache (successes only), or built, tested and published."""
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)

@@ -19,12 +19,16 @@ from ..core.fileio import clean_stale_temp_files
 from ..core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs, Outcome, ReviewRequest
 from . import pauses, runtime
 from .prefect import (current_flow_run_id, final_state, flow_value, in_flow_run, logger, quiet_heartbeats, sp_flow,
-                      sp_task, unmapped)
+                      retry_transient, sp_task, unmapped)
 
 MAX_EDIT_ROUNDS = 3
 
 
-@sp_task(name="draft-architecture", task_run_name="draft-architecture")
+# Each compose task is one LLM call, so a task-level retry repeats nothing already paid for.
+ONE_CALL = dict(retries=3, retry_delay_seconds=[2, 8, 30], retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
+
+
+@sp_task(name="draft-architecture", task_run_name="draft-architecture", **ONE_CALL)
 def draft_task(request: str, existing: list[str]) -> Architecture:
     """Unusable LLM output gives an empty architecture saying why, never an exception."""
     try:
@@ -34,7 +38,7 @@ def draft_task(request: str, existing: list[str]) -> Architecture:
         return Architecture(description=f"The drafted architecture was unusable: {exc}")
 
 
-@sp_task(name="write-spec", task_run_name="{component.name}")
+@sp_task(name="write-spec", task_run_name="{component.name}", **ONE_CALL)
 def write_spec_task(component: ComponentDef, architecture: Architecture, specs_dir: str):
     parser = SpecParser(specs_dir)
     if parser.spec_exists(component.name):

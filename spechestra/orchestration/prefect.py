@@ -26,7 +26,8 @@ from prefect.logging import get_logger, get_run_logger
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.variables import Variable
 
-from ..core import local_server, settings
+from ..core import local_server, redaction, settings
+from ..core.llm_calls import is_transient
 from ..core.models import Outcome
 
 TASK_DEFAULTS: dict[str, Any] = {
@@ -40,6 +41,16 @@ TASK_DEFAULTS: dict[str, Any] = {
 # back from the API without its in-memory data (MissingResult in a parent flow, seen in CI), and
 # a persisted result is read back instead.
 FLOW_DEFAULTS: dict[str, Any] = {"log_prints": True, "persist_result": True}
+
+
+def retry_transient(task, task_run, state) -> bool:
+    """A task-level `retry_condition_fn`: retry only a provider fault worth retrying (see
+    `core.llm_calls.is_transient`), never a refused key or a bad answer."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
 
 
 def sp_task(fn=None, **options):
@@ -168,9 +179,11 @@ def secret_value(block_name: str) -> str:
     """The value of a Prefect Secret block (raises a clear error if it does not exist)."""
     from prefect.blocks.system import Secret  # importing blocks registers them all: only when used
     try:
-        return Secret.load(block_name).get()
+        value = Secret.load(block_name).get()
     except ValueError as exc:
         raise ValueError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})") from None
+    redaction.register(value)  # from here on, logs, prints and provider errors never carry it
+    return value
 
 
 def variable_value(name: str) -> Optional[str]:

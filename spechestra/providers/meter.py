@@ -11,7 +11,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from ..core import pricing
+from ..core import pricing, redaction
+from ..core.llm_calls import chain, is_transient, status_code
+from .http_llm import LLMError
 from ..core import usage
 
 
@@ -92,6 +94,22 @@ def _cost(recs: list[CallRecord]) -> Optional[float]:
     return round(sum(costs), 6) if costs else None
 
 
+def _whole_text(exc: BaseException) -> str:
+    parts = []
+    for link in chain(exc):
+        parts.append(f"{link} {link.args!r}")
+    return " ".join(parts)
+
+
+def redacted(exc: BaseException) -> Exception:
+    """A copy of a provider error with every known key masked, keeping what the retry decision
+    reads (HTTP status, transient, Retry-After)."""
+    return LLMError(redaction.redact(f"{type(exc).__name__}: {exc}"), status_code=status_code(exc),
+                    transient=is_transient(exc), retry_after=next(
+                        (link.retry_after for link in chain(exc) if isinstance(getattr(link, "retry_after", None), (int, float))),
+                        None))
+
+
 def _no_label() -> str:
     return ""
 
@@ -104,6 +122,8 @@ class MeteredProvider:
     """
 
     def __init__(self, inner, meter: Optional[Meter] = None, label: Callable[[], str] = _no_label):
+        redaction.install()  # the environment's keys; a key from a Secret block is registered where it is read
+        redaction.register(getattr(inner, "api_key", None))
         self.inner = inner
         self.meter = meter if meter is not None else Meter()
         self.label = label
@@ -116,6 +136,11 @@ class MeteredProvider:
         try:
             response = self.inner.generate(prompt, temperature=temperature, model=model)
             return response
+        except Exception as exc:
+            error = redaction.redact(f"{type(exc).__name__}: {exc}")
+            if redaction.contains_secret(_whole_text(exc)):
+                raise redacted(exc) from None  # before Prefect stores a state message, event or result
+            raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise

@@ -89,7 +89,14 @@ def test_worker_run_pauses_for_review_and_another_process_approves(server, tmp_p
     assert nothing.returncode == 1 and "not waiting for review (state: Completed)" in nothing.stderr
 
 
+def _leaks(key: str, *places) -> list[str]:
+    needle = key.encode()
+    return [str(p) for place in places for p in place.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
 def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(server, tmp_path):
+    """The provider logs, prints and raises with the key (a transient error on every first call,
+    retried); the run completes, and the key is in no file of the server, the worker or the project."""
     import hashlib
     import uuid
     from prefect.blocks.system import Secret
@@ -100,7 +107,7 @@ def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(
                          {"request": "A number doubler", "project_dir": str(tmp_path / "proj"), "auto_accept": True,
                           "inputs": {"value": 1}})
     worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
-                          tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:keyed_pipeline_provider",
+                          tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:leaky_pipeline_provider",
                           SPECHESTRA_API_KEY_BLOCK="spechestra-llm-key",
                           EXPECTED_KEY_SHA256=hashlib.sha256(key.encode()).hexdigest())
     try:
@@ -109,9 +116,29 @@ def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(
         stop_process(worker)
     with server.client_settings():
         assert read_flow_run(run_id).state.is_completed(), (tmp_path / "worker.log").read_text()[-4000:]
-    needle = key.encode()
+    log = (tmp_path / "worker.log").read_text()
+    assert "[redacted]" in log and "retry 1/" in log  # the provider did log, print and raise it
     searched = [p for p in [*server.home.rglob("*"), *tmp_path.rglob("*")] if p.is_file()]
     assert any(p.name.startswith("prefect.db") for p in searched)  # the database file is among them
     assert any(".spechestra" in p.parts for p in searched)  # and the build's results storage
-    leaks = [str(p) for p in searched if needle in p.read_bytes()]
-    assert leaks == []
+    assert _leaks(key, server.home, tmp_path) == []
+
+
+def test_a_provider_error_quoting_the_key_is_stored_and_shown_redacted(server, tmp_path):
+    """A 401 whose message quotes the key fails spec c: the state message, the logs, the events
+    and the terminal say why, without the key."""
+    import uuid
+    from kit.build import write_chain_project
+    from prefect.blocks.system import Secret
+    key = f"sk-spechestra-{uuid.uuid4().hex}"
+    with server.client_settings():
+        Secret(value=key).save("spechestra-refused-key", overwrite=True)
+    project = tmp_path / "proj"
+    write_chain_project(project)
+    done = server.run([SPECHESTRA, "build", "--project", str(project)], SPECHESTRA_API_KEY_BLOCK="spechestra-refused-key",
+                      SPECHESTRA_PROVIDER="kit.build:leaky_refusing_chain_provider")
+    out = done.stdout + done.stderr
+    assert done.returncode == 1 and "401 Unauthorized: key [redacted] is not valid" in out, out[-3000:]
+    assert "2 compiled, 0 cached, 1 failed, 1 blocked" in done.stdout
+    assert key not in out
+    assert _leaks(key, server.home, tmp_path) == []

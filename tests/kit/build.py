@@ -249,3 +249,33 @@ def synced_composer_provider():
         return fenced[: -len("\n```")] + f"\n<!-- writer {os.getpid()} -->\n```"
 
     return composer_provider(spec_answer=spec)
+
+
+class LeakyProvider:
+    """A careless provider: logs and prints its key on every call, and puts the key into the
+    errors it raises (once per prompt a transient one, retried; for `refuse` a 401 that is not)."""
+
+    def __init__(self, inner, api_key: str, refuse: str = ""):
+        self.inner, self.api_key, self.refuse, self.seen = inner, api_key, refuse, set()
+
+    def generate(self, prompt, temperature=0.1, model=None):
+        import logging
+        logging.getLogger("leaky.provider").warning("calling the LLM with key %s", self.api_key)
+        print(f"debug: Authorization: Bearer {self.api_key}")
+        if self.refuse and self.refuse in prompt:
+            raise PermissionError(f"401 Unauthorized: key {self.api_key} is not valid for this model")
+        if prompt not in self.seen:
+            self.seen.add(prompt)
+            raise ConnectionResetError(f"connection reset by peer (request signed with {self.api_key})")
+        return self.inner.generate(prompt, temperature=temperature, model=model)
+
+
+def leaky_pipeline_provider(api_key=None):
+    """`keyed_pipeline_provider`'s check, then a `LeakyProvider` around `pipeline_provider`."""
+    keyed_pipeline_provider(api_key)
+    return LeakyProvider(pipeline_provider(), api_key)
+
+
+def leaky_refusing_chain_provider(api_key=None):
+    """For `write_chain_project`: spec c's code is refused with a 401 that quotes the key."""
+    return LeakyProvider(chain_provider(), api_key, refuse="marker-c")

@@ -143,4 +143,6 @@ def provider_env(name: str, server: LLMServer, key: str = "sk-loopback-test") ->
     env = {"SPECHESTRA_PROVIDER": name, url_var: server.root + suffix}
     if key_var:
         env[key_var] = key
+    if name == "openai-compatible":
+        env["SPECSOLOIST_LLM_MODEL"] = "local-model"  # such servers serve the model they were started with
     return env

@@ -1,0 +1,111 @@
+"""Keeping API keys out of everything Spechestra writes or hands to Prefect.
+
+A key reaches a run from the environment, a Prefect Secret block or a setting; a provider that
+fails, logs or prints may repeat it. Once a key is known here (`register`; the key variables in
+the environment are known from `install`), every log record is redacted when it is created (so
+no handler, Prefect's API handler included, ever sees the key), the process's stdout and stderr
+are redacted as they are written, and provider errors are re-raised redacted by the meter before
+Prefect turns them into state messages, events and stored results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import Optional
+
+MASK = "[redacted]"
+MIN_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
+KEY_VARIABLES = ("GEMINI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY",
+                 "SPECHESTRA_API_KEY")
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+_installed = False
+
+
+def register(value: Optional[str]) -> None:
+    """Treat `value` as a secret from now on (and make sure the redaction is in place)."""
+    if value and len(value) >= MIN_LENGTH:
+        with _lock:
+            _secrets.add(value)
+        install()
+
+
+def known() -> bool:
+    return bool(_secrets)
+
+
+def redact(text: str) -> str:
+    if not _secrets or not text:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def contains_secret(text: str) -> bool:
+    return any(secret in text for secret in _secrets)
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it, then passes it on; everything else
+    (isatty, fileno, encoding...) is the real stream's, so terminals stay terminals."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def __getattr__(self, name):  # encoding, isatty, fileno, buffer... as the real stream has them
+        return getattr(self.inner, name)
+
+
+def _redacting_factory(make):
+    formatter = logging.Formatter()
+
+    def factory(*args, **kwargs):
+        record = make(*args, **kwargs)
+        if _secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad format string: leave it to the handler, as logging does
+                return record
+            record.msg, record.args = redact(message), None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = redact(formatter.formatException(record.exc_info))
+        return record
+
+    return factory
+
+
+def install() -> None:
+    """Idempotent: know the environment's keys and, once any key is known, redact log records
+    and the standard streams (a process with no key is left exactly as it was)."""
+    global _installed
+    for variable in KEY_VARIABLES:
+        value = os.environ.get(variable)
+        if value and len(value) >= MIN_LENGTH:
+            with _lock:
+                _secrets.add(value)
+    with _lock:
+        if _installed or not _secrets:
+            return
+        _installed = True
+    logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
