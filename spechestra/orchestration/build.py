@@ -161,6 +161,13 @@ def _outcome_of(future) -> SpecOutcome:
     return SpecOutcome(name="?", status=Outcome.FAILED, error=error)
 
 
+def _edges(futures) -> list:
+    """`wait_for` entries for the run graph's arrows. Prefect lets a task start after a Failed
+    upstream with `allow_failure`, but never after a Cancelled one (our Blocked and Skipped): it
+    would leave the dependent NotReady. Those arrows are left out; their outcome still travels."""
+    return [allow_failure(f) for f in futures if f.state.is_completed() or f.state.is_failed()]
+
+
 def _reuse_unchanged(jobs: dict[str, SpecJob], order: list[str]) -> dict[str, tuple[SpecOutcome, object]]:
     """Unchanged specs, reused in one task run: name -> (outcome, that task's future). Should that
     task fail (a file it cannot publish, say), nothing is lost: every spec takes the usual path."""
@@ -202,7 +209,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             # failed one never leaves a dependent stuck in NotReady. `wait_for` on the (finished)
             # dependency futures only records the edges, so the UI's run graph draws the arrows.
             running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
-                                        wait_for=[allow_failure(finished[d]) for d in deps[name]])
+                                        wait_for=_edges(finished[d] for d in deps[name]))
         if not running:
             continue
         first = next(as_completed(list(running.values())))

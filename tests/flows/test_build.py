@@ -10,7 +10,7 @@ import pytest
 import kit
 from kit import build as kit_build
 from spechestra import Conductor, SpecConductor
-from spechestra.orchestration.history import read_artifacts, wait_for_task_runs
+from spechestra.orchestration.history import read_artifacts, read_flow_run, wait_for_task_runs
 from spechestra.providers import FlakyProvider
 
 pytestmark = pytest.mark.timeout(300)
@@ -71,6 +71,17 @@ def test_failure_isolation_blocks_dependents_only(tmp_path):
     states = {t.name: t.state for t in wait_for_task_runs(result.flow_run_id, expected=4)}
     assert states["b"].is_failed() and states["c"].name == "Blocked" and states["a"].is_completed()
     assert result.details["b"].attempts == 3  # first run + 2 fixes
+
+
+def test_a_failure_blocks_its_dependents_transitively(tmp_path):
+    """a fails, so b is Blocked, and so is c behind b (Prefect would leave c NotReady, and the run
+    Completed, had c waited on b's Cancelled-type state)."""
+    conductor = Conductor(str(tmp_path), provider=_chain_project(tmp_path, broken="a"), max_fixes=0)
+    result = conductor.build()
+    assert result.specs_failed == ["a"] and result.specs_blocked == ["b", "c"] and result.specs_compiled == ["d"]
+    states = {t.name: t.state.name for t in wait_for_task_runs(result.flow_run_id, expected=4)}
+    assert states == {"a": "Failed", "b": "Blocked", "c": "Blocked", "d": "Completed"}
+    assert read_flow_run(result.flow_run_id).state.is_failed()
 
 
 def test_fix_loop_fixes_the_file_the_tests_import(tmp_path):

@@ -1,0 +1,47 @@
+"""A hard spending cap: no call starts past it, unstarted specs end Skipped (budget), their
+dependents are not attempted, the run says "budget reached", and a rebuild with a larger cap
+resumes from the cache without paying again for any call."""
+
+import pytest
+
+from kit import build as kit_build
+from spechestra import Conductor
+from spechestra.core.models import Outcome
+from spechestra.orchestration.history import read_flow_run, wait_for_task_runs
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_a_call_cap_stops_the_build_and_a_larger_cap_resumes_it(tmp_path):
+    kit_build.write_chain_project(tmp_path)  # a <- b <- c <- d, two calls each (code, tests)
+    provider = kit_build.chain_provider()
+    capped = Conductor(str(tmp_path), provider=provider).build(max_workers=1, max_llm_calls=3)
+    assert not capped.success and capped.budget_reached == "budget reached: 3 of 3 LLM calls"
+    assert capped.outcome == Outcome.BUDGET_REACHED
+    assert capped.specs_compiled == ["a"] and capped.specs_budget_skipped == ["b", "c", "d"]
+    assert len(provider.prompts) == 3  # a's two calls, b's code: b's tests call never started
+    assert capped.details["b"].error == "budget reached: 3 of 3 LLM calls" and capped.details["b"].llm_calls == 1
+    assert capped.details["c"].error == "budget: dependency b was skipped"
+    run = read_flow_run(capped.flow_run_id)
+    assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")
+    assert "budget reached: 3 of 3 LLM calls" in run.state.message
+    states = {t.name: t.state.name for t in wait_for_task_runs(capped.flow_run_id, expected=4)}
+    assert states == {"a": "Completed", "b": "Skipped", "c": "Skipped", "d": "Skipped"}
+
+    resumed = Conductor(str(tmp_path), provider=provider).build(max_workers=1, max_llm_calls=20)
+    assert resumed.success and resumed.specs_skipped == ["a"] and resumed.specs_compiled == ["b", "c", "d"]
+    assert resumed.details["b"].reused == 1  # b's code answer, paid for in the capped run
+    assert len(provider.prompts) == 8  # 2 per spec in all: no call was paid for twice
+    assert len(set(provider.prompts)) == 8
+
+
+def test_a_token_cap_stops_new_calls_once_reached(tmp_path):
+    kit_build.write_wide_project(tmp_path)  # four independent specs
+    provider = kit_build.chain_provider()
+    wide = kit_build.build_provider({n: f"def {n}(value):\n    return value\n" for n in "pqrs"},
+                                    {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(3) == 3\n" for n in "pqrs"},
+                                    {f"marker-{n}": n for n in "pqrs"})
+    result = Conductor(str(tmp_path), provider=wide).build(max_workers=1, max_tokens=1)
+    assert result.budget_reached.startswith("budget reached: ") and "of 1 tokens" in result.budget_reached
+    assert len(wide.prompts) == 1 and len(result.specs_budget_skipped) == 4  # the first call used the budget up
+    assert provider.prompts == []
