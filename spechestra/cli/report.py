@@ -90,6 +90,12 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
     console.print(table)
     for name, why in whole.items():
         err.print(f"[red]{name}[/]: {why}", highlight=False)
+    failures: dict[str, list[str]] = {}  # the whole first line of each failure, once (the table cuts it)
+    for o in outcomes:
+        if o.status == Outcome.FAILED and o.error:
+            failures.setdefault(o.error.strip().splitlines()[0], []).append(o.name)
+    for why, names in failures.items():
+        err.print(f"[red]{', '.join(names)}[/]: {why}", highlight=False)
     skipped = f", {len(result.specs_budget_skipped)} skipped (budget)" if result.specs_budget_skipped else ""
     console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
                   f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked{skipped} "
