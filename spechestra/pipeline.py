@@ -20,7 +20,8 @@ __all__ = ["compose_build_perform", "run_pipeline"]
 def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False, workflow: Optional[str] = None,
                  inputs: Optional[dict] = None, max_workers: int = 4, provider=None,
                  review_callback: Optional[Callable] = None, checkpoint_callback: Optional[Callable] = None,
-                 on_start: Optional[Callable[[str], None]] = None) -> PipelineResult:
+                 on_start: Optional[Callable[[str], None]] = None, max_llm_calls: Optional[int] = None,
+                 max_tokens: Optional[int] = None) -> PipelineResult:
     """Run the flow here; with no `provider`, one is chosen by setting, exactly as a deployed run
     would choose it (made on its first call)."""
     meter = Meter()
@@ -29,7 +30,8 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
     with local_api(), runtime.using(provider=llm, review_callback=review_callback, checkpoint_callback=checkpoint_callback,
                        on_run=on_start), quiet_heartbeats():
         state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,
-                                      workflow=workflow, inputs=inputs, max_workers=max_workers, return_state=True)
+                                      workflow=workflow, inputs=inputs, max_workers=max_workers,
+                                      max_llm_calls=max_llm_calls, max_tokens=max_tokens, return_state=True)
     result = flow_value(state)
     result.flow_run_id = str(state.state_details.flow_run_id) if state.state_details else None
     result.llm = meter.summary()

@@ -218,7 +218,11 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
         yes: bool = typer.Option(False, "--yes", "-y", help="Skip reviews and checkpoints."),
         workflow: Optional[str] = typer.Option(None, "--workflow", help="Workflow spec to perform (default: the only one)."),
         inputs: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Workflow input KEY=VALUE (repeatable)."),
-        workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time.")):
+        workers: int = typer.Option(4, "--workers", "-w", min=1, help="Specs built at the same time."),
+        max_llm_calls: Optional[int] = typer.Option(None, "--max-llm-calls", min=0,
+                                                    help="Hard cap on the build's LLM calls (exit 3)."),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0,
+                                                 help="Hard cap on the build's tokens (exit 3).")):
     """Compose, review, build and perform in one Prefect flow (compose_build_perform)."""
     use_server()
     watch_server(err)
@@ -228,10 +232,11 @@ def run(request: str = typer.Argument(..., help="What you want built, in plain E
     if workers < 1:
         fail(f"--workers must be at least 1, got {workers}", code=2)
     result = reviewed(lambda: run_pipeline(request, str(project), auto_accept=yes, workflow=workflow,
-                                           inputs=values, max_workers=workers), yes)
+                                           inputs=values, max_workers=workers, max_llm_calls=max_llm_calls,
+                                           max_tokens=max_tokens), yes)
     print_pipeline(console, result)
     if not result.success:
-        raise typer.Exit(1)
+        raise typer.Exit(3 if result.outcome.value == "budget reached" else 1)
 
 
 @app.command()

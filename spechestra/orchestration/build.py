@@ -25,7 +25,7 @@ from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
 from ..core.fileio import clean_stale_temp_files
-from ..core.llm_calls import FileRecord, is_transient
+from ..core.llm_calls import FileRecord
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from ..core.planning import BuildOptions, Project
 from ..core.project_lock import ProjectBusy, project_lock

@@ -17,7 +17,7 @@ from ..core.models import Outcome, PipelineResult
 from ..core.planning import Project
 from ..core.workflow import find_workflow
 from . import runtime
-from .build import build
+from .build import MAX_CALLS, MAX_TOKENS, build
 from .compose import compose
 from .perform import perform
 from .prefect import build_runner, final_state, run_tags, sp_flow, state_result
@@ -40,6 +40,8 @@ def compose_build_perform(
     workflow: Annotated[Optional[str], Field(description="Workflow spec to perform; empty = the project's only one.")] = None,
     inputs: Annotated[Optional[dict], Field(description="The workflow's inputs, e.g. {\"text\": \"...\"}.")] = None,
     max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
+    max_llm_calls: Annotated[Optional[int], Field(ge=0, description=MAX_CALLS)] = None,
+    max_tokens: Annotated[Optional[int], Field(ge=0, description=MAX_TOKENS)] = None,
 ):
     runtime.announce()
     composed, ended, why = run_stage(compose, request=request, project_dir=project_dir, auto_accept=auto_accept)
@@ -49,8 +51,13 @@ def compose_build_perform(
                                           message=f"nothing built: {why or 'specs not ready'}"))
 
     built, ended, why = run_stage(build.with_options(task_runner=build_runner(max_workers)),
-                                  project_dir=project_dir, max_workers=max_workers)
+                                  project_dir=project_dir, max_workers=max_workers, max_llm_calls=max_llm_calls,
+                                  max_tokens=max_tokens)
     if ended is not Outcome.COMPLETED:
+        if built is not None and built.budget_reached:
+            return final_state(PipelineResult(stage="build", success=False, outcome=Outcome.BUDGET_REACHED,
+                                              composition=composed, build=built,
+                                              message=f"{built.message}; perform skipped"))
         if built is not None:
             why = "; ".join(f"{n}: {(e or '').splitlines()[0] if e else ''}" for n, e in built.errors.items())
         return final_state(PipelineResult(stage="build", success=False, outcome=ended, composition=composed,

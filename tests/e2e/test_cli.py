@@ -202,3 +202,18 @@ def test_build_and_perform_show_progress_line_by_line_outside_a_terminal(tmp_pat
     perform = run(["perform", "twice", "--project", str(tmp_path), "--input", "value=3"], tmp_path)
     assert perform.returncode == 0 and re.search(r"\] first: running  \(0 of 1 steps done\)", perform.stdout)
     assert re.search(r"\] first: done  \(1 of 1 steps done\)", perform.stdout)
+
+
+def test_build_with_a_call_cap_exits_3_and_a_larger_cap_resumes(tmp_path):
+    from kit.build import write_chain_project
+    project = tmp_path / "proj"
+    write_chain_project(project)
+    capped = run(["build", "--project", str(project), "--workers", "1", "--max-llm-calls", "3"], tmp_path,
+                 SPECHESTRA_PROVIDER="kit.build:chain_provider")
+    assert capped.returncode == 3, capped.stdout[-2000:] + capped.stderr[-2000:]
+    assert "1 compiled, 0 cached, 0 failed, 0 blocked, 3 skipped (budget)" in capped.stdout
+    assert "budget reached: 3 of 3 LLM calls" in capped.stderr
+    resumed = run(["build", "--project", str(project), "--workers", "1", "--max-llm-calls", "20"], tmp_path,
+                  SPECHESTRA_PROVIDER="kit.build:chain_provider")
+    assert resumed.returncode == 0 and "3 compiled, 1 cached, 0 failed, 0 blocked" in resumed.stdout
+    assert "This run: 5 LLM call(s)" in resumed.stdout  # b's code answer was paid for in the capped run

@@ -45,3 +45,15 @@ def test_a_token_cap_stops_new_calls_once_reached(tmp_path):
     assert result.budget_reached.startswith("budget reached: ") and "of 1 tokens" in result.budget_reached
     assert len(wide.prompts) == 1 and len(result.specs_budget_skipped) == 4  # the first call used the budget up
     assert provider.prompts == []
+
+
+def test_the_pipeline_passes_its_cap_to_the_build_and_ends_budget_reached(tmp_path):
+    from spechestra.pipeline import run_pipeline
+    provider = kit_build.pipeline_provider()
+    result = run_pipeline("A number doubler", str(tmp_path), auto_accept=True, inputs={"value": 1},
+                          provider=provider, max_llm_calls=3)
+    assert result.outcome == Outcome.BUDGET_REACHED and result.stage == "build" and result.perform is None
+    assert result.build.specs_compiled == ["double"] and result.build.specs_budget_skipped == ["twice"]
+    assert "budget reached: 3 of 3 LLM calls" in result.message
+    run = read_flow_run(result.flow_run_id)
+    assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")
