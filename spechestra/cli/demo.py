@@ -18,7 +18,9 @@ def run_demo(directory: Path, console: Console) -> None:
     project = prepare(directory)
     # By name, not as an object: the name is part of the build cache key, so the hint printed at
     # the end (the same setting) rebuilds nothing.
-    provider_name = os.environ.setdefault("SPECHESTRA_PROVIDER", f"replay:{RECORDINGS}")
+    if not os.environ.get("SPECHESTRA_PROVIDER"):  # unset or empty: the recorded answers
+        os.environ["SPECHESTRA_PROVIDER"] = f"replay:{RECORDINGS}"
+    provider_name = os.environ["SPECHESTRA_PROVIDER"]
     console.print(f"[bold]Demo request:[/] {request_text()}")
     console.print(f"Provider: {provider_name}" + (" (the recorded answers, offline)" if provider_name.startswith("replay:")
                                                   else ""))

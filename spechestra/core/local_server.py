@@ -5,8 +5,9 @@ API, and managed with `spechestra server start|stop|status`.
 Prefect's own temporary server costs every command 5-20 s to start (and up to 43 s under load,
 past Prefect's 20 s limit, which then fails the command), and a killed command leaves it
 running. A managed server starts once, is waited for as long as a slow machine needs, and its
-runs stay browsable in the UI while they run. `SPECHESTRA_SERVER=temporary` keeps Prefect's
-temporary server instead, with a start-up timeout that does not fail on a loaded machine.
+runs stay browsable in the UI while they run. `SPECHESTRA_SERVER=temporary` gives each command a
+server of its own instead, waited for as long as it takes and ended with the command, however
+the command ends (`server_guard`).
 Standard library only: `server status` and `doctor` must not import Prefect.
 """
 
@@ -193,10 +194,41 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def api_url_for_this_process(say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Optional[str]:
     """The API every command should use: PREFECT_API_URL when set; else the managed server
-    (started if need be); None in temporary mode (Prefect starts its own, given time)."""
+    (started if need be); in temporary mode, a server that ends with this command."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     if mode() == "temporary":
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(int(START_TIMEOUT)))
-        return None
+        return start_temporary(say=say).api_url
     return start(say=say).api_url
+
+
+_GUARDS: list = []  # this command's server guards: their stdin pipes close when the command ends
+
+
+def start_temporary(home: Optional[Path] = None, timeout: Optional[float] = None,
+                    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> ServerInfo:
+    """A server for this command only, ended when the command ends, even by SIGKILL (see
+    `server_guard`); waited for as long as a slow machine needs."""
+    home = home or prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    timeout = timeout if timeout is not None else float(os.environ.get("SPECHESTRA_SERVER_START_TIMEOUT", START_TIMEOUT))
+    port = _free_port(0)
+    log = home / "spechestra-temporary-server.log"
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+    env.pop("PREFECT_API_URL", None)
+    say(f"starting a temporary Prefect server for this command on http://127.0.0.1:{port} (log: {log}) ...")
+    guard = subprocess.Popen([sys.executable, "-m", "spechestra.core.server_guard", str(port), str(log)], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    _GUARDS.append(guard)
+    info = ServerInfo(pid=guard.pid, port=port, home=str(home), log=str(log), started=time.time())
+    deadline = time.monotonic() + timeout
+    while not healthy(info.api_url):
+        if guard.poll() is not None or time.monotonic() > deadline:
+            guard.stdin.close()  # the guard ends the server
+            why = (f"exited (code {guard.returncode})" if guard.poll() is not None
+                   else f"did not answer within {timeout:g}s (SPECHESTRA_SERVER_START_TIMEOUT)")
+            raise ServerError(f"the temporary Prefect server {why}; its log is {log}:\n{_tail(log)}")
+        time.sleep(0.5)
+    return info

@@ -46,8 +46,9 @@ KILLED = "the process running this build was killed; found by the next build of 
 
 @sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,
          retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
-def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
-    """One spec: served from the cache (successes only), or built, tested and published."""
+def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Optional[str] = None):
+    """One spec: served from the cache (successes only), or built, tested and published.
+    `spent`: the flow found the run's budget reached before this spec started (said why)."""
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
     skipped = sorted(n for n, out in deps.items() if isinstance(out, SpecOutcome) and out.status == Outcome.SKIPPED)
     if skipped:
@@ -64,8 +65,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False):
     if hit is not None:
         return cached_state(_reuse(job, hit, spec_text))
     budget = runtime.current().budget or Budget()
-    if budget.reached:
-        return _skipped(job, budget.reason())
+    if spent or budget.reached:
+        return _skipped(job, spent or budget.reason())
     record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
     outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),
@@ -161,6 +162,22 @@ def _outcome_of(future) -> SpecOutcome:
     return SpecOutcome(name="?", status=Outcome.FAILED, error=error)
 
 
+def _spent(outcomes: dict) -> Optional[str]:
+    """Whether the run's budget is reached, from the flow's side: the shared `Budget` when tasks run
+    in this process (threads), else the finished specs' own counts (a Dask worker in another
+    process has no shared budget; there the cap holds between specs, not between calls)."""
+    budget = runtime.current().budget
+    if budget is None or not budget.limited:
+        return None
+    if budget.reached:
+        return budget.reason()
+    done = list(outcomes.values())
+    calls, tokens = sum(o.llm_calls for o in done), sum(o.input_tokens + o.output_tokens for o in done)
+    over = Budget(budget.max_calls, budget.max_tokens)
+    over.calls, over.tokens = calls, tokens
+    return over.reason() if over.reached else None
+
+
 def _edges(futures) -> list:
     """`wait_for` entries for the run graph's arrows. Prefect lets a task start after a Failed
     upstream with `allow_failure`, but never after a Cancelled one (our Blocked and Skipped): it
@@ -209,7 +226,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             # failed one never leaves a dependent stuck in NotReady. `wait_for` on the (finished)
             # dependency futures only records the edges, so the UI's run graph draws the arrows.
             running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
-                                        wait_for=_edges(finished[d] for d in deps[name]))
+                                        _spent(outcomes), wait_for=_edges(finished[d] for d in deps[name]))
         if not running:
             continue
         first = next(as_completed(list(running.values())))

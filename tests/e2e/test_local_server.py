@@ -87,6 +87,52 @@ def test_a_killed_command_leaves_only_the_managed_server(tmp_path):
     assert status.returncode == 1 and "not running" in status.stdout
 
 
+def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
+    """Before: with Prefect's temporary server, a command killed by SIGKILL left the server running
+    (seen for 45 minutes). Now the server ends with the command, however it ends."""
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    home, project, log = tmp_path / "home", tmp_path / "proj", tmp_path / "log"
+    kit_build.write_chain_project(project)
+    env = cli_env(home, SPECHESTRA_SERVER="temporary", SPECHESTRA_PROVIDER="kit.build:slow_chain_provider",
+                  CALL_LOG=log, CALL_SECONDS="1")
+    proc = subprocess.Popen([str(EXE), "build", "--project", str(project)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (log.exists() and log.read_text().strip()):  # mid-build: the server is up, a call is out
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-3000:]
+            time.sleep(0.1)
+        assert any(_listening(pid) for pid in _processes_with_home(home))  # a server is there, serving
+        os.kill(proc.pid, signal.SIGKILL)  # `kill -9 PID`: the command only, not its process group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 60  # a hang guard: the guard sees the pipe close at once
+        while _processes_with_home(home) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _processes_with_home(home) == []
+    finally:
+        for pid in _processes_with_home(home):  # only what this test started (its own PREFECT_HOME)
+            os.kill(pid, signal.SIGKILL)
+    done = run(["build", "--project", str(project)], tmp_path, own_home=home, SPECHESTRA_SERVER="temporary",
+               SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0")
+    assert done.returncode == 0 and "temporary Prefect server for this command" in done.stderr, done.stderr[-2000:]
+    deadline = time.monotonic() + 60  # and a command that ends normally takes its server with it
+    while _processes_with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with_home(home) == []
+
+
+def _listening(pid: int) -> bool:
+    """Whether a process holds a listening TCP socket (state 0A in /proc/net/tcp)."""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        listening = {f"socket:[{line.split()[9]}]" for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if line.split()[3] == "0A"}
+    except OSError:
+        return False
+    return bool(inodes & listening)
+
+
 def _child_of(pid: int, parent: int) -> bool:
     while pid > 1:
         try:
