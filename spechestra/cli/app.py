@@ -38,7 +38,9 @@ def reviewed(work, yes: bool):
 def use_server() -> None:
     """Point this command at its Prefect API before Prefect is imported: PREFECT_API_URL, else
     the managed local server (started in the background if need be), else temporary mode."""
-    url = local_server.api_url_for_this_process(say=lambda line: err.print(line, style="dim", highlight=False))
+    # A temporary server boots while the command imports and plans; the first API use waits for it.
+    url = local_server.api_url_for_this_process(say=lambda line: err.print(line, style="dim", highlight=False),
+                                                wait=False)
     if url:
         os.environ["PREFECT_API_URL"] = url
 

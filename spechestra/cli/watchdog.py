@@ -24,6 +24,8 @@ import time
 
 from rich.console import Console
 
+from ..core import local_server
+
 POLL = 2.0
 TIMEOUT = 10.0  # one probe; generous, since a slow answer is not a missing server
 
@@ -64,6 +66,10 @@ def watch_server(err: Console) -> None:
         os._exit(1)
 
     def watch():
+        try:
+            local_server.wait_ready()  # a temporary server still starting is not a server gone away
+        except local_server.ServerError:
+            return  # the command's own first API call reports it
         last_ok, warned = time.monotonic(), False
         while True:
             time.sleep(POLL)

@@ -192,43 +192,58 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def api_url_for_this_process(say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> Optional[str]:
+def api_url_for_this_process(say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+                             wait: bool = True) -> Optional[str]:
     """The API every command should use: PREFECT_API_URL when set; else the managed server
     (started if need be); in temporary mode, a server that ends with this command."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
     if mode() == "temporary":
-        return start_temporary(say=say).api_url
+        return start_temporary(say=say, wait=wait).api_url
     return start(say=say).api_url
 
 
-_GUARDS: list = []  # this command's server guards: their stdin pipes close when the command ends
+_TEMPORARY: dict = {}  # this process's temporary server: {"info", "guard", "ready", "timeout"}
 
 
-def start_temporary(home: Optional[Path] = None, timeout: Optional[float] = None,
+def start_temporary(home: Optional[Path] = None, timeout: Optional[float] = None, wait: bool = True,
                     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> ServerInfo:
-    """A server for this command only, ended when the command ends, even by SIGKILL (see
-    `server_guard`); waited for as long as a slow machine needs."""
-    home = home or prefect_home()
-    home.mkdir(parents=True, exist_ok=True)
-    timeout = timeout if timeout is not None else float(os.environ.get("SPECHESTRA_SERVER_START_TIMEOUT", START_TIMEOUT))
-    port = _free_port(0)
-    log = home / "spechestra-temporary-server.log"
-    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
-    env.pop("PREFECT_API_URL", None)
-    say(f"starting a temporary Prefect server for this command on http://127.0.0.1:{port} (log: {log}) ...")
-    guard = subprocess.Popen([sys.executable, "-m", "spechestra.core.server_guard", str(port), str(log)], env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    _GUARDS.append(guard)
-    info = ServerInfo(pid=guard.pid, port=port, home=str(home), log=str(log), started=time.time())
-    deadline = time.monotonic() + timeout
+    """A server for this process only, ended when the process ends, even by SIGKILL (see
+    `server_guard`). One per process. With `wait=False` the server boots while the command
+    imports and plans (its start is mostly Prefect's own import, ~2.7 s here); `wait_ready`
+    is called where the API is first needed."""
+    if not _TEMPORARY:
+        home = home or prefect_home()
+        home.mkdir(parents=True, exist_ok=True)
+        port = _free_port(0)
+        log = home / "spechestra-temporary-server.log"
+        env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+        env.pop("PREFECT_API_URL", None)
+        say(f"starting a temporary Prefect server for this command on http://127.0.0.1:{port} (log: {log}) ...")
+        # Its stdin is a pipe from this process, kept open until this process ends.
+        guard = subprocess.Popen([sys.executable, "-m", "spechestra.core.server_guard", str(port), str(log)],
+                                 env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        _TEMPORARY.update(info=ServerInfo(pid=guard.pid, port=port, home=str(home), log=str(log), started=time.time()),
+                          guard=guard, ready=False, timeout=timeout if timeout is not None else float(
+                              os.environ.get("SPECHESTRA_SERVER_START_TIMEOUT", START_TIMEOUT)))
+    if wait:
+        wait_ready()
+    return _TEMPORARY["info"]
+
+
+def wait_ready() -> None:
+    """Block until this process's temporary server answers (at once if there is none, or it did)."""
+    if not _TEMPORARY or _TEMPORARY["ready"]:
+        return
+    info, guard, timeout = _TEMPORARY["info"], _TEMPORARY["guard"], _TEMPORARY["timeout"]
+    deadline = info.started + timeout
     while not healthy(info.api_url):
-        if guard.poll() is not None or time.monotonic() > deadline:
+        if guard.poll() is not None or time.time() > deadline:
             guard.stdin.close()  # the guard ends the server
             why = (f"exited (code {guard.returncode})" if guard.poll() is not None
                    else f"did not answer within {timeout:g}s (SPECHESTRA_SERVER_START_TIMEOUT)")
-            raise ServerError(f"the temporary Prefect server {why}; its log is {log}:\n{_tail(log)}")
-        time.sleep(0.5)
-    return info
+            raise ServerError(f"the temporary Prefect server {why}; its log is {info.log}:\n{_tail(Path(info.log))}")
+        time.sleep(0.2)
+    _TEMPORARY["ready"] = True

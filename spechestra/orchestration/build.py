@@ -20,7 +20,7 @@ from typing_extensions import Annotated
 
 from specsoloist.parser import SpecParser
 
-from ..core import settings
+from ..core import pricing, settings
 from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
@@ -96,7 +96,8 @@ def _reuse(job: SpecJob, hit: SpecOutcome, spec_text: str) -> SpecOutcome:
     now = time.time()
     status = Outcome.CACHED if hit.status == Outcome.BUILT else hit.status
     hit = hit.model_copy(update={"status": status, "notes": [], "llm_calls": 0, "retries": 0, "reused": 0,
-                                 "attempts": 0, "seconds": 0.0, "started": now, "ended": now})
+                                 "attempts": 0, "input_tokens": 0, "output_tokens": 0, "tokens_estimated": False,
+                                 "cost_usd": None, "seconds": 0.0, "started": now, "ended": now})
     hit.notes = publish(job.layout, hit, spec_text, job.cache_key, replace_edits=False, log=logger().warning)
     return hit
 
@@ -271,10 +272,14 @@ def build_here(project: Project, specs: Optional[list[str]], incremental: bool, 
                model: Optional[str]) -> BuildResult:
     """Check, plan and build inside a flow run (the `build` flow's, or a caller's)."""
     problems = project.problems(specs)
+    try:
+        pricing.price_table()  # a bad price table fails the build once, by name, not every spec
+    except pricing.PriceTableError as exc:
+        problems = {**problems, "(settings)": str(exc)}
     if problems:
         for name, why in problems.items():
             logger().error("%s: %s", name, why)
-        return BuildResult(success=False, specs_failed=sorted(problems), errors=problems,
+        return BuildResult(success=False, specs_failed=sorted(n for n in problems if not n.startswith("(")), errors=problems,
                            flow_run_id=current_flow_run_id())
     rt = runtime.current()
     timeout = rt.lock_timeout if rt.lock_timeout is not None else settings.lock_timeout()

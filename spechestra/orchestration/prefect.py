@@ -178,6 +178,7 @@ def limit_slot(name: Optional[str]):
 def secret_value(block_name: str) -> str:
     """The value of a Prefect Secret block (raises a clear error if it does not exist)."""
     from prefect.blocks.system import Secret  # importing blocks registers them all: only when used
+    local_server.wait_ready()
     try:
         value = Secret.load(block_name).get()
     except ValueError as exc:
@@ -194,6 +195,7 @@ def variable_value(name: str) -> Optional[str]:
     """
     if not in_flow_run() and not PREFECT_API_URL.value():
         return None
+    local_server.wait_ready()
     try:
         value = Variable.get(name, default=None)
     except Exception:
@@ -309,7 +311,9 @@ def state_result(state) -> Any:
 def local_api():
     """Inside: Prefect talks to PREFECT_API_URL when it is set, else to the managed local server
     (started in the background if need be; `core.local_server`), else, in temporary mode, to a
-    server Prefect starts for this process."""
+    server of this process's own (`local_server.start_temporary`), waited for here if it is
+    still starting."""
+    local_server.wait_ready()
     if PREFECT_API_URL.value():
         yield
         return
@@ -323,4 +327,5 @@ def local_api():
 
 def client():
     """A synchronous Prefect client (use as a context manager)."""
+    local_server.wait_ready()
     return get_client(sync_client=True)

@@ -89,7 +89,10 @@ class Meter:
 
 def _cost(recs: list[CallRecord]) -> Optional[float]:
     """Estimated US dollars for the priced calls (see `core.pricing`); None if none is priced."""
-    table = pricing.price_table()
+    try:
+        table = pricing.price_table()
+    except pricing.PriceTableError:
+        return None  # a bad table is reported once, by the build that reads it
     costs = [c for c in (pricing.cost(r.model, r.input_tokens, r.output_tokens, table) for r in recs) if c is not None]
     return round(sum(costs), 6) if costs else None
 

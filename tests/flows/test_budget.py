@@ -57,3 +57,16 @@ def test_the_pipeline_passes_its_cap_to_the_build_and_ends_budget_reached(tmp_pa
     assert "budget reached: 3 of 3 LLM calls" in result.message
     run = read_flow_run(result.flow_run_id)
     assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")
+
+
+def test_a_deployment_takes_its_cap_from_a_prefect_variable(tmp_path):
+    from prefect.variables import Variable
+    kit_build.write_chain_project(tmp_path)
+    Variable.set("spechestra_max_llm_calls", "2", overwrite=True)
+    try:
+        result = Conductor(str(tmp_path), provider=kit_build.chain_provider()).build(max_workers=1)
+    finally:
+        Variable.unset("spechestra_max_llm_calls")
+    assert result.budget_reached == "budget reached: 2 of 2 LLM calls" and result.specs_compiled == ["a"]
+    again = Conductor(str(tmp_path), provider=kit_build.chain_provider()).build(max_workers=1)
+    assert again.success  # the Variable gone, no cap

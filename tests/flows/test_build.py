@@ -114,7 +114,8 @@ def test_incremental_rebuilds_exactly_what_changed(tmp_path):
     first = len(provider.prompts)
     again = conductor.build()
     assert len(provider.prompts) == first and sorted(again.specs_skipped) == ["a", "b", "c", "d"]
-    assert all(d.llm_calls == 0 and d.attempts == 0 for d in again.details.values())  # this run's cost: none
+    assert all(d.llm_calls == 0 and d.attempts == 0 and d.input_tokens == d.output_tokens == 0
+               for d in again.details.values())  # this run's cost: none
     mask = os.umask(0o022)
     os.umask(mask)
     modes = {oct(p.stat().st_mode & 0o777) for p in [*(tmp_path / "build").glob("*.py"), *(tmp_path / "src").glob("*")]}

@@ -2,14 +2,18 @@
 that speaks the provider's wire format (no `generate` is replaced): the same client code a user's
 run uses, with token usage read from the replies."""
 
+import json
+
 import pytest
 
 from kit import build as kit_build
 from kit.llm_server import ROUTES, LLMServer, provider_env
+from spechestra.orchestration.history import read_artifacts
 from spechestra.pipeline import run_pipeline
 
 pytestmark = pytest.mark.timeout(300)
 KEY = "sk-loopback-e2e"
+PRICES = {"claude-sonnet-4-20250514": {"input": 3, "output": 15}}  # US dollars per million tokens
 
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
@@ -20,6 +24,7 @@ def test_the_whole_pipeline_over_each_wire_format(name, tmp_path, monkeypatch):
             monkeypatch.delenv(variable, raising=False)
         for variable, value in provider_env(name, server, KEY).items():
             monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("SPECHESTRA_PRICES", json.dumps(PRICES))
         result = run_pipeline("A number doubler", str(tmp_path), auto_accept=True, inputs={"value": 21})
     assert result.success, result.message
     assert result.perform.outputs == {"result": 42}
@@ -30,3 +35,14 @@ def test_the_whole_pipeline_over_each_wire_format(name, tmp_path, monkeypatch):
     assert (result.llm["input_tokens"], result.llm["output_tokens"]) == (server.usage["input"], server.usage["output"])
     built = result.build.details.values()
     assert all(d.input_tokens > 0 and d.output_tokens > 0 and not d.tokens_estimated for d in built)
+    table = read_artifacts(result.build.flow_run_id, key="build-specs")[0].data
+    rows = {row["spec"]: row for row in (json.loads(table) if isinstance(table, str) else table)}
+    assert {n: (r["input_tokens"], r["output_tokens"], r["tokens"]) for n, r in rows.items()} == {
+        d.name: (d.input_tokens, d.output_tokens, "reported") for d in built}
+    if name == "anthropic":  # the only model with a price here: its default model
+        for d in built:
+            assert d.cost_usd == pytest.approx((d.input_tokens * 3 + d.output_tokens * 15) / 1e6)
+        assert result.llm["cost_usd"] == pytest.approx(
+            (server.usage["input"] * 3 + server.usage["output"] * 15) / 1e6)
+    else:
+        assert all(d.cost_usd is None for d in built) and result.llm["cost_usd"] is None  # no price: no guess
