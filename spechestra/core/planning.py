@@ -24,6 +24,7 @@ from .models import VerifyResult
 from .names import check_spec_name, check_spec_names
 from .project import Layout, check_project_dir, find_specs_dir, load_arrangement
 from .spec_build import SpecJob
+from .spec_parser import CachingSpecParser
 from .workflow import WorkflowPlan, plan as plan_steps
 
 #: Bump when what a cached outcome holds changes shape (old cache entries then miss, never mislead).
@@ -60,7 +61,7 @@ class Project:
         self.arrangement = load_arrangement(self.project_dir)
         self.specs_dir = find_specs_dir(self.project_dir, self.config, self.arrangement)
         self.build_dir = self.config.build_path
-        self.parser = SpecParser(self.specs_dir)
+        self.parser = CachingSpecParser(self.specs_dir)
         self.resolver = DependencyResolver(self.parser)
 
     # --- the upstream Conductor's per-spec settings, as attributes ---------------------------
