@@ -40,7 +40,8 @@ class BaseConductor(Facade, Project):
               max_workers: int = 4, arrangement=None, model: Optional[str] = None,
               lock_timeout: Optional[float] = None, progress: Optional[Callable[[str, str], None]] = None,
               max_llm_calls: Optional[int] = None, max_tokens: Optional[int] = None) -> BuildResult:
-        """One task run per spec (the `build` flow); cached by content, so unchanged specs cost nothing.
+        """One task run per spec built (the `build` flow); cached by content, so unchanged specs cost
+        nothing (they are reused together in one `reuse-cached-specs` task run).
 
         One build per project at a time: another build waits up to `lock_timeout` seconds
         (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`. `progress(spec, phase)`

@@ -96,7 +96,8 @@ def build(project: Path = typer.Option(Path("."), "--project", "-p", help="Proje
                                                       help="Hard cap on LLM calls: none starts past it (exit 3)."),
           max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=0,
                                                    help="Hard cap on tokens: no call starts once reached (exit 3).")):
-    """Compile every spec to code and tests (one Prefect task per spec, cached by content)."""
+    """Compile every spec to code and tests: a Prefect task run per spec built, unchanged specs reused
+    from the cache in one."""
     use_server()
     watch_server(err)
     from ..conductor import Conductor  # deferred (module docstring)

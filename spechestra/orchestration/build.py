@@ -1,13 +1,13 @@
-"""Building on Prefect: the `build` flow, one task run per spec, each submitted the moment its
-own dependencies end.
+"""Building on Prefect: the `build` flow, one task run per spec built, each submitted the moment
+its own dependencies end; unchanged specs are reused together in one task run.
 
 Caching is ours too (`core.build_cache`: successes only), and so is publishing: a spec's files
 reach build/ only once its tests pass, and files edited by hand are kept on a cached rebuild.
 Scheduling is ours rather than Prefect's `wait_for`, because a submitted task that waits on
 upstream futures holds a worker thread; here only ready specs are submitted, longest remaining
 dependency path first, at most `max_workers` at a time; each gets its dependencies' finished
-outcomes as values. Results persist under <project>/.spechestra/results keyed by content, so
-unchanged specs are cache hits across runs. One build per project at a time (`core.project_lock`). The per-spec work itself is `core.spec_build`.
+outcomes as values. One build per project at a time (`core.project_lock`); the run's spending
+cap is a `core.budget.Budget` in the runtime. The per-spec work itself is `core.spec_build`.
 """
 
 from __future__ import annotations
