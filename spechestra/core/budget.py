@@ -61,6 +61,12 @@ class Budget:
             parts.append(f"{self.tokens} of {self.max_tokens} tokens")
         return "budget reached: " + ", ".join(parts)
 
+    def stops_at(self, calls: int, tokens: int) -> Optional[str]:
+        """Why a run that has spent `calls` and `tokens` would stop under this cap (None: it would not)."""
+        spent = Budget(self.max_calls, self.max_tokens)
+        spent.calls, spent.tokens = calls, tokens
+        return spent.reason() if spent.reached else None
+
     def spend(self, tokens: int) -> None:
         with self._lock:
             self.tokens += max(0, tokens)

@@ -170,7 +170,7 @@ class SpecProvider:
                 self._count(usage.last())  # a failed call may still have been billed
                 if attempt >= self.retries or not is_transient(exc):
                     raise
-                wait = max(backoff(attempt, self.delay, self._rng), _retry_after(exc))
+                wait = max(backoff(attempt, self.delay, self._rng), min(retry_after(exc) or 0.0, MAX_RETRY_AFTER))
                 attempt += 1
                 with self._lock:
                     self.retried += 1
@@ -195,10 +195,10 @@ class SpecProvider:
 MAX_RETRY_AFTER = 600.0
 
 
-def _retry_after(exc: BaseException) -> float:
+def retry_after(exc: BaseException) -> Optional[float]:
     """The server's own Retry-After (seconds), found anywhere on the exception's chain."""
     for link in chain(exc):
         value = getattr(link, "retry_after", None)
         if isinstance(value, (int, float)) and value >= 0:
-            return min(float(value), MAX_RETRY_AFTER)
-    return 0.0
+            return float(value)
+    return None

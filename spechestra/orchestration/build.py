@@ -173,10 +173,7 @@ def _spent(outcomes: dict) -> Optional[str]:
     if budget.reached:
         return budget.reason()
     done = list(outcomes.values())
-    calls, tokens = sum(o.llm_calls for o in done), sum(o.input_tokens + o.output_tokens for o in done)
-    over = Budget(budget.max_calls, budget.max_tokens)
-    over.calls, over.tokens = calls, tokens
-    return over.reason() if over.reached else None
+    return budget.stops_at(sum(o.llm_calls for o in done), sum(o.input_tokens + o.output_tokens for o in done))
 
 
 def _edges(futures) -> list:

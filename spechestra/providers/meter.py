@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
 from ..core import pricing, redaction
-from ..core.llm_calls import chain, is_transient, status_code
+from ..core.llm_calls import chain, is_transient, retry_after, status_code
 from .http_llm import LLMError
 from ..core import usage
 
@@ -108,9 +108,7 @@ def redacted(exc: BaseException) -> Exception:
     """A copy of a provider error with every known key masked, keeping what the retry decision
     reads (HTTP status, transient, Retry-After)."""
     return LLMError(redaction.redact(f"{type(exc).__name__}: {exc}"), status_code=status_code(exc),
-                    transient=is_transient(exc), retry_after=next(
-                        (link.retry_after for link in chain(exc) if isinstance(getattr(link, "retry_after", None), (int, float))),
-                        None))
+                    transient=is_transient(exc), retry_after=retry_after(exc))
 
 
 def _no_label() -> str:

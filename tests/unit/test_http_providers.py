@@ -83,7 +83,9 @@ def test_a_hanging_server_is_cut_by_the_timeout_and_retried(monkeypatch):
         server.faults = [Fault(hang=5)]
         calls = counted(provider("gemini", server, monkeypatch, SPECHESTRA_LLM_TIMEOUT="1"))
         assert calls.generate("hello") == "answer to: hello"
-    assert len(server.requests) == 2 and calls.retried == 1
+    # Without the timeout the first request would simply answer after 5 s: 1 request, 0 retries.
+    # (A loaded machine may time out a retry too, hence >=.)
+    assert len(server.requests) >= 2 and calls.retried == len(server.requests) - 1
 
 
 def test_missing_key_and_missing_base_url_are_named(monkeypatch):
