@@ -8,6 +8,7 @@ import os
 from rich.console import Console
 from rich.table import Table
 
+from ..core import local_server
 from ..core.models import Outcome
 from ..core.pricing import spending, summary_words
 from ..core.tracing import format_tree, shown
@@ -19,6 +20,8 @@ def ui_base() -> str | None:
     api = os.environ.get("PREFECT_API_URL", "")
     if ui:
         return ui.rstrip("/")
+    if api == local_server.temporary_api_url():
+        return None  # this command's own server, gone when it ends
     return api[: -len("/api")] if api.endswith("/api") else None
 
 

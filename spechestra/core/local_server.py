@@ -233,6 +233,11 @@ def start_temporary(home: Optional[Path] = None, timeout: Optional[float] = None
     return _TEMPORARY["info"]
 
 
+def temporary_api_url() -> Optional[str]:
+    """The API of this process's temporary server, if it has one (gone once the process ends)."""
+    return _TEMPORARY["info"].api_url if _TEMPORARY else None
+
+
 def wait_ready() -> None:
     """Block until this process's temporary server answers (at once if there is none, or it did)."""
     if not _TEMPORARY or _TEMPORARY["ready"]:

@@ -116,6 +116,7 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
     done = run(["build", "--project", str(project)], tmp_path, own_home=home, SPECHESTRA_SERVER="temporary",
                SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0")
     assert done.returncode == 0 and "temporary Prefect server for this command" in done.stderr, done.stderr[-2000:]
+    assert "To browse it: `spechestra server start`" in " ".join(done.stdout.split())  # not a dead link
     deadline = time.monotonic() + 60  # and a command that ends normally takes its server with it
     while _processes_with_home(home) and time.monotonic() < deadline:
         time.sleep(0.5)
