@@ -28,7 +28,11 @@ class LiveProgress:
         self.live: Optional[Live] = None
 
     def __call__(self, name: str, phase: str) -> None:
+        # A task reports its end, and so does the flow that collects it (the flow's report is the
+        # one that arrives when the task ran in another process): show each change once.
         with self.lock:
+            if self.phases.get(name) == phase:
+                return
             self.phases[name] = phase
         if self.live is not None:
             self.live.update(self.render())
