@@ -1,6 +1,7 @@
 """Runs a command and, when it ends or is told to stop, kills every process it left behind.
 
-`python reaper.py CMD...`. Standalone (standard library, no spechestra import) and Linux-aware:
+`python reaper.py CMD...`. Standalone (standard library; no spechestra import, only its sibling
+`control.py` as a plain module, so it starts fast and cannot be shadowed) and Linux-aware:
 it makes itself a child subreaper, so a background process that the command detached (`&`,
 `setsid`, a new session) is re-parented here instead of to init, and can still be found and
 killed. A step or a test suite that returned is judged on what it returned; what it left
@@ -11,6 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # even under PYTHONSAFEPATH
+from control import is_zombie  # noqa: E402  (the sibling file, as a plain module)
 
 MARKER = "spechestra-reaper: killed"
 PR_SET_CHILD_SUBREAPER = 36
@@ -45,7 +49,7 @@ def descendants(root: int) -> list[int]:
 def kill_left_behind() -> int:
     killed = 0
     for _ in range(3):  # a dying process may still fork: look again
-        pids = [pid for pid in descendants(os.getpid()) if not _is_zombie(pid)]
+        pids = [pid for pid in descendants(os.getpid()) if not is_zombie(pid)]
         if not pids:
             break
         for pid in pids:
@@ -55,14 +59,6 @@ def kill_left_behind() -> int:
             except ProcessLookupError:
                 pass
     return killed
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def report(killed: int) -> None:

@@ -1,5 +1,5 @@
 """Run one step's compiled module in its own interpreter, with a timeout that holds even when the
-step leaves processes behind (see `processes`). No Prefect here."""
+step leaves processes behind (see `reaped`). No Prefect here."""
 
 from __future__ import annotations
 
@@ -10,17 +10,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processes import run_reaped
+from ..errors import StepError
+from .reaped import python_env, run_reaped
 
 CHILD = Path(__file__).with_name("step_child.py")
-
-
-class StepError(RuntimeError):
-    """The step's own failure (exception, timeout, crash), with its output for the log."""
-
-    def __init__(self, message: str, output: str = ""):
-        super().__init__(message)
-        self.output = output
 
 
 @dataclass
@@ -40,8 +33,8 @@ def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[s
                              "import_dirs": list(import_dirs)}, handle)
         except Exception as exc:
             raise StepError(f"the step's inputs cannot be passed on: {exc}") from None
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([*import_dirs, os.environ.get("PYTHONPATH", "")]))
-        run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path), env, timeout)
+        run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path),
+                         python_env(list(import_dirs)), timeout)
         output = run.output + (f"\n(the step left {run.left_running} process(es) running; they were killed)"
                                if run.left_running else "")
         if run.timed_out:

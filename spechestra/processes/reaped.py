@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .. import settings
+from .control import signal_group
+
 REAPER = Path(__file__).with_name("reaper.py")
 GRACE = 3.0  # seconds the reaper gets to clean up after a timeout, before SIGKILL
 _LEFT = re.compile(r"\n?spechestra-reaper: killed (\d+) process\(es\) left running\n?")
@@ -40,13 +43,13 @@ def run_reaped(cmd: list[str], cwd: str, env: dict, timeout: float, keep: int = 
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _signal_group(proc.pid, signal.SIGTERM)  # the reaper kills the whole tree, then exits
+            signal_group(proc.pid, signal.SIGTERM)  # the reaper kills the whole tree, then exits
             try:
                 proc.wait(timeout=GRACE)
             except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
+                signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
-        _signal_group(proc.pid, signal.SIGKILL)  # anything still in the group
+        signal_group(proc.pid, signal.SIGKILL)  # anything still in the group
         out.seek(0, os.SEEK_END)
         size = out.tell()
         out.seek(max(0, size - keep))
@@ -56,8 +59,10 @@ def run_reaped(cmd: list[str], cwd: str, env: dict, timeout: float, keep: int = 
                       timed_out, left)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+
+
+def python_env(import_paths: list[str]) -> dict[str, str]:
+    """The environment a child interpreter gets: this process's whole environment (the child runs
+    as the user's code would), with `import_paths` first on its PYTHONPATH."""
+    existing = settings.environment().get("PYTHONPATH", "")
+    return settings.environment(PYTHONPATH=os.pathsep.join([*import_paths, existing]).rstrip(os.pathsep))

@@ -1,0 +1,169 @@
+"""A local Prefect server that is simply there: started in the background by the first command
+that needs one (for the current PREFECT_HOME), reused by every later command and by the Python
+API, and managed with `spechestra server start|stop|status`.
+
+Prefect's own temporary server costs every command 5-20 s to start (and up to 43 s under load,
+past Prefect's 20 s limit, which then fails the command), and a killed command leaves it
+running. A managed server starts once, is waited for as long as a slow machine needs, and its
+runs stay browsable in the UI while they run. `SPECHESTRA_SERVER=temporary` gives each command a
+server of its own instead, waited for as long as it takes and ended with the command, however
+the command ends (`temporary`, `guard`).
+Standard library only: which API is configured is read through Prefect's settings by the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .. import settings
+from ..core.fileio import atomic_write
+from ..errors import ServerError
+from ..processes.control import alive, stop_group
+
+DEFAULT_PORT = 4200
+Say = Callable[[str], None]
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+@dataclass
+class ServerInfo:
+    pid: int
+    port: int
+    home: str
+    log: str
+    started: float
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def prefect_home() -> Path:
+    return settings.prefect_home()
+
+
+def _state_file(home: Path) -> Path:
+    return home / "spechestra-server.json"
+
+
+def healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as reply:
+            return reply.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _recorded(home: Path) -> Optional[ServerInfo]:
+    """The server this PREFECT_HOME last started (running or not), from its state file."""
+    try:
+        return ServerInfo(**json.loads(_state_file(home).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def running(home: Optional[Path] = None) -> Optional[ServerInfo]:
+    """The managed server of this PREFECT_HOME, if it is running and answers."""
+    info = _recorded(home or prefect_home())
+    return info if info is not None and alive(info.pid) and healthy(info.api_url) else None
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise ServerError("no free port on 127.0.0.1")
+
+
+def prefect_exe() -> str:
+    """The `prefect` CLI of this interpreter's environment (not whichever is first on PATH)."""
+    here = Path(sys.executable).parent / "prefect"
+    return str(here) if here.exists() else "prefect"
+
+
+def server_env(home: Path, port: int) -> dict[str, str]:
+    """What a server started here runs with: the whole environment (its database and other
+    Prefect settings), this PREFECT_HOME, no telemetry, the UI told the API's real address, and
+    no PREFECT_API_URL (it would point the server's own services elsewhere)."""
+    return settings.environment(drop=("PREFECT_API_URL",), PREFECT_HOME=str(home),
+                                PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+
+
+def server_command(port: int) -> list[str]:
+    return [prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Optional[float] = None,
+          say: Say = to_stderr) -> ServerInfo:
+    """The running managed server, or a new one started in the background and waited for."""
+    home = home or prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    timeout = timeout if timeout is not None else settings.settings.server_start_timeout
+    with open(home / "spechestra-server.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once start one server
+        found = running(home)
+        if found:
+            return found
+        port = free_port(port)
+        log = home / "spechestra-server.log"
+        say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}) ...")
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(server_command(port), env=server_env(home, port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
+        deadline = time.monotonic() + timeout
+        while not healthy(info.api_url):
+            if proc.poll() is not None:
+                raise ServerError(f"the local Prefect server exited (code {proc.returncode}) while starting; "
+                                  f"its log is {log}:\n{tail(log)}", log=str(log))
+            if time.monotonic() > deadline:
+                stop_group(proc.pid)
+                raise ServerError(f"the local Prefect server did not answer within {timeout:g}s "
+                                  f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {log}:\n{tail(log)}", log=str(log))
+            time.sleep(0.5)
+        atomic_write(_state_file(home), json.dumps(asdict(info)))
+        say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
+        return info
+
+
+def stop(home: Optional[Path] = None) -> Optional[ServerInfo]:
+    """Stop the managed server of this PREFECT_HOME; returns what was stopped (None if nothing)."""
+    home = home or prefect_home()
+    info = _recorded(home)
+    if info is None:
+        return None
+    if alive(info.pid):
+        stop_group(info.pid)
+    with contextlib.suppress(FileNotFoundError):
+        _state_file(home).unlink()
+    return info
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
