@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
                            specsoloist_tests_passed=passed,
                            makespan_over_specsoloist=round(result.duration / soloist_s, 3))
     finally:
-        from spechestra.core import local_server
+        from spechestra.server import local as local_server
         local_server.stop()  # the managed server this run's PREFECT_HOME started, if any
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(figures))

@@ -13,14 +13,15 @@ from typing import Optional
 
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.parser import SpecParser
+from specsoloist.providers import LLMProvider
 
 from .core import composing
-from .core.project import check_project_dir
 from .core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs
+from .core.project import check_project_dir
 from .core.reviews import ReviewCallback
+from .facade import Facade
 from .orchestration import compose as compose_flow
 from .orchestration.prefect import current_flow_run_id, in_flow_run
-from .facade import Facade
 
 __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult", "SpecComposer"]
 
@@ -28,7 +29,8 @@ __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "Composit
 class BaseComposer(Facade, ABC):
     """Extension point: override `draft` and/or `write_spec`; keep flows, reviews and run history."""
 
-    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None):
+    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None,
+                 provider: Optional[LLMProvider] = None):
         self.project_dir = check_project_dir(project_dir)
         self.config = config if config is not None else SpecSoloistConfig.from_env(self.project_dir)
         self.parser = SpecParser(self.config.src_path)

@@ -11,14 +11,17 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from specsoloist.config import SpecSoloistConfig
+from specsoloist.providers import LLMProvider
 
 from .core.models import BuildResult, PerformResult, StepResult, VerifyResult
+from .core.options import MAX_WORKERS, STEP_TIMEOUT
 from .core.planning import BuildOptions, Project
-from .orchestration.build import build_in_run
-from .orchestration.history import get_traces
-from .orchestration.perform import STEP_TIMEOUT, perform_in_run
-from .orchestration.prefect import local_api, logger
+from .core.precheck import check_build
 from .facade import Facade
+from .orchestration.build import build_in_run, log_refusal
+from .orchestration.history import get_traces
+from .orchestration.perform import perform_in_run
+from .orchestration.prefect import local_api
 
 __all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecConductor", "StepResult",
            "VerifyResult"]
@@ -27,7 +30,8 @@ __all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecCo
 class BaseConductor(Facade, Project):
     """Extension point: override `make_job` to change per-spec settings (model, fixes, timeout)."""
 
-    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None, provider=None, *,
+    def __init__(self, project_dir: str, config: Optional[SpecSoloistConfig] = None,
+                 provider: Optional[LLMProvider] = None, *,
                  max_fixes: Optional[int] = None, test_timeout: Optional[float] = None,
                  retries: Optional[int] = None, retry_delay: Optional[float] = None):
         given = {k: v for k, v in (("max_fixes", max_fixes), ("test_timeout", test_timeout),
@@ -37,22 +41,22 @@ class BaseConductor(Facade, Project):
 
     # --- build -------------------------------------------------------------------------------
     def build(self, specs: Optional[list[str]] = None, parallel: bool = True, incremental: bool = True,
-              max_workers: int = 4, arrangement=None, model: Optional[str] = None,
+              max_workers: int = MAX_WORKERS.default, arrangement=None, model: Optional[str] = None,
               lock_timeout: Optional[float] = None, progress: Optional[Callable[[str, str], None]] = None,
               max_llm_calls: Optional[int] = None, max_tokens: Optional[int] = None) -> BuildResult:
         """One task run per spec built (the `build` flow); cached by content, so unchanged specs cost
         nothing (they are reused together in one `reuse-cached-specs` task run).
 
         One build per project at a time: another build waits up to `lock_timeout` seconds
-        (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then fails with `ProjectBusy`. `progress(spec, phase)`
+        (default `SPECHESTRA_LOCK_TIMEOUT`, 600) and then returns a failed result whose `problem` says
+        so. A project that cannot be built at all (no specs, say) returns its `problem` the same way. `progress(spec, phase)`
         is told what each spec is doing as the build goes (compiling, testing, fixing 1/2, built...).
         `max_llm_calls` / `max_tokens` cap this run's spending: no call starts past them, specs not
         built end Skipped, and a later build with a larger cap resumes without paying twice."""
-        problems = self.problems(specs)
-        if problems:  # before any flow run exists, and before any LLM call
-            for name, why in problems.items():
-                logger().error("%s: %s", name, why)
-            return BuildResult(success=False, specs_failed=sorted(problems), errors=problems)
+        refused = check_build(self, specs)
+        if refused is not None:  # before any flow run exists, and before any LLM call
+            log_refusal(refused)
+            return refused
         with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout, progress=progress):
             result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model,
                                   max_llm_calls=max_llm_calls, max_tokens=max_tokens)
@@ -67,7 +71,7 @@ class BaseConductor(Facade, Project):
         inputs = dict(inputs or {})
         self.plan_workflow(workflow, inputs)  # fail fast, before a flow run exists
         with self._runtime(checkpoint_callback=checkpoint_callback, progress=progress):
-            result = perform_in_run(self.project_dir, workflow, inputs, auto_approve, step_timeout or STEP_TIMEOUT)
+            result = perform_in_run(self.project_dir, workflow, inputs, auto_approve, step_timeout or STEP_TIMEOUT.default)
         self.last_flow_run_id = result.flow_run_id
         return result
 

@@ -8,6 +8,8 @@ import contextlib
 from functools import cached_property
 from typing import Optional
 
+from specsoloist.providers import LLMProvider
+
 from .orchestration import runtime
 from .orchestration.prefect import local_api
 from .providers import LazyProvider, Meter, MeteredProvider
@@ -16,7 +18,7 @@ from .providers import LazyProvider, Meter, MeteredProvider
 class Facade:
     config = None  # a SpecSoloistConfig, set by the subclass
 
-    def _init_facade(self, provider=None) -> None:
+    def _init_facade(self, provider: Optional[LLMProvider] = None) -> None:
         self.meter = Meter()
         self._provider_choice = provider
         self.last_flow_run_id: Optional[str] = None

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from specsoloist.config import SpecSoloistConfig
+from specsoloist.providers import LLMProvider
 
 from .core.models import PipelineResult
+from .core.options import MAX_WORKERS
 from .orchestration import runtime
 from .orchestration.pipeline import compose_build_perform
 from .orchestration.prefect import flow_value, local_api, quiet_heartbeats
@@ -18,7 +20,8 @@ __all__ = ["compose_build_perform", "run_pipeline"]
 
 
 def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False, workflow: Optional[str] = None,
-                 inputs: Optional[dict] = None, max_workers: int = 4, provider=None,
+                 inputs: Optional[dict] = None, max_workers: int = MAX_WORKERS.default,
+                 provider: Optional[LLMProvider] = None,
                  review_callback: Optional[Callable] = None, checkpoint_callback: Optional[Callable] = None,
                  on_start: Optional[Callable[[str], None]] = None, max_llm_calls: Optional[int] = None,
                  max_tokens: Optional[int] = None) -> PipelineResult:

@@ -3,31 +3,30 @@
 A database migrated by a newer Prefect (say 3.9, then a downgrade to the 3.8 this project pins)
 makes the local server fail at start-up with only "Timed out while attempting to connect to
 ephemeral Prefect API server" on screen. Reading the database's migration revision names the
-cause. Standard library only (sqlite3): it reads Prefect's migration files without importing
-Prefect, so `spechestra doctor` stays fast and works when Prefect itself is broken.
+cause. It reads Prefect's migration files without importing Prefect's server (sqlite3), and
+Prefect's settings through its settings API when Prefect imports at all, so `spechestra doctor`
+still explains an install whose Prefect is broken.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Optional
 
+from ..errors import ConfigurationError
+from ..settings import prefect_database_url, prefect_home, settings
+
 
 def database_path() -> Optional[Path]:
     """The SQLite file Prefect uses here, or None (another database, or none yet)."""
-    url = os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL", "")
+    url = prefect_database_url()
     if url and not url.startswith("sqlite"):
         return None
-    if url:
-        path = Path(url.split("///", 1)[-1])
-    else:
-        home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
-        path = home / "prefect.db"
+    path = Path(url.split("///", 1)[-1]) if url else prefect_home() / "prefect.db"
     return path if path.is_file() else None
 
 
@@ -68,3 +67,14 @@ def problem() -> Optional[str]:
             "so its server cannot start. Use another folder for this project's runs "
             "(export PREFECT_HOME=~/.prefect-spechestra), or reset that database "
             "(prefect server database reset -y: deletes its run history).")
+
+
+def bad_settings() -> list[str]:
+    """One line per setting whose value cannot be used (no Prefect import: `doctor --install`)."""
+    found = []
+    for _, setting in settings.items():
+        try:
+            setting.value()
+        except ConfigurationError as exc:
+            found.append(str(exc))
+    return found

@@ -8,19 +8,22 @@ import os
 from rich.console import Console
 from rich.table import Table
 
-from ..core import local_server
 from ..core.models import Outcome
 from ..core.pricing import spending, summary_words
+from ..core.text import first_line
 from ..core.tracing import format_tree, shown
+from ..server.temporary import temporary_api_url
+from ..settings import prefect_value
 
 
 def ui_base() -> str | None:
-    """Where the UI of the API this command used lives (PREFECT_UI_URL, else the API's address)."""
-    ui = os.environ.get("PREFECT_UI_URL")
-    api = os.environ.get("PREFECT_API_URL", "")
+    """Where the UI of the API this command used lives (PREFECT_UI_URL, else the API's address),
+    both as Prefect reads them (environment, profile, .env)."""
+    ui = prefect_value("PREFECT_UI_URL")
+    api = prefect_value("PREFECT_API_URL") or ""
     if ui:
         return ui.rstrip("/")
-    if api == local_server.temporary_api_url():
+    if api == temporary_api_url():
         return None  # this command's own server, gone when it ends
     return api[: -len("/api")] if api.endswith("/api") else None
 
@@ -68,9 +71,12 @@ CACHED_ROWS = 20  # more cached specs than this are shown as one line, not one r
 
 def print_build(console: Console, result, conductor, err: Console) -> None:
     whole = {n: why for n, why in result.errors.items() if n not in result.details}
-    if whole and not result.details:  # stopped before any spec: a plan problem, a busy project
+    if result.problem:  # the build could not start: a project problem, a busy project, a bad setting
+        err.print(f"[red]error:[/] {result.problem}", highlight=False)
+        return
+    if whole and not result.details:  # stopped before any spec: each spec's own problem
         for name, why in whole.items():
-            err.print(f"[red]error:[/] {why if name.startswith('(') else f'{name}: {why}'}", highlight=False)
+            err.print(f"[red]error:[/] {name}: {why}", highlight=False)
         return
     table = Table(title="Build")
     for column in ("spec", "state", "attempts", "LLM calls", "tokens in", "tokens out", "cost", "seconds", "error"):
@@ -82,7 +88,7 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
     for o in outcomes:
         if fold and o.status == Outcome.CACHED:
             continue
-        error = (o.error or "").strip().splitlines()[0][:60] if o.error else ""
+        error = first_line(o.error, 60)
         approx = "~" if o.tokens_estimated else ""
         table.add_row(o.name, f"[{colour.get(o.status, 'white')}]{o.status}[/]", str(o.attempts), str(o.llm_calls),
                       f"{approx}{o.input_tokens}", f"{approx}{o.output_tokens}",
@@ -96,7 +102,7 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
     failures: dict[str, list[str]] = {}  # the whole first line of each failure, once (the table cuts it)
     for o in outcomes:
         if o.status == Outcome.FAILED and o.error:
-            failures.setdefault(o.error.strip().splitlines()[0], []).append(o.name)
+            failures.setdefault(first_line(o.error), []).append(o.name)
     for why, names in failures.items():
         err.print(f"[red]{', '.join(names)}[/]: {why}", highlight=False)
     skipped = f", {len(result.specs_budget_skipped)} skipped (budget)" if result.specs_budget_skipped else ""
@@ -170,3 +176,17 @@ def print_status(console: Console, found) -> None:
     console.print(table)
     drifted = [s.spec for s in found if s.drifted]
     console.print(f"{len(drifted)} of {len(found)} spec(s) drifted" + (f": {', '.join(drifted)}" if drifted else ""))
+
+
+def print_settings(console: Console, rows) -> None:
+    """`spechestra settings`: one row per setting; in a file or a pipe, one plain line each."""
+    if not console.is_terminal:
+        for row in rows:
+            console.print(f"{row.variable}={row.value}  ({row.source})", markup=False, highlight=False, soft_wrap=True)
+        return
+    table = Table(title="Settings")
+    for column in ("variable", "value", "from", "what it does"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.variable, row.value, row.source, row.description)
+    console.print(table)

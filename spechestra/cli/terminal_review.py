@@ -18,9 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.models import ReviewDecision, ReviewRequest
+from ..errors import ReviewError
 from ..orchestration import runtime
 from ..orchestration.history import read_flow_run
 from ..orchestration.pauses import ReviewBoard, form_answer, resume_with_input
+from ..settings import settings
 
 
 def show(console: Console, req: ReviewRequest) -> None:
@@ -41,7 +43,7 @@ def show(console: Console, req: ReviewRequest) -> None:
         console.print(f"  [red]not written[/] {name}: {why}")
 
 
-class AnsweredElsewhere(Exception):
+class AnsweredElsewhere(ReviewError):
     """The pause this prompt was for was answered in the UI or by `spechestra review`."""
 
 
@@ -66,7 +68,7 @@ def _edit_text(console: Console, text: str, still_waiting: Callable[[], bool]) -
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(text)
         path = handle.name
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    editor = settings.editor
     if editor:
         subprocess.call([*editor.split(), path])
     else:
@@ -108,8 +110,8 @@ def _still_paused(run_id: str, key: str) -> bool:
 def run_with_terminal_review(work: Callable[[], object], console: Console, ask: Callable = ask_terminal):
     """Run `work()` in a thread; answer each review or checkpoint pause it (or a subflow) reaches."""
     if not sys.stdin.isatty() and ask is ask_terminal:
-        raise RuntimeError("review needs an interactive terminal: pass --yes, or run it as a deployment "
-                           "and answer in the Prefect UI")
+        raise ReviewError("review needs an interactive terminal: pass --yes, or run it as a deployment "
+                          "and answer in the Prefect UI")
     outcome: dict = {}
     board = ReviewBoard()
 

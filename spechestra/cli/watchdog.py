@@ -24,7 +24,9 @@ import time
 
 from rich.console import Console
 
-from ..core import local_server
+from ..errors import ServerError
+from ..server.temporary import wait_ready
+from ..settings import settings
 
 POLL = 2.0
 TIMEOUT = 10.0  # one probe; generous, since a slow answer is not a missing server
@@ -43,20 +45,10 @@ def probe(api_url: str, timeout: float = TIMEOUT) -> str:
     return OK if reply.status_code == 200 else SLOW
 
 
-def _seconds(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def watch_server(err: Console) -> None:
-    """Start the watchdog (a daemon thread) if this command talks to a server."""
-    api_url = os.environ.get("PREFECT_API_URL")
-    if not api_url:
-        return  # a temporary server lives and dies with this process
-    grace = _seconds("SPECHESTRA_SERVER_GRACE", 15)
-    hang = max(grace, _seconds("SPECHESTRA_SERVER_HANG", 180))
+def watch_server(err: Console, api_url: str) -> None:
+    """Start the watchdog (a daemon thread) on the server this command talks to."""
+    grace = settings.server_grace
+    hang = max(grace, settings.server_hang)
 
     def stop(why: str) -> None:
         err.print(f"[red]error:[/] the Prefect server at {api_url} {why}, so this command stops here. Finished "
@@ -67,8 +59,8 @@ def watch_server(err: Console) -> None:
 
     def watch():
         try:
-            local_server.wait_ready()  # a temporary server still starting is not a server gone away
-        except local_server.ServerError:
+            wait_ready()  # a temporary server still starting is not a server gone away
+        except ServerError:
             return  # the command's own first API call reports it
         last_ok, warned = time.monotonic(), False
         while True:

@@ -13,18 +13,16 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from ..errors import BudgetReached, UsageError
 
-class BudgetReached(RuntimeError):
-    """No call was made: the run's budget is spent (never retried)."""
-
-    transient = False
+__all__ = ["Budget", "BudgetReached"]
 
 
 class Budget:
     def __init__(self, max_calls: Optional[int] = None, max_tokens: Optional[int] = None):
         for name, value in (("max LLM calls", max_calls), ("max tokens", max_tokens)):
             if value is not None and value < 0:
-                raise ValueError(f"{name} must be 0 or more, got {value}")
+                raise UsageError(f"{name} must be 0 or more, got {value}")
         self.max_calls, self.max_tokens = max_calls, max_tokens
         self.calls = self.tokens = 0
         self._lock = threading.Lock()

@@ -14,7 +14,9 @@ from typing import Iterable, Literal
 
 import yaml
 from specsoloist.parser import SpecParser
+from specsoloist.providers import LLMProvider
 
+from ..errors import AnswerError, UsageError
 from . import prompts
 from .fileio import FILE_MODE, inside, temp_prefix
 from .models import Architecture, ComponentDef
@@ -22,13 +24,13 @@ from .models import Architecture, ComponentDef
 WriteStatus = Literal["created", "skipped", "failed"]
 
 
-def draft_with(provider, request: str, existing: list[str]) -> Architecture:
+def draft_with(provider: LLMProvider, request: str, existing: list[str]) -> Architecture:
     """The LLM's architecture for `request`; ValueError when its answer is unusable."""
     answer = provider.generate(prompts.architecture_prompt(request, existing))
     return Architecture.from_yaml(extract_yaml(answer), known=existing)
 
 
-def spec_with(provider, component: ComponentDef, architecture: Architecture) -> str:
+def spec_with(provider: LLMProvider, component: ComponentDef, architecture: Architecture) -> str:
     """The LLM's full markdown for one component's spec."""
     return strip_fences(provider.generate(prompts.spec_prompt(component, architecture)))
 
@@ -40,7 +42,7 @@ def extract_yaml(answer: str) -> str:
     try:
         yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"the answer is not valid YAML: {exc}") from None
+        raise AnswerError(f"the answer is not valid YAML: {exc}") from None
     return text
 
 
@@ -52,7 +54,7 @@ def strip_fences(text: str) -> str:
 
 def require_request(request) -> str:
     if not isinstance(request, str) or not request.strip():
-        raise ValueError("the request is empty: describe the software you want in plain English")
+        raise UsageError("the request is empty: describe the software you want in plain English")
     return request
 
 

@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import ProjectError
+from ..processes.control import alive
+
 
 def _umask() -> int:
     """This process's umask, read without changing it (os.umask would race other threads)."""
@@ -63,17 +66,6 @@ def clean_stale_temp_files(root: str | os.PathLike) -> list[str]:
     return removed
 
 
-def alive(pid: int) -> bool:
-    """Whether a process with this pid exists (a killed writer's does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def atomic_write(path: str | os.PathLike, text: str) -> Path:
     """Write via a temporary file in the same directory, then rename over the target."""
     path = Path(path)
@@ -96,9 +88,9 @@ def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
 def inside(root: str | os.PathLike, relative: str) -> Path:
     """Resolve `relative` under `root`, refusing absolute paths and anything that escapes it."""
     if not relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
-        raise ValueError(f"path {relative!r} is absolute; only paths inside {root} are allowed")
+        raise ProjectError(f"path {relative!r} is absolute; only paths inside {root} are allowed", path=relative)
     root_path = Path(root).resolve()
     target = (root_path / relative).resolve()
     if target != root_path and root_path not in target.parents:
-        raise ValueError(f"path {relative!r} escapes {root_path}")
+        raise ProjectError(f"path {relative!r} escapes {root_path}", path=relative)
     return target

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional
 
+from ..errors import SpecError
+
 
 def find_cycle(deps: Mapping[str, Iterable[str]]) -> Optional[list[str]]:
     """Return one cycle as a closed path (`[a, b, a]`), or None. Only edges inside `deps` count."""
@@ -47,7 +49,7 @@ def topological_order(deps: Mapping[str, Iterable[str]], preferred: Iterable[str
     while remaining:
         ready = sorted((n for n, d in remaining.items() if not d), key=lambda n: rank[n])
         if not ready:
-            raise ValueError("dependency cycle among: " + ", ".join(sorted(remaining)))
+            raise SpecError("dependency cycle among: " + ", ".join(sorted(remaining)))
         node = ready[0]
         order.append(node)
         del remaining[node]

@@ -25,6 +25,7 @@ from typing import Callable, ContextManager, Optional, Union
 from . import pricing, usage
 from .budget import Budget, BudgetReached
 from .fileio import atomic_write
+from .options import RETRIES, RETRY_DELAY
 
 #: HTTP statuses worth another try: timeout, too early, rate limited, server errors, overloaded.
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
@@ -119,7 +120,8 @@ class FileRecord:
 class SpecProvider:
     """The provider as one spec's build sees it (see the module docstring)."""
 
-    def __init__(self, inner, record: Union[list, MemoryRecord, FileRecord], retries: int = 3, delay: float = 1.0,
+    def __init__(self, inner, record: Union[list, MemoryRecord, FileRecord], retries: int = RETRIES.default,
+                 delay: float = RETRY_DELAY.default,
                  gate: Callable[[], ContextManager] = contextlib.nullcontext,
                  log: Callable[[str], None] = print, seed: Optional[str] = None, budget: Optional[Budget] = None):
         self.inner, self.retries, self.delay, self.gate, self.log = inner, retries, delay, gate, log
@@ -170,7 +172,7 @@ class SpecProvider:
                 self._count(usage.last())  # a failed call may still have been billed
                 if attempt >= self.retries or not is_transient(exc):
                     raise
-                wait = max(backoff(attempt, self.delay, self._rng), min(retry_after(exc) or 0.0, MAX_RETRY_AFTER))
+                wait = max(backoff(attempt, self.delay, self._rng), min(retry_after_of(exc) or 0.0, MAX_RETRY_AFTER))
                 attempt += 1
                 with self._lock:
                     self.retried += 1
@@ -195,7 +197,7 @@ class SpecProvider:
 MAX_RETRY_AFTER = 600.0
 
 
-def retry_after(exc: BaseException) -> Optional[float]:
+def retry_after_of(exc: BaseException) -> Optional[float]:
     """The server's own Retry-After (seconds), found anywhere on the exception's chain."""
     for link in chain(exc):
         value = getattr(link, "retry_after", None)

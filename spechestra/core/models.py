@@ -11,8 +11,9 @@ from enum import Enum
 from typing import Any, Optional
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from ..errors import SpecError
 from .graph import find_cycle, topological_order
 from .names import check_spec_name
 
@@ -161,21 +162,32 @@ class Architecture(BaseModel):
 
     @classmethod
     def from_yaml(cls, yaml_str: str, known: Optional[list[str]] = None) -> "Architecture":
-        """Parse SpecSoloist's architecture YAML; a clear `ValueError` on anything malformed."""
+        """Parse SpecSoloist's architecture YAML; one clear `SpecError` (a ValueError) on anything
+        malformed or invalid, naming each problem."""
         try:
             data = yaml.safe_load(yaml_str)
         except yaml.YAMLError as exc:
-            raise ValueError(f"architecture YAML is malformed: {exc}") from None
+            raise SpecError(f"architecture YAML is malformed: {exc}") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ValueError(f"architecture YAML must be a mapping, got {type(data).__name__}")
+            raise SpecError(f"architecture YAML must be a mapping, got {type(data).__name__}")
         components = data.get("components") or []
         if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
-            raise ValueError("architecture YAML: 'components' must be a list of mappings")
-        return cls(components=components, dependencies=data.get("dependencies") or {},
-                   build_order=data.get("build_order") or [], description=data.get("description") or "",
-                   existing=list(known or ()))
+            raise SpecError("architecture YAML: 'components' must be a list of mappings")
+        try:
+            return cls(components=components, dependencies=data.get("dependencies") or {},
+                       build_order=data.get("build_order") or [], description=data.get("description") or "",
+                       existing=list(known or ()))
+        except ValidationError as exc:
+            raise SpecError("invalid architecture: " + "; ".join(_said(e) for e in exc.errors())) from None
+
+
+def _said(error: dict) -> str:
+    """One pydantic error in words: where, and the validator's own message (no docs URL)."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 class CompositionResult(BaseModel):
@@ -260,6 +272,8 @@ class BuildResult(BaseModel):
     specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
     specs_budget_skipped: list[str] = Field(default_factory=list, description="Not built: the run's budget was reached.")
     budget_reached: Optional[str] = Field(default=None, description="Why the run stopped starting work, if it did.")
+    problem: Optional[str] = Field(default=None, description="Why the build could not start at all (the project as "
+                                   "a whole: no specs, a refused arrangement, a busy project, a bad setting).")
     setup: list[str] = Field(default_factory=list, description="What preparing the arrangement's environment did.")
     build_order: list[str] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
@@ -279,12 +293,13 @@ class BuildResult(BaseModel):
     def message(self) -> str:
         if self.success:
             return ""
+        if self.problem:
+            return self.problem
         if self.budget_reached:
             return (f"{self.budget_reached}; {len(self.specs_budget_skipped)} spec(s) skipped: "
                     f"{', '.join(self.specs_budget_skipped)}")
         names = self.specs_failed + self.specs_blocked
-        whole = [why for name, why in self.errors.items() if name not in self.details and name not in names]
-        return "; ".join(whole) if whole else f"{len(names)} spec(s) not built: {', '.join(names)}"
+        return f"{len(names)} spec(s) not built: {', '.join(names)}"
 
 
 class VerifyResult(BaseModel):

@@ -13,19 +13,26 @@ from importlib.metadata import version
 from typing import Callable, Optional
 
 import yaml
-
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.parser import SpecParser
 from specsoloist.resolver import DependencyResolver, MissingDependencyError
 
-from . import prompts
+from ..errors import (
+    MissingDependency,
+    ProjectError,
+    SpecError,
+    UnsafeDependency,
+    UsageError,
+)
+from . import options, prompts
 from .graph import find_cycle, mermaid, topological_order
 from .models import VerifyResult
 from .names import check_spec_name, check_spec_names
 from .project import Layout, check_project_dir, find_specs_dir, load_arrangement
 from .spec_build import SpecJob
 from .spec_parser import CachingSpecParser
-from .workflow import WorkflowPlan, plan as plan_steps
+from .workflow import WorkflowPlan
+from .workflow import plan as plan_steps
 
 #: Bump when what a cached outcome holds changes shape (old cache entries then miss, never mislead).
 CACHE_VERSION = "3"
@@ -35,15 +42,15 @@ CACHE_VERSION = "3"
 class BuildOptions:
     """Per-spec settings every job gets unless `make_job` says otherwise."""
 
-    max_fixes: int = 2          # fix attempts after the first test run
-    test_timeout: float = 120.0  # seconds one spec's generated tests may run
-    retries: int = 3            # retries of one provider call after a transient fault
-    retry_delay: float = 1.0    # first backoff in seconds (doubles, +/-50% jitter)
+    max_fixes: int = options.MAX_FIXES.default
+    test_timeout: float = options.TEST_TIMEOUT.default
+    retries: int = options.RETRIES.default
+    retry_delay: float = options.RETRY_DELAY.default
 
     def __post_init__(self):
         for name in ("max_fixes", "test_timeout", "retries", "retry_delay"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
 
 MakeJob = Callable[..., SpecJob]
@@ -87,7 +94,7 @@ class Project:
         for name in names:
             if not self.parser.spec_exists(name):
                 known = ", ".join(self.spec_names()) or "none"
-                raise ValueError(f"no spec named {name!r} in {self.specs_dir} (specs here: {known})")
+                raise SpecError(f"no spec named {name!r} in {self.specs_dir} (specs here: {known})", spec=name)
         graph = self.resolver.build_graph(self._closure(names))
         return {n: list(graph.get_dependencies(n)) for n in sorted(graph.specs)}
 
@@ -104,27 +111,26 @@ class Project:
                 except ValueError as exc:
                     raise UnsafeDependency(wanted_by, name, str(exc)) from None
             if not self.parser.spec_exists(name):
-                raise MissingDependencyError(wanted_by, name)
+                raise MissingDependency(wanted_by, name)
             seen.append(name)
             todo.extend((d, name) for d in dependency_names(self.parser, name))
         return seen
 
     def problems(self, specs: Optional[list[str]] = None) -> dict[str, str]:
-        """Everything that stops a build, by spec name, found without calling any LLM."""
+        """What stops each spec building, by spec name, found without calling any LLM. A problem of
+        the project as a whole (no specs, an arrangement writing outside build/, an unknown name in
+        `specs`) is raised as a `ProjectError`: it is not a spec's."""
         errors: dict[str, str] = {}
         try:
             deps = self.dependencies(specs)
-        except (MissingDependencyError, UnsafeDependency) as exc:
-            return {getattr(exc, "spec", "?"): str(exc)}
-        except (FileNotFoundError, ValueError) as exc:
-            return {"(project)": str(exc)}
+        except (MissingDependency, UnsafeDependency) as exc:
+            return {exc.spec: str(exc)}
+        except MissingDependencyError as exc:  # SpecSoloist's resolver found one we did not
+            return {str(getattr(exc, "spec", "") or "?"): str(exc)}
         if not deps:
-            return {"(project)": f"no specs in {self.specs_dir} (specs are read from src/, the arrangement's "
-                                 "specs_path, or the project folder itself)"}
-        try:
-            self.layout().check_paths(deps)
-        except ValueError as exc:
-            return {"(arrangement)": str(exc)}
+            raise ProjectError(f"no specs in {self.specs_dir} (specs are read from src/, the arrangement's "
+                               "specs_path, or the project folder itself)", path=self.specs_dir)
+        self.layout().check_paths(deps)
         for name in deps:
             verdict = self.parser.validate_spec(name)
             if not verdict["valid"]:
@@ -136,7 +142,7 @@ class Project:
         return errors
 
     def verify(self) -> VerifyResult:
-        problems = self.problems() if self.spec_names() else {}
+        problems = self.problems() if self.spec_names() else {}  # a project-level problem raises
         results = {n: {"status": "invalid" if n in problems else "valid", "errors": [problems[n]] if n in problems else []}
                    for n in self.spec_names()}
         for name, why in problems.items():
@@ -149,7 +155,7 @@ class Project:
         deps = self.dependencies(specs)
         cycle = find_cycle(deps)
         if cycle:
-            raise ValueError("dependency cycle: " + " -> ".join(cycle))
+            raise SpecError("dependency cycle: " + " -> ".join(cycle), spec=cycle[0])
         return topological_order(deps, sorted(deps))
 
     def get_dependency_graph(self, specs: Optional[list[str]] = None):
@@ -197,14 +203,6 @@ class Project:
         return jobs, order
 
 
-class UnsafeDependency(ValueError):
-    """A spec names a dependency that could not be a spec file inside the specs folder."""
-
-    def __init__(self, spec: str, dependency: str, why: str):
-        super().__init__(f"spec {spec!r} depends on {dependency!r}, which is not a spec name: {why}")
-        self.spec, self.dependency = spec, dependency
-
-
 def yaml_of(arrangement) -> str:
     return yaml.safe_dump(arrangement.model_dump(mode="json"), sort_keys=True) if arrangement else ""
 
@@ -225,8 +223,9 @@ def dependency_names(parser: SpecParser, name: str) -> list[str]:
     try:
         spec = parser.parse_spec(name)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{parser.get_spec_path(name)} is not a text file (not UTF-8: {exc.reason} at byte "
-                         f"{exc.start}); fix it or move it out of the specs folder") from None
+        path = parser.get_spec_path(name)
+        raise SpecError(f"{path} is not a text file (not UTF-8: {exc.reason} at byte {exc.start}); fix it or move "
+                        "it out of the specs folder", spec=name, path=path) from None
     found: list[str] = []
     for dep in spec.metadata.dependencies:
         raw = dep.get("from", "") if isinstance(dep, dict) else dep if isinstance(dep, str) else ""

@@ -9,17 +9,18 @@ A model missing from the table has no cost (shown as "-"), never a guess.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
+from ..errors import ConfigurationError
+from ..settings import settings
 
-class PriceTableError(ValueError):
-    pass
+#: A bad table: a ConfigurationError naming SPECHESTRA_PRICES (kept under its old name).
+PriceTableError = ConfigurationError
 
 
 def price_table() -> dict[str, dict[str, float]]:
-    raw = os.environ.get("SPECHESTRA_PRICES", "").strip()
+    raw = (settings.prices or "").strip()
     if not raw:
         return {}
     source = "SPECHESTRA_PRICES"
@@ -28,13 +29,14 @@ def price_table() -> dict[str, dict[str, float]]:
         try:
             raw = Path(raw).read_text(encoding="utf-8")
         except OSError as exc:
-            raise PriceTableError(f"SPECHESTRA_PRICES: cannot read {source}: {exc.strerror}") from None
+            raise ConfigurationError(f"SPECHESTRA_PRICES: cannot read {source}: {exc.strerror}",
+                                     setting="SPECHESTRA_PRICES") from None
     try:
         table = json.loads(raw)
         return {str(model): {"input": float(p["input"]), "output": float(p["output"])} for model, p in table.items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise PriceTableError(f"{source}: expected {{\"model\": {{\"input\": usd_per_million, \"output\": "
-                              f"usd_per_million}}}}: {type(exc).__name__}: {exc}") from None
+        raise ConfigurationError(f"{source}: expected {{\"model\": {{\"input\": usd_per_million, \"output\": "
+                                 f"usd_per_million}}}}: {type(exc).__name__}: {exc}", setting="SPECHESTRA_PRICES") from None
 
 
 def cost(model: Optional[str], input_tokens: int, output_tokens: int,

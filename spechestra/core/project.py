@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
-
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.parser import SpecParser
 from specsoloist.schema import Arrangement
 
+from ..errors import ProjectError
 from .fileio import inside
 
 
@@ -20,7 +20,8 @@ def check_project_dir(project_dir: str) -> str:
     """The project folder as an absolute path; a clear error when the path is a file."""
     path = os.path.abspath(project_dir)
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"the project path {path} is a file, not a folder: give the folder that holds the specs")
+        raise ProjectError(f"the project path {path} is a file, not a folder: give the folder that holds the specs",
+                           path=path)
     return path
 
 
@@ -45,7 +46,7 @@ def load_arrangement(project_dir: str, arrangement=None) -> Optional[Arrangement
     path = arrangement or os.path.join(project_dir, "arrangement.yaml")
     if not os.path.exists(path):
         if arrangement:
-            raise FileNotFoundError(f"arrangement file not found: {arrangement}")
+            raise ProjectError(f"arrangement file not found: {arrangement}", path=str(arrangement))
         return None
     with open(path, encoding="utf-8") as handle:
         return SpecParser(project_dir).parse_arrangement(handle.read())
@@ -74,7 +75,7 @@ class Layout:
         arr = self.arrangement
         return arr.output_paths.resolve_tests(name) if arr else f"test_{name}.py"
 
-    def path_templates(self) -> tuple[str, str]:
+    def path_templates(self) -> tuple[str, ...]:
         """The arrangement's output paths as written (`src/{name}.py`), or none."""
         arr = self.arrangement
         return (arr.output_paths.implementation, arr.output_paths.tests) if arr else ()
@@ -87,25 +88,25 @@ class Layout:
             for rel in list(arr.environment.config_files) + [entry.dest for entry in arr.static]:
                 try:
                     self.absolute(rel)
-                except ValueError as exc:
-                    raise ValueError(f"the arrangement writes {rel!r}, which is refused: {exc}") from None
+                except ProjectError as exc:
+                    raise ProjectError(f"the arrangement writes {rel!r}, which is refused: {exc}", path=rel) from None
         for name in names:
             for rel in (self.impl_path(name), self.test_path(name)):
                 try:
                     self.absolute(rel)
-                except ValueError as exc:
-                    raise ValueError(f"the arrangement's output path for {name!r} is refused: {exc}") from None
+                except ProjectError as exc:
+                    raise ProjectError(f"the arrangement's output path for {name!r} is refused: {exc}",
+                                       path=rel) from None
 
     def absolute(self, relative: str) -> Path:
         return inside(self.build_dir, relative)
 
     @property
     def results_dir(self) -> str:
-        """Persisted task results (the incremental-build cache): <project>/.spechestra/results.
+        """Prefect's result storage for the build's task runs: <project>/.spechestra/results.
 
-        Outside build/ on purpose: deleting build/ and rebuilding restores every file from here
-        with no LLM call.
-        """
+        Not the build cache (that is `core.build_cache`, in .spechestra/cache/): these are the
+        persisted task results Prefect reads back, e.g. a spec's outcome for its flow run."""
         return os.path.join(self.project_dir, ".spechestra", "results")
 
     def answers_path(self, cache_key: str) -> str:

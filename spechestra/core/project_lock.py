@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-
-class ProjectBusy(RuntimeError):
-    """Another build holds the project's lock for longer than we may wait."""
+from ..errors import ProjectBusy
 
 
 def lock_path(project_dir: str) -> Path:
@@ -51,8 +49,7 @@ def project_lock(project_dir: str, timeout: float, flow_run_id: Optional[str] = 
             except BlockingIOError:
                 holder = _read(handle)
                 if time.monotonic() >= deadline:
-                    raise ProjectBusy(f"{project_dir} is being built by {_describe(holder)}; waited {timeout:g}s. "
-                                      "Try again when it ends (or give a longer --lock-timeout).") from None
+                    raise ProjectBusy(project_dir, _describe(holder), timeout) from None
                 if not told:
                     on_wait(f"waiting for {_describe(holder)} on this project to finish (up to {timeout:g}s)")
                     told = True

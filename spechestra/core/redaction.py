@@ -11,15 +11,14 @@ Prefect turns them into state messages, events and stored results.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import Optional
 
+from ..settings import secret_values
+
 MASK = "[redacted]"
 MIN_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
-KEY_VARIABLES = ("GEMINI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY",
-                 "SPECHESTRA_API_KEY")
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -95,9 +94,8 @@ def install() -> None:
     """Idempotent: know the environment's keys and, once any key is known, redact log records
     and the standard streams (a process with no key is left exactly as it was)."""
     global _installed
-    for variable in KEY_VARIABLES:
-        value = os.environ.get(variable)
-        if value and len(value) >= MIN_LENGTH:
+    for value in secret_values():
+        if len(value) >= MIN_LENGTH:
             with _lock:
                 _secrets.add(value)
     with _lock:

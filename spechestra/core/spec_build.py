@@ -15,19 +15,22 @@ import shutil
 import sys
 import tempfile
 import time
-from pathlib import Path
-from xml.etree import ElementTree
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, ContextManager, Optional
+from xml.etree import ElementTree
 
 from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
+from specsoloist.providers import LLMProvider
 
-from .fileio import alive, atomic_write, inside
+from ..processes.control import alive
+from ..processes.reaped import python_env, run_reaped
+from . import options
 from .budget import Budget, BudgetReached
+from .fileio import atomic_write, inside
 from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
-from .processes import run_reaped
 from .project import Layout
 
 
@@ -40,10 +43,10 @@ class SpecJob:
     deps: tuple[str, ...] = ()
     cache_key: str = ""
     model: Optional[str] = None
-    max_fixes: int = 2
-    test_timeout: float = 120.0
-    retries: int = 3
-    retry_delay: float = 1.0
+    max_fixes: int = options.MAX_FIXES.default
+    test_timeout: float = options.TEST_TIMEOUT.default
+    retries: int = options.RETRIES.default
+    retry_delay: float = options.RETRY_DELAY.default
     llm_limit: Optional[str] = None
     import_dirs: tuple[str, ...] = field(default=())
 
@@ -59,14 +62,13 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
     build = job.layout.build_dir
     roots = [root, build] if root else [build]
     paths = [os.path.join(r, d) for r in roots for d in job.import_dirs] + roots
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     os.makedirs(build, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spechestra-tests-") as tmp:
         report = os.path.join(tmp, "report.xml")
         # Run from build/ (its conftest and environment files apply) on the file in `root`.
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", build,
                "--confcutdir", build, "-o", "addopts=", f"--junitxml={report}", os.path.join(root or build, test_rel)]
-        run = run_reaped(cmd, build, env, job.test_timeout)
+        run = run_reaped(cmd, build, python_env(paths), job.test_timeout)
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
         counts = junit_counts(report)
@@ -111,7 +113,7 @@ def _quiet(phase: str) -> None:
     pass
 
 
-def build_spec(job: SpecJob, provider, log: Callable[[str], None] = print, record=None,
+def build_spec(job: SpecJob, provider: LLMProvider, log: Callable[[str], None] = print, record=None,
                gate: Callable[[], ContextManager] = contextlib.nullcontext,
                phase: Callable[[str], None] = _quiet, budget: Optional[Budget] = None) -> SpecOutcome:
     """Compile, test and fix one spec. Returns an outcome; raises only on provider errors.

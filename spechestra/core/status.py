@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from .build_cache import BuildCache
 from .publishing import file_sha256, read_record, sha256
+from .text import first_line
 
 
 @dataclass
@@ -48,8 +49,7 @@ def project_status(project, cache_keys: dict[str, str]) -> list[SpecStatus]:
                 elif on_disk != written:
                     status.edited.append(rel)
         if record.get("status") in ("failed", "blocked") and record.get("attempted", 0) >= record.get("published", 0):
-            status.state, status.error = record["status"], record.get("error", "").strip().splitlines()[0][:200] \
-                if record.get("error") else ""
+            status.state, status.error = record["status"], first_line(record.get("error"), 200)
             status.spec_changed = record.get("last_attempt_sha256") != sha256(text)
         found.append(status)
     return found

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from .fileio import atomic_write
 from .models import Outcome
+from .text import first_line
 
 #: Key of the table artifact holding each step's inputs and outputs.
 TRACE_KEY = "perform-trace"
@@ -127,7 +128,7 @@ def format_tree(trace: dict) -> str:
         lines.append(f"{branch}{step['name']} ({step.get('spec')})  {step.get('state')}  {step.get('duration', 0):.2f}s")
         lines.append(f"{pad}in:  {_line(step.get('inputs', {}))}")
         if step.get("error"):
-            lines.append(f"{pad}error: {str(step['error']).splitlines()[0]}")
+            lines.append(f"{pad}error: {first_line(str(step['error']))}")
         else:
             lines.append(f"{pad}out: {_line(step.get('outputs', {}))}")
     lines.append(f"outputs: {_line(trace.get('outputs', {}))}")

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from specsoloist.parser import SpecParser
 
+from ..errors import WorkflowError
 from .project import Layout
 
 WORKFLOW_TYPES = ("workflow", "orchestrator")
@@ -61,17 +62,18 @@ def parse_ref(raw: Any, step_names: list[str]) -> Ref:
 
 
 def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> WorkflowPlan:
-    """Check the workflow spec, its references and its compiled modules; raise ValueError naming
+    """Check the workflow spec, its references and its compiled modules; raise WorkflowError naming
     the first problem (and every other one found alongside it)."""
     if not parser.spec_exists(workflow):
-        raise ValueError(f"no spec named {workflow!r} in {parser.src_dir}")
+        raise WorkflowError(f"no spec named {workflow!r} in {parser.src_dir}", workflow=workflow)
     spec = parser.parse_spec(workflow)
     kind = spec.metadata.type
     if kind not in WORKFLOW_TYPES:
-        raise ValueError(f"{workflow!r} is a {kind!r} spec; only workflow or orchestrator specs can be performed")
+        raise WorkflowError(f"{workflow!r} is a {kind!r} spec; only workflow or orchestrator specs can be performed",
+                            workflow=workflow)
     raw_steps = spec.schema.steps if spec.schema and spec.schema.steps else []
     if not raw_steps:
-        raise ValueError(f"workflow {workflow!r} has no steps (expected a yaml:steps block)")
+        raise WorkflowError(f"workflow {workflow!r} has no steps (expected a yaml:steps block)", workflow=workflow)
 
     problems: list[str] = []
     names = [s.name for s in raw_steps]
@@ -113,7 +115,8 @@ def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> Wor
         steps.append(Step(raw.name, raw.spec, bool(raw.checkpoint), refs, after, str(module),
                           raw.spec.split("/")[-1]))
     if problems:
-        raise ValueError(f"workflow {workflow!r} cannot run: " + "; ".join(problems))
+        raise WorkflowError(f"workflow {workflow!r} cannot run: " + "; ".join(problems), workflow=workflow,
+                            problems=problems)
     dirs = {os.path.dirname(s.module_path) for s in steps} | {layout.build_dir}
     return WorkflowPlan(workflow, steps, tuple(sorted(dirs)))
 

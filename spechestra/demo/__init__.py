@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..errors import ProjectError
+
 HERE = Path(__file__).parent
 RECORDINGS = HERE / "recordings"
 MARKER = ".spechestra-demo"
@@ -20,7 +22,7 @@ def prepare(directory: Path) -> Path:
     directory = directory.resolve()
     if directory.exists():
         if not (directory / MARKER).exists():
-            raise ValueError(f"{directory} exists and is not a demo folder; choose another --dir")
+            raise ProjectError(f"{directory} exists and is not a demo folder; choose another --dir", path=str(directory))
         shutil.rmtree(directory)
     (directory / "src").mkdir(parents=True)
     (directory / MARKER).write_text("created by `spechestra demo`; safe to delete\n")

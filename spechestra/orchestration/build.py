@@ -16,31 +16,56 @@ import time
 from typing import Optional
 
 from pydantic import Field
+from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
-from specsoloist.parser import SpecParser
-
-from ..core import pricing, settings
 from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
 from ..core.fileio import clean_stale_temp_files
 from ..core.llm_calls import FileRecord
 from ..core.models import BuildResult, Outcome, SpecOutcome
+from ..core.options import (
+    INCREMENTAL,
+    MAX_FIXES,
+    MAX_LLM_CALLS,
+    MAX_TOKENS,
+    MAX_WORKERS,
+    RETRIES,
+)
 from ..core.planning import BuildOptions, Project
-from ..core.project_lock import ProjectBusy, project_lock
+from ..core.precheck import check_build
+from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
+from ..errors import ProjectBusy
+from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
-from .prefect import (active_limit, allow_failure, as_completed, build_runner, cached_state, current_flow_run_id, final_state,
-                      flow_value, in_flow_run, limit_slot, local_storage, logger, mark_crashed, progress_artifact,
-                      quiet_heartbeats, retry_transient, sp_flow, sp_task, state_result, table_artifact, update_progress)
+from .prefect import (
+    active_limit,
+    allow_failure,
+    as_completed,
+    build_runner,
+    cached_state,
+    current_flow_run_id,
+    final_state,
+    flow_value,
+    in_flow_run,
+    limit_slot,
+    local_storage,
+    logger,
+    mark_crashed,
+    progress_artifact,
+    quiet_heartbeats,
+    retry_transient,
+    sp_flow,
+    sp_task,
+    state_result,
+    table_artifact,
+    update_progress,
+)
 
-MAX_CALLS = ("Hard cap on LLM calls for this run: no call starts past it; unstarted specs end Skipped "
-             "(empty: the Variable spechestra_max_llm_calls, else no cap).")
-MAX_TOKENS = ("Hard cap on tokens (input + output) for this run: no call starts once it is reached "
-              "(empty: the Variable spechestra_max_tokens, else no cap).")
 KILLED = "the process running this build was killed; found by the next build of the project"
 
 
@@ -250,13 +275,13 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
 def build(
     project_dir: Annotated[str, Field(description="Project folder (specs in src/ or the folder itself).")] = ".",
     specs: Annotated[Optional[list[str]], Field(description="Only these specs (and what they need); empty = all.")] = None,
-    incremental: Annotated[bool, Field(description="Reuse cached results for unchanged specs.")] = True,
-    max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
+    incremental: Annotated[bool, INCREMENTAL.field()] = INCREMENTAL.default,
+    max_workers: Annotated[int, MAX_WORKERS.field()] = MAX_WORKERS.default,
     model: Annotated[Optional[str], Field(description="LLM model override.")] = None,
-    max_fixes: Annotated[int, Field(ge=0, le=10, description="Fix attempts per spec after failing tests.")] = 2,
-    retries: Annotated[int, Field(ge=0, le=10, description="Retries of an LLM call after a transient fault.")] = 3,
-    max_llm_calls: Annotated[Optional[int], Field(ge=0, description=MAX_CALLS)] = None,
-    max_tokens: Annotated[Optional[int], Field(ge=0, description=MAX_TOKENS)] = None,
+    max_fixes: Annotated[int, MAX_FIXES.field()] = MAX_FIXES.default,
+    retries: Annotated[int, RETRIES.field()] = RETRIES.default,
+    max_llm_calls: Annotated[Optional[int], MAX_LLM_CALLS.field()] = MAX_LLM_CALLS.default,
+    max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ) -> BuildResult:
     runtime.announce()
     project = Project(project_dir, runtime.config_for(project_dir), BuildOptions(max_fixes=max_fixes, retries=retries))
@@ -268,23 +293,26 @@ def build(
 def build_here(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,
                model: Optional[str]) -> BuildResult:
     """Check, plan and build inside a flow run (the `build` flow's, or a caller's)."""
-    problems = project.problems(specs)
-    try:
-        pricing.price_table()  # a bad price table fails the build once, by name, not every spec
-    except pricing.PriceTableError as exc:
-        problems = {**problems, "(settings)": str(exc)}
-    if problems:
-        for name, why in problems.items():
-            logger().error("%s: %s", name, why)
-        return BuildResult(success=False, specs_failed=sorted(n for n in problems if not n.startswith("(")), errors=problems,
-                           flow_run_id=current_flow_run_id())
+    refused = check_build(project, specs)
+    if refused is not None:
+        log_refusal(refused)
+        refused.flow_run_id = current_flow_run_id()
+        return refused
     rt = runtime.current()
-    timeout = rt.lock_timeout if rt.lock_timeout is not None else settings.lock_timeout()
+    timeout = rt.lock_timeout if rt.lock_timeout is not None else settings.lock_timeout
     try:
         return _build_locked(project, specs, incremental, max_workers, model, rt, timeout)
     except ProjectBusy as exc:  # an expected outcome, not a crash: a failed result saying why
         logger().error("%s", exc)
-        return BuildResult(success=False, errors={"(project)": str(exc)}, flow_run_id=current_flow_run_id())
+        return BuildResult(success=False, problem=str(exc), flow_run_id=current_flow_run_id())
+
+
+def log_refusal(result: BuildResult) -> None:
+    """A build that could not start, in the log: the project's problem, or each spec's."""
+    if result.problem:
+        logger().error("%s", result.problem)
+    for name, why in result.errors.items():
+        logger().error("%s: %s", name, why)
 
 
 def _build_locked(project: Project, specs, incremental: bool, max_workers: int, model, rt, timeout: float) -> BuildResult:
@@ -295,7 +323,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
                      + remove_stale_staging(project.build_dir)):
             logger().info("Removed %s, left by a run that was killed mid-write", path)
         provider = runtime.provider_for(project.project_dir)
-        jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit_name()),
+        jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit),
                                    make_job=rt.make_job or project.make_job, llm=getattr(provider, "identity", ""))
         with runtime.using(provider=provider):
             return run_build(jobs, order, max_workers, refresh=not incremental)

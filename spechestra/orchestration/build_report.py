@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ..core.graph import mermaid
-from ..core.pricing import spending
 from ..core.models import BuildResult, Outcome, SpecOutcome
+from ..core.pricing import spending
 from .prefect import current_flow_run_id, markdown_artifact, table_artifact
 
 

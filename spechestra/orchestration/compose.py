@@ -16,10 +16,27 @@ from typing_extensions import Annotated
 
 from ..core import composing, reviews
 from ..core.fileio import clean_stale_temp_files
-from ..core.models import Architecture, ComponentDef, CompositionResult, GeneratedSpecs, Outcome, ReviewRequest
+from ..core.models import (
+    Architecture,
+    ComponentDef,
+    CompositionResult,
+    GeneratedSpecs,
+    Outcome,
+    ReviewRequest,
+)
 from . import pauses, runtime
-from .prefect import (current_flow_run_id, final_state, flow_value, in_flow_run, logger, quiet_heartbeats, sp_flow,
-                      retry_transient, sp_task, unmapped)
+from .prefect import (
+    current_flow_run_id,
+    final_state,
+    flow_value,
+    in_flow_run,
+    logger,
+    quiet_heartbeats,
+    retry_transient,
+    sp_flow,
+    sp_task,
+    unmapped,
+)
 
 MAX_EDIT_ROUNDS = 3
 

@@ -8,7 +8,6 @@ again). `prefect deploy` itself is Prefect's own command, run as is.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 from prefect.exceptions import ObjectNotFound
 
-from ..core.local_server import prefect_exe
+from ..core.text import first_line
+from ..errors import DeployError, ProjectError
+from ..server.local import prefect_exe
+from ..settings import environment, settings
 from .prefect import client
 
 
@@ -43,13 +45,16 @@ def deploy(root: Path, pool: str) -> list[str]:
     """Create the work pool if missing, deploy everything in `root/prefect.yaml`, say what is there."""
     root = root.resolve()
     if not (root / "prefect.yaml").is_file():
-        raise FileNotFoundError(f"no prefect.yaml in {root} (run this from the Spechestra checkout, or pass --dir)")
+        raise ProjectError(f"no prefect.yaml in {root} (run this from the Spechestra checkout, or pass --dir)",
+                           path=str(root))
     done = [f"created work pool {pool!r} (process)" if ensure_pool(pool) else f"work pool {pool!r} exists"]
-    env = dict(os.environ, COLUMNS=os.environ.get("COLUMNS", "200"))
-    env.setdefault("SPECHESTRA_HOME", str(root))
+    # Prefect's own command gets the whole environment (its settings, the API), a wide table, and
+    # the checkout the deployments' pull step points at.
+    env = environment(COLUMNS="200", SPECHESTRA_HOME=settings.home or str(root))
     proc = subprocess.run([prefect_exe(), "--no-prompt", "deploy", "--all"], cwd=root, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"`prefect deploy --all` failed (exit {proc.returncode}):\n"
-                           f"{(proc.stdout + proc.stderr)[-3000:]}")
+        output = (proc.stdout + proc.stderr)[-3000:]
+        raise DeployError(f"`prefect deploy --all` failed (exit {proc.returncode}): {first_line(output[-300:])}",
+                          output=output)
     return done + [f"deployed {name} (pool {pool})" for name in deployed_in(pool)]

@@ -8,24 +8,34 @@ import json
 import time
 from typing import Optional
 
-from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey, FlowFilter,
-                                            FlowFilterName, FlowRunFilter, FlowRunFilterId,
-                                            FlowRunFilterParentFlowRunId, FlowRunFilterTags)
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterTags,
+)
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from ..core import tracing
+from ..errors import RunNotFound
 from .prefect import client, markdown_artifact, table_artifact
 
+
 def read_flow_run(flow_run_id: str):
-    """One flow run; LookupError naming the id (and where we looked) when there is none."""
+    """One flow run; RunNotFound (a LookupError) naming the id (and where we looked) when there is none."""
     try:
         with client() as c:
             return c.read_flow_run(flow_run_id)
     except ObjectNotFound:
         where = PREFECT_API_URL.value() or f"the local history in {PREFECT_HOME.value()}"
-        raise LookupError(f"no flow run {flow_run_id} in {where}") from None
+        raise RunNotFound(f"no flow run {flow_run_id} in {where}", flow_run_id=flow_run_id) from None
 
 
 def read_flow_runs(flow_name: str, tag: Optional[str] = None, limit: int = 50) -> list:

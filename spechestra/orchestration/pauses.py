@@ -21,9 +21,11 @@ from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Paused
 from pydantic import Field
 
-from ..core import reviews, settings
+from ..core import reviews
 from ..core.models import Architecture, ReviewDecision, ReviewRequest
 from ..core.reviews import CheckpointCallback, ReviewCallback
+from ..errors import ReviewError
+from ..settings import settings
 from .history import read_child_flow_runs, read_flow_run
 from .prefect import client, current_flow_run_id, in_flow_run, logger
 
@@ -103,7 +105,7 @@ def ask(req: ReviewRequest, key: str, *, auto_accept: bool = False, callback: Op
     elif in_flow_run():
         decision = _pause_for_review(req, key, board)
     else:
-        raise RuntimeError("a review needs a flow run (to pause), a callback, or auto_accept=True")
+        raise ReviewError("a review needs a flow run (to pause), a callback, or auto_accept=True")
     logger().info("Review of the %s: %s%s", req.stage, "approved" if decision.approve else "rejected",
                   f" ({decision.comment})" if decision.comment else "")
     return decision
@@ -164,14 +166,14 @@ def pause_for_input(input_type: Type[T], description: str, key: str, **initial: 
     form = input_type.with_initial_data(description=description, **initial)
     root = root_flow_run_id()
     if root is None or root == current_flow_run_id():
-        return pause_flow_run(wait_for_input=form, timeout=settings.review_timeout(),
-                              poll_interval=settings.review_poll_interval(), key=safe_key(key))
+        return pause_flow_run(wait_for_input=form, timeout=settings.review_timeout,
+                              poll_interval=settings.review_poll, key=safe_key(key))
     return _pause_run(root, form, safe_key(key))
 
 
 def _pause_run(flow_run_id: str, form, key: str):
     """`pause_flow_run` for another (the parent) run, whose process is busy running this subflow."""
-    timeout = settings.review_timeout()
+    timeout = settings.review_timeout
     state = Paused(timeout_seconds=timeout, reschedule=False, pause_key=key)
     keyset = keyset_from_paused_state(state)
     state.state_details.run_input_keyset = keyset
@@ -179,17 +181,18 @@ def _pause_run(flow_run_id: str, form, key: str):
     with client() as c:
         result = c.set_flow_run_state(flow_run_id, state)
         if result.state is None or not result.state.is_paused():
-            raise RuntimeError(f"flow run {flow_run_id} cannot be paused: {result.details}")
+            raise ReviewError(f"flow run {flow_run_id} cannot be paused: {result.details}", flow_run_id=flow_run_id)
         form.save(keyset, flow_run_id=UUID(flow_run_id))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            time.sleep(settings.review_poll_interval())
+            time.sleep(settings.review_poll)
             run = c.read_flow_run(flow_run_id)
             if run.state is not None and run.state.is_running():
                 return form.load(keyset, flow_run_id=UUID(flow_run_id))
             if run.state is not None and run.state.is_final():
-                raise RuntimeError(f"flow run {flow_run_id} ended ({run.state.name}) while waiting for input")
-    raise TimeoutError(f"no answer for {key} within {timeout}s")
+                raise ReviewError(f"flow run {flow_run_id} ended ({run.state.name}) while waiting for input",
+                                  flow_run_id=flow_run_id)
+    raise ReviewError(f"no answer for {key} within {timeout}s (SPECHESTRA_REVIEW_TIMEOUT)", flow_run_id=flow_run_id)
 
 
 def safe_key(text: str) -> str:
@@ -235,8 +238,8 @@ def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None
             break
         if time.monotonic() >= deadline:
             state = read_flow_run(flow_run_id).state
-            raise ValueError(f"flow run {flow_run_id} is not waiting for review "
-                             f"(state: {state.name if state else 'unknown'})")
+            raise ReviewError(f"flow run {flow_run_id} is not waiting for review "
+                              f"(state: {state.name if state else 'unknown'})", flow_run_id=flow_run_id)
         time.sleep(0.5)
     resume_with_input(str(run.id), form_answer(ReviewDecision(approve=approve, comment=comment)))
     key = run.state.state_details.pause_key if run.state.state_details else ""

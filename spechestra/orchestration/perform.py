@@ -16,16 +16,28 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from ..core.models import Outcome, PerformResult, StepResult
+from ..core.options import STEP_TIMEOUT
 from ..core.planning import Project
-from ..core.step_runner import StepError, run_step
+from ..core.text import first_line
 from ..core.tracing import STEP_TAG
 from ..core.workflow import Step, WorkflowPlan, resolve
+from ..errors import StepError
+from ..processes.step_runner import run_step
 from . import pauses, runtime
 from .history import record_trace
-from .prefect import (as_completed, current_flow_run_id, final_state, flow_value, logger, quiet_heartbeats,
-                      run_tags, sp_flow, sp_task, state_result, thread_runner)
-
-STEP_TIMEOUT = 300.0
+from .prefect import (
+    as_completed,
+    current_flow_run_id,
+    final_state,
+    flow_value,
+    logger,
+    quiet_heartbeats,
+    run_tags,
+    sp_flow,
+    sp_task,
+    state_result,
+    thread_runner,
+)
 
 
 @sp_task(name="step", task_run_name="{step.name}", persist_result=True, tags=[STEP_TAG])
@@ -38,7 +50,7 @@ def step_task(step: Step, inputs: dict, import_dirs: tuple, timeout: float):
             logger().info("%s printed:\n%s", step.name, exc.output[-4000:])
         result = StepResult(step.name, step.spec, inputs, success=False, error=str(exc),
                             duration=round(time.time() - started, 3))
-        return final_state(result, Outcome.FAILED, f"step {step.name} failed: {str(exc).splitlines()[0]}")
+        return final_state(result, Outcome.FAILED, f"step {step.name} failed: {first_line(str(exc))}")
     if run.output:
         logger().info("%s printed:\n%s", step.name, run.output[-4000:])
     return StepResult(step.name, step.spec, inputs, run.outputs, success=True, duration=round(time.time() - started, 3))
@@ -101,7 +113,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
             if result.success:
                 outputs[name] = result.outputs
             elif why is None:
-                ended, why = Outcome.FAILED, f"step {name!r} failed: {(result.error or '').splitlines()[0] if result.error else ''}"
+                ended, why = Outcome.FAILED, f"step {name!r} failed: {first_line(result.error)}"
     return results, ended, why, waited
 
 
@@ -112,7 +124,7 @@ def perform(
     inputs: Annotated[Optional[dict], Field(description="The workflow's inputs, e.g. {\"n\": 5}.")] = None,
     project_dir: Annotated[str, Field(description="Project folder (built first).")] = ".",
     auto_approve: Annotated[bool, Field(description="Run checkpoint steps without pausing for approval.")] = False,
-    step_timeout: Annotated[float, Field(gt=0, description="Seconds one step may run.")] = STEP_TIMEOUT,
+    step_timeout: Annotated[float, STEP_TIMEOUT.field()] = STEP_TIMEOUT.default,
 ):
     runtime.announce()
     project = Project(project_dir, runtime.config_for(project_dir))

@@ -14,10 +14,12 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from ..core.models import Outcome, PipelineResult
+from ..core.options import MAX_LLM_CALLS, MAX_TOKENS, MAX_WORKERS
 from ..core.planning import Project
+from ..core.text import first_line
 from ..core.workflow import find_workflow
 from . import runtime
-from .build import MAX_CALLS, MAX_TOKENS, build
+from .build import build
 from .compose import compose
 from .perform import perform
 from .prefect import build_runner, final_state, run_tags, sp_flow, state_result
@@ -39,9 +41,9 @@ def compose_build_perform(
     auto_accept: Annotated[bool, Field(description="Skip the reviews and checkpoints (no pauses).")] = False,
     workflow: Annotated[Optional[str], Field(description="Workflow spec to perform; empty = the project's only one.")] = None,
     inputs: Annotated[Optional[dict], Field(description="The workflow's inputs, e.g. {\"text\": \"...\"}.")] = None,
-    max_workers: Annotated[int, Field(ge=1, le=64, description="Specs built at the same time.")] = 4,
-    max_llm_calls: Annotated[Optional[int], Field(ge=0, description=MAX_CALLS)] = None,
-    max_tokens: Annotated[Optional[int], Field(ge=0, description=MAX_TOKENS)] = None,
+    max_workers: Annotated[int, MAX_WORKERS.field()] = MAX_WORKERS.default,
+    max_llm_calls: Annotated[Optional[int], MAX_LLM_CALLS.field()] = MAX_LLM_CALLS.default,
+    max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ):
     runtime.announce()
     composed, ended, why = run_stage(compose, request=request, project_dir=project_dir, auto_accept=auto_accept)
@@ -59,7 +61,7 @@ def compose_build_perform(
                                               composition=composed, build=built,
                                               message=f"{built.message}; perform skipped"))
         if built is not None:
-            why = "; ".join(f"{n}: {(e or '').splitlines()[0] if e else ''}" for n, e in built.errors.items())
+            why = built.problem or "; ".join(f"{n}: {first_line(e)}" for n, e in built.errors.items())
         return final_state(PipelineResult(stage="build", success=False, outcome=ended, composition=composed,
                                           build=built, message=f"build failed, perform skipped: {why}"))
 

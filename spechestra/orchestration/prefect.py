@@ -12,23 +12,35 @@ import typing
 from typing import Any, Optional
 
 from prefect import allow_failure, flow, tags, task, unmapped  # noqa: F401  (re-exported)
-from prefect.futures import as_completed  # noqa: F401  (re-exported)
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NONE as NO_CACHE
-from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
-                               update_progress_artifact)
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
-from prefect.filesystems import LocalFileSystem
-from prefect.states import Cancelled, Completed, Crashed, Failed
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.filesystems import LocalFileSystem
+from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.logging import get_logger, get_run_logger
-from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    temporary_settings,
+)
+from prefect.states import Cancelled, Completed, Crashed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.variables import Variable
 
-from ..core import local_server, redaction, settings
+from ..core import redaction
 from ..core.llm_calls import is_transient
 from ..core.models import Outcome
+from ..errors import ConfigurationError, EndedEarly
+from ..server.address import api_url_for_this_process
+from ..server.temporary import wait_ready
+from ..settings import export, settings
 
 TASK_DEFAULTS: dict[str, Any] = {
     # Prefect's default cache policy includes the run id, so it never hits across runs; tasks
@@ -99,19 +111,21 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
     With Dask each spec's task is pickled to a worker process, which chooses its provider by
     setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
     """
-    kind = kind or settings.task_runner()
+    kind = (kind or settings.task_runner).strip() or "threads"
     if kind == "threads":
         return thread_runner(max_workers)
     if kind == "dask" or kind.startswith("dask:"):
         try:  # optional dependency (spechestra[dask]): imported only when asked for
             from prefect_dask import DaskTaskRunner
         except ImportError:
-            raise ValueError("SPECHESTRA_TASK_RUNNER=dask needs prefect-dask: pip install 'spechestra[dask]'") from None
+            raise ConfigurationError("SPECHESTRA_TASK_RUNNER=dask needs prefect-dask: pip install 'spechestra[dask]'",
+                                     setting="SPECHESTRA_TASK_RUNNER") from None
         if kind.startswith("dask:"):
             return DaskTaskRunner(address=kind.split(":", 1)[1])
         return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
-    raise ValueError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, or dask:tcp://HOST:PORT")
+    raise ConfigurationError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, or dask:tcp://HOST:PORT",
+                             setting="SPECHESTRA_TASK_RUNNER")
 
 
 def run_tags(*names: str):
@@ -177,12 +191,15 @@ def limit_slot(name: Optional[str]):
 
 def secret_value(block_name: str) -> str:
     """The value of a Prefect Secret block (raises a clear error if it does not exist)."""
-    from prefect.blocks.system import Secret  # importing blocks registers them all: only when used
-    local_server.wait_ready()
+    from prefect.blocks.system import (
+        Secret,  # importing blocks registers them all: only when used
+    )
+    wait_ready()
     try:
         value = Secret.load(block_name).get()
     except ValueError as exc:
-        raise ValueError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})") from None
+        raise ConfigurationError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})",
+                                 setting="SPECHESTRA_API_KEY_BLOCK") from None
     redaction.register(value)  # from here on, logs, prints and provider errors never carry it
     return value
 
@@ -195,7 +212,7 @@ def variable_value(name: str) -> Optional[str]:
     """
     if not in_flow_run() and not PREFECT_API_URL.value():
         return None
-    local_server.wait_ready()
+    wait_ready()
     try:
         value = Variable.get(name, default=None)
     except Exception:
@@ -249,23 +266,6 @@ def mark_crashed(flow_run_id: str, message: str) -> bool:
         return False
 
 
-class EndedEarly(Exception):
-    """A run that failed or was cancelled on purpose, carrying what it produced (`result`).
-
-    Prefect raises a failed or cancelled state's data when something reads it with raising on
-    (the worker's engine does, at the end of every run); data that is not an exception makes
-    that a TypeError. This one says why in its message and still hands the partial result to
-    `state_result`.
-    """
-
-    def __init__(self, message: str, result: Any = None):
-        super().__init__(message)
-        self.result = result
-
-    def __reduce__(self):  # persisted results are pickled: keep the result through a round trip
-        return (type(self), (str(self), self.result))
-
-
 def local_storage(path: str):
     """Result storage in a project folder (results survive the process: resumable builds).
 
@@ -307,18 +307,32 @@ def state_result(state) -> Any:
     return value.result if isinstance(value, EndedEarly) and value.result is not None else value
 
 
+def configured_api_url() -> Optional[str]:
+    """PREFECT_API_URL as Prefect itself reads it: the environment, the active profile
+    (`prefect config set`) or a `.env` file."""
+    return PREFECT_API_URL.value() or None
+
+
 @contextlib.contextmanager
 def local_api():
-    """Inside: Prefect talks to PREFECT_API_URL when it is set, else to the managed local server
-    (started in the background if need be; `core.local_server`), else, in temporary mode, to a
-    server of this process's own (`local_server.start_temporary`), waited for here if it is
-    still starting."""
-    local_server.wait_ready()
-    if PREFECT_API_URL.value():
+    """Inside: Prefect talks to the configured PREFECT_API_URL when there is one, else to the
+    managed local server (started in the background if need be; `server.local`), else, in
+    temporary mode, to a server of this process's own (`server.temporary`), waited for here
+    if it is still starting."""
+    wait_ready()
+    if configured_api_url():
         yield
         return
-    url = local_server.api_url_for_this_process()
-    if url is None:
+    with temporary_settings({PREFECT_API_URL: api_url_for_this_process(None)}):
+        yield
+
+
+@contextlib.contextmanager
+def using_api(url: str):
+    """Inside: Prefect (in this process and the threads it starts) talks to `url`; so do child
+    processes, which get it in their environment."""
+    export("PREFECT_API_URL", url)
+    if configured_api_url() == url:
         yield
         return
     with temporary_settings({PREFECT_API_URL: url}):
@@ -327,5 +341,5 @@ def local_api():
 
 def client():
     """A synchronous Prefect client (use as a context manager)."""
-    local_server.wait_ready()
+    wait_ready()
     return get_client(sync_client=True)

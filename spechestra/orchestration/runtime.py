@@ -17,22 +17,37 @@ from functools import partial
 from typing import Any, Callable, Iterator, Optional
 
 from specsoloist.config import SpecSoloistConfig
+from specsoloist.providers import LLMProvider
 
-from ..core import composing, settings
+from ..core import composing
 from ..core.budget import Budget
 from ..core.models import Architecture, ComponentDef
 from ..core.planning import MakeJob
 from ..core.reviews import CheckpointCallback, ReviewCallback
-from ..providers import LazyProvider, Meter, MeteredProvider, identity_of, resolve_provider
+from ..errors import ConfigurationError
+from ..providers import (
+    LazyProvider,
+    Meter,
+    MeteredProvider,
+    identity_of,
+    resolve_provider,
+)
+from ..settings import settings
 from .pauses import ReviewBoard
-from .prefect import current_flow_run_id, current_task_run_name, is_root_flow_run, secret_value, variable_value
+from .prefect import (
+    current_flow_run_id,
+    current_task_run_name,
+    is_root_flow_run,
+    secret_value,
+    variable_value,
+)
 
 
 @dataclass(frozen=True)
 class Runtime:
     """What flows use beyond their parameters; None means "the default, from settings"."""
 
-    provider: Any = None                                    # an LLMProvider (often a LazyProvider)
+    provider: Optional[LLMProvider] = None                  # often a LazyProvider
     review_callback: Optional[ReviewCallback] = None        # answers reviews instead of pausing
     checkpoint_callback: Optional[CheckpointCallback] = None  # answers checkpoints instead of pausing
     draft: Optional[Callable[[str, list], Architecture]] = None      # BaseComposer.draft
@@ -84,39 +99,40 @@ def _whole(variable: str) -> Optional[int]:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"Prefect Variable {variable} must be a whole number, got {raw!r}") from None
+        raise ConfigurationError(f"Prefect Variable {variable} must be a whole number, got {raw!r}",
+                                 setting=variable) from None
 
 
 def provider_from_settings(config: Optional[SpecSoloistConfig] = None, meter: Optional[Meter] = None,
-                           explicit: Any = None) -> MeteredProvider:
+                           explicit: Optional[LLMProvider] = None) -> MeteredProvider:
     """The provider a run chooses for itself: `explicit`, else `SPECHESTRA_PROVIDER` (or the
     Prefect Variable `spechestra_provider`) with the key from the Secret block named by
     `SPECHESTRA_API_KEY_BLOCK` and the model from the Variable `spechestra_model`, else
     SpecSoloist's configuration. Metered, each call labelled with its task run."""
     if explicit is not None:
         return resolve_provider(explicit, config, meter, label=current_task_run_name)
-    block = settings.api_key_block()
-    return resolve_provider(None, config, meter, name=settings.provider_name() or variable_value("spechestra_provider"),
+    block = settings.api_key_block
+    return resolve_provider(None, config, meter, name=settings.provider or variable_value("spechestra_provider"),
                             api_key=secret_value(block) if block else None, model=variable_value("spechestra_model"),
                             label=current_task_run_name)
 
 
-def provider_identity(config: Optional[SpecSoloistConfig] = None, explicit: Any = None) -> str:
+def provider_identity(config: Optional[SpecSoloistConfig] = None, explicit: Optional[LLMProvider] = None) -> str:
     """Which provider and model `provider_from_settings` would give, without making it."""
     if explicit is not None:
         return identity_of(explicit)
-    return identity_of(None, config, name=settings.provider_name() or variable_value("spechestra_provider"),
+    return identity_of(None, config, name=settings.provider or variable_value("spechestra_provider"),
                        model=variable_value("spechestra_model"))
 
 
 def lazy_provider(config: Optional[SpecSoloistConfig] = None, meter: Optional[Meter] = None,
-                  explicit: Any = None) -> LazyProvider:
+                  explicit: Optional[LLMProvider] = None) -> LazyProvider:
     """`provider_from_settings`, made on its first call, that already knows its identity."""
     return LazyProvider(partial(provider_from_settings, config, meter, explicit),
                         identity=provider_identity(config, explicit))
 
 
-def provider_for(project_dir: str) -> Any:
+def provider_for(project_dir: str) -> LLMProvider:
     """The provider handed over, else one chosen by settings for this project, made on its first
     call (so work that needs no LLM needs no key)."""
     rt = current()

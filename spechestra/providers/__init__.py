@@ -7,9 +7,20 @@ then the `SPECHESTRA_PROVIDER` setting, then the provider named in SpecSoloist's
 from .http_llm import HttpLLM, LLMError
 from .meter import CallRecord, Meter, MeteredProvider
 from .replay import RecordingProvider, ReplayMissError, ReplayProvider, prompt_key
-from .scripted import FlakyProvider, LatencyProvider, ScriptedProvider, TransientProviderError
-from .select import (KEY_VARIABLES, PROVIDER_NAMES, LazyProvider, identity_of, provider_from_name,
-                     resolve_provider)
+from .scripted import (
+                     FlakyProvider,
+                     LatencyProvider,
+                     ScriptedProvider,
+                     TransientProviderError,
+)
+from .select import (
+                     KEY_VARIABLES,
+                     PROVIDER_NAMES,
+                     LazyProvider,
+                     identity_of,
+                     provider_from_name,
+                     resolve_provider,
+)
 
 __all__ = [
     "CallRecord", "HttpLLM", "LLMError", "KEY_VARIABLES", "LazyProvider", "Meter", "MeteredProvider", "RecordingProvider",

@@ -6,7 +6,7 @@ its Gemini and Anthropic providers use fixed URLs and report no token usage. So 
 to a wire format (`wire.py`), a base URL setting and a key variable here, and every call:
 
 - reports the tokens the reply says it used (`usage.report`);
-- fails with an `LLMError` that carries the HTTP status and `Retry-After`, so the caller's retry
+- fails with a `ProviderError` (`LLMError`) that carries the HTTP status and `Retry-After`, so the caller's retry
   loop (`core.llm_calls`) waits as told on 429, backs off on 5xx, and stops at once on 401/403
   with one line naming the variable to fix;
 - is cut after `SPECHESTRA_LLM_TIMEOUT` seconds without an answer (a transient fault, retried).
@@ -15,53 +15,44 @@ to a wire format (`wire.py`), a base URL setting and a key variable here, and ev
 from __future__ import annotations
 
 import email.utils
-import os
 import time
 from dataclasses import dataclass
 from typing import Optional
 
 from ..core import usage
+from ..errors import ConfigurationError, ProviderError
+from ..settings import settings
 from . import wire
 
 
 @dataclass(frozen=True)
 class Service:
     wire: str                # a key of wire.FORMATS
-    base_url: str            # default; `SPECHESTRA_BASE_URL` or `url_variable` override it
-    url_variable: Optional[str]
+    url_variable: Optional[str]  # the base URL's setting (its default is the service's address)
     key_variable: Optional[str]  # None: no key needed (a local server)
     model: str               # default model (SpecSoloist's defaults)
 
+    @property
+    def base_url(self) -> str:
+        return settings.setting_of(self.url_variable).default if self.url_variable else ""
+
 
 SERVICES = {
-    "gemini": Service("gemini", "https://generativelanguage.googleapis.com", "GEMINI_BASE_URL", "GEMINI_API_KEY",
-                      "gemini-2.0-flash"),
-    "anthropic": Service("anthropic", "https://api.anthropic.com", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY",
-                         "claude-sonnet-4-20250514"),
-    "openai": Service("openai", "https://api.openai.com/v1", "OPENAI_BASE_URL", "OPENAI_API_KEY", "gpt-4o-mini"),
-    "openrouter": Service("openai", "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL", "OPENROUTER_API_KEY",
-                          "anthropic/claude-3-haiku"),
-    "ollama": Service("openai", "http://localhost:11434", "OLLAMA_BASE_URL", None, "llama3"),
-    "openai-compatible": Service("openai", "", None, "SPECHESTRA_API_KEY", ""),
+    "gemini": Service("gemini", "GEMINI_BASE_URL", "GEMINI_API_KEY", "gemini-2.0-flash"),
+    "anthropic": Service("anthropic", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "claude-sonnet-4-20250514"),
+    "openai": Service("openai", "OPENAI_BASE_URL", "OPENAI_API_KEY", "gpt-4o-mini"),
+    "openrouter": Service("openai", "OPENROUTER_BASE_URL", "OPENROUTER_API_KEY", "anthropic/claude-3-haiku"),
+    "ollama": Service("openai", "OLLAMA_BASE_URL", None, "llama3"),
+    "openai-compatible": Service("openai", None, "SPECHESTRA_API_KEY", ""),
 }
 SERVICES["google"] = SERVICES["gemini"]
 
 
-class LLMError(RuntimeError):
-    """A failed call. `status_code` and `transient` drive the retry decision; `retry_after` (seconds)
-    is the server's own wait."""
-
-    def __init__(self, message: str, status_code: Optional[int] = None, transient: bool = False,
-                 retry_after: Optional[float] = None):
-        super().__init__(message)
-        self.status_code, self.transient, self.retry_after = status_code, transient, retry_after
+#: The name this module's callers know; the class is the error tree's.
+LLMError = ProviderError
 
 
-class ConfigurationError(ValueError):
-    """A provider that cannot be made as configured (no key, no base URL): said before any call."""
-
-
-def retry_after(value: Optional[str]) -> Optional[float]:
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
     """Seconds from a Retry-After header: a number, or an HTTP date."""
     if not value:
         return None
@@ -76,41 +67,33 @@ def retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, when.timestamp() - time.time())
 
 
-def timeout_setting() -> float:
-    raw = os.environ.get("SPECHESTRA_LLM_TIMEOUT", "").strip()
-    try:
-        return float(raw) if raw else 300.0
-    except ValueError:
-        raise ConfigurationError(f"SPECHESTRA_LLM_TIMEOUT must be a number of seconds, got {raw!r}") from None
-
-
 class HttpLLM:
     """An `LLMProvider` (`generate(prompt, temperature, model) -> str`) over HTTP."""
 
     def __init__(self, name: str, api_key: Optional[str] = None, model: Optional[str] = None,
                  base_url: Optional[str] = None, timeout: Optional[float] = None):
         if name not in SERVICES:
-            raise ConfigurationError(f"unknown provider {name!r}: one of {', '.join(sorted(SERVICES))}")
+            raise ConfigurationError(f"unknown provider {name!r}: one of {', '.join(sorted(SERVICES))}",
+                                     setting="SPECHESTRA_PROVIDER")
         import httpx  # deferred: listing or choosing a provider should not pay for the client
         service = SERVICES[name]
         self.name, self.service = name, service
-        self.base_url = (base_url or os.environ.get("SPECHESTRA_BASE_URL")
-                         or (os.environ.get(service.url_variable) if service.url_variable else None)
-                         or service.base_url).rstrip("/")
+        self.base_url = (base_url or settings.base_url
+                         or (settings.of(service.url_variable) if service.url_variable else None) or "").rstrip("/")
         if not self.base_url:
             raise ConfigurationError(f"{name} needs a base URL: set SPECHESTRA_BASE_URL "
-                                     "(e.g. http://localhost:8000/v1)")
+                                     "(e.g. http://localhost:8000/v1)", setting="SPECHESTRA_BASE_URL")
         if name == "ollama" and not self.base_url.endswith("/v1"):
             self.base_url += "/v1"  # OLLAMA_BASE_URL is the server's root, as SpecSoloist documents it
         self.key_variable = service.key_variable
-        self.api_key = api_key or (os.environ.get(service.key_variable) if service.key_variable else None) or None
+        self.api_key = api_key or (settings.of(service.key_variable) if service.key_variable else None) or None
         if self.api_key is None and service.key_variable and name != "openai-compatible":
             raise ConfigurationError(f"{name} needs an API key: set {service.key_variable}, or name a Prefect "
-                                     "Secret block holding it in SPECHESTRA_API_KEY_BLOCK")
-        self.model = model or os.environ.get("SPECSOLOIST_LLM_MODEL") or service.model
+                                     "Secret block holding it in SPECHESTRA_API_KEY_BLOCK", setting=service.key_variable)
+        self.model = model or settings.llm_model or service.model
         if not self.model:
-            raise ConfigurationError(f"{name} needs a model: set SPECSOLOIST_LLM_MODEL")
-        self.timeout = timeout if timeout is not None else timeout_setting()
+            raise ConfigurationError(f"{name} needs a model: set SPECSOLOIST_LLM_MODEL", setting="SPECSOLOIST_LLM_MODEL")
+        self.timeout = timeout if timeout is not None else settings.llm_timeout
         self._httpx = httpx
         self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)))
 
@@ -144,7 +127,7 @@ class HttpLLM:
         if reply.status_code >= 400:
             detail = " ".join(reply.text.split())[:300]
             raise LLMError(f"{self.name}: {reply.status_code} {reply.reason_phrase} from {url}: {detail}",
-                           status_code=reply.status_code, retry_after=retry_after(reply.headers.get("retry-after")))
+                           status_code=reply.status_code, retry_after=parse_retry_after(reply.headers.get("retry-after")))
         try:
             text, input_tokens, output_tokens = read_answer(reply.json())
         except (ValueError, wire.WireError) as exc:

@@ -11,10 +11,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
-from ..core import pricing, redaction
-from ..core.llm_calls import chain, is_transient, retry_after, status_code
-from .http_llm import LLMError
-from ..core import usage
+from specsoloist.providers import LLMProvider
+
+from ..core import pricing, redaction, usage
+from ..core.llm_calls import chain, is_transient, retry_after_of, status_code
+from ..errors import ConfigurationError, ProviderError
 
 
 @dataclass
@@ -57,9 +58,6 @@ class Meter:
     def calls(self) -> int:
         return len(self.snapshot())
 
-    def calls_for(self, task_prefix: str) -> int:
-        return sum(1 for r in self.snapshot() if r.task.startswith(task_prefix))
-
     def summary(self) -> dict:
         recs = self.snapshot()
         return {
@@ -91,7 +89,7 @@ def _cost(recs: list[CallRecord]) -> Optional[float]:
     """Estimated US dollars for the priced calls (see `core.pricing`); None if none is priced."""
     try:
         table = pricing.price_table()
-    except pricing.PriceTableError:
+    except ConfigurationError:
         return None  # a bad table is reported once, by the build that reads it
     costs = [c for c in (pricing.cost(r.model, r.input_tokens, r.output_tokens, table) for r in recs) if c is not None]
     return round(sum(costs), 6) if costs else None
@@ -107,8 +105,8 @@ def _whole_text(exc: BaseException) -> str:
 def redacted(exc: BaseException) -> Exception:
     """A copy of a provider error with every known key masked, keeping what the retry decision
     reads (HTTP status, transient, Retry-After)."""
-    return LLMError(redaction.redact(f"{type(exc).__name__}: {exc}"), status_code=status_code(exc),
-                    transient=is_transient(exc), retry_after=retry_after(exc))
+    return ProviderError(redaction.redact(f"{type(exc).__name__}: {exc}"), status_code=status_code(exc),
+                    transient=is_transient(exc), retry_after=retry_after_of(exc))
 
 
 def _no_label() -> str:
@@ -122,7 +120,7 @@ class MeteredProvider:
     run's name), so this module needs nothing from Prefect.
     """
 
-    def __init__(self, inner, meter: Optional[Meter] = None, label: Callable[[], str] = _no_label):
+    def __init__(self, inner: LLMProvider, meter: Optional[Meter] = None, label: Callable[[], str] = _no_label):
         redaction.install()  # the environment's keys; a key from a Secret block is registered where it is read
         redaction.register(getattr(inner, "api_key", None))
         self.inner = inner

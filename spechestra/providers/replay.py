@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.fileio import atomic_write
+from ..errors import ProviderError
 
 
 def prompt_key(prompt: str) -> str:
@@ -21,7 +22,7 @@ def prompt_key(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:20]
 
 
-class ReplayMissError(LookupError):
+class ReplayMissError(ProviderError, LookupError):
     """No recorded response for a prompt."""
 
 

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Callable, Optional, Union
 
+from ..errors import ProviderError
+
 Answer = Union[str, Callable[[str], str]]
 Match = Union[str, "re.Pattern[str]", Callable[[str], bool]]
 
@@ -68,11 +70,11 @@ class LatencyProvider:
         return self.inner.generate(prompt, temperature=temperature, model=model)
 
 
-class TransientProviderError(RuntimeError):
+class TransientProviderError(ProviderError):
     """A fault like a timeout, rate limit or 5xx: worth retrying (says so by its `transient` flag)."""
 
-    transient = True
-    status_code = 503
+    def __init__(self, message: str = "transient fault"):
+        super().__init__(message, status_code=503, transient=True)
 
 
 class FlakyProvider:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import threading
 from dataclasses import replace
 from typing import Callable, Optional
 
 from specsoloist.config import SpecSoloistConfig
 
-from ..core import settings
+from ..errors import ConfigurationError
+from ..settings import settings
 from .http_llm import SERVICES, HttpLLM
 from .meter import Meter, MeteredProvider
 from .replay import ReplayProvider
@@ -39,25 +39,27 @@ def provider_from_name(name: str, config=None, api_key: Optional[str] = None, mo
         base = config if config is not None else SpecSoloistConfig.from_env()
         inner = name.split(":", 1)[1]
         key_var = KEY_VARIABLES.get(inner)
-        key = api_key or (base.api_key if base.llm_provider == inner else os.environ.get(key_var) if key_var else None)
+        key = api_key or (base.api_key if base.llm_provider == inner else settings.of(key_var) if key_var else None)
         return replace(base, llm_provider=inner, api_key=key, llm_model=model or base.llm_model).create_provider()
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: cannot import {module_name!r}: {exc}") from None
+            raise ConfigurationError(f"SPECHESTRA_PROVIDER={name!r}: cannot import {module_name!r}: {exc}",
+                                     setting="SPECHESTRA_PROVIDER") from None
         factory = getattr(module, attr, None)
         if not callable(factory):
-            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: {module_name} has no callable {attr!r}")
+            raise ConfigurationError(f"SPECHESTRA_PROVIDER={name!r}: {module_name} has no callable {attr!r}",
+                                     setting="SPECHESTRA_PROVIDER")
         provider = factory(api_key=api_key) if api_key and _takes(factory, "api_key") else factory()
         if not callable(getattr(provider, "generate", None)):
-            raise ValueError(f"SPECHESTRA_PROVIDER={name!r}: the factory returned {provider!r}, "
-                             "which has no generate(prompt, temperature, model) method")
+            raise ConfigurationError(f"SPECHESTRA_PROVIDER={name!r}: the factory returned {provider!r}, "
+                                     "which has no generate(prompt, temperature, model) method", setting="SPECHESTRA_PROVIDER")
         return provider
-    raise ValueError(
+    raise ConfigurationError(
         f"unknown provider {name!r}: use replay:DIR, one of {', '.join(sorted(SERVICES))}, "
-        "specsoloist:NAME, or module:callable")
+        "specsoloist:NAME, or module:callable", setting="SPECHESTRA_PROVIDER")
 
 
 def _takes(fn, parameter: str) -> bool:
@@ -77,7 +79,7 @@ def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None, 
         return explicit
     if explicit is not None:
         return MeteredProvider(explicit, meter, **extra)
-    name = name or settings.provider_name()
+    name = name or settings.provider
     if name:
         return MeteredProvider(provider_from_name(name, config, api_key=api_key, model=model), meter, **extra)
     config = config if config is not None else SpecSoloistConfig.from_env()
@@ -95,7 +97,7 @@ def identity_of(explicit=None, config=None, name: Optional[str] = None, model: O
             return inner.identity
         return f"object:{type(inner).__module__}.{type(inner).__qualname__}:{getattr(inner, 'model', '') or ''}"
     config = config if config is not None else SpecSoloistConfig.from_env()
-    name = name or settings.provider_name()
+    name = name or settings.provider
     chosen = name or config.llm_provider
     return f"{chosen}:{model or config.llm_model or ''}"
 

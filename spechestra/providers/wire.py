@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..errors import ProviderError
+
 ANTHROPIC_VERSION = "2023-06-01"
 MAX_OUTPUT_TOKENS = 8192  # Anthropic requires a cap; SpecSoloist's own provider uses the same
 
 
-class WireError(ValueError):
+class WireError(ProviderError, ValueError):
     """A reply that does not have the shape its format promises."""
 
 

@@ -125,7 +125,8 @@ def test_names_and_output_paths_are_checked_before_any_llm_call(tmp_path):
                                                "build_commands:\n  test: pytest\n")
     provider = _provider("a")
     result = Conductor(str(tmp_path), provider=provider).build()
-    assert not result.success and "output path" in " ".join(result.errors.values()) and provider.prompts == []
+    assert not result.success and "output path" in result.problem and provider.prompts == []
+    assert result.specs_failed == []  # the arrangement's problem, not the spec's
 
 
 def test_an_arrangement_fix_naming_the_path_template_fixes_the_spec(tmp_path):

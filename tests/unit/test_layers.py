@@ -28,7 +28,8 @@ def _prefect_after(code: str) -> list[str]:
 
 
 def test_the_core_and_providers_import_no_prefect():
-    modules = _modules("core") + _modules("providers") + ["spechestra.demo"]
+    modules = (_modules("core") + _modules("providers") + _modules("processes") + _modules("server")
+               + ["spechestra.demo", "spechestra.errors", "spechestra.settings"])
     assert len(modules) > 15  # the probe really covers the core
     assert _prefect_after("\n".join(f"import {m}" for m in modules)) == []
 
@@ -82,8 +83,9 @@ def test_no_import_cycles_among_our_modules():
     assert len(graph) > 30
 
 
-RANKS = {"core": 0, "demo": 0, "install_check": 0, "providers": 1, "orchestration": 2,
-         "facade": 3, "composer": 3, "conductor": 3, "pipeline": 3, "pipeline_flow": 4, "cli": 5, "__main__": 6}
+RANKS = {"errors": 0, "settings": 0, "processes": 0, "core": 1, "server": 1, "demo": 1, "install_check": 1,
+         "providers": 2, "orchestration": 3, "facade": 4, "composer": 4, "conductor": 4, "pipeline": 4,
+         "pipeline_flow": 5, "cli": 6, "__main__": 7}
 
 
 def _layer(module: str) -> int:
@@ -92,8 +94,9 @@ def _layer(module: str) -> int:
 
 
 def test_imports_point_down_the_layers_even_deferred_ones():
-    """core <- providers <- orchestration <- composer/conductor/pipeline <- cli: no import of ours,
-    at module level or inside a function, points up (flows never call the public classes)."""
+    """errors/settings/processes <- core/server <- providers <- orchestration <- composer/conductor/
+    pipeline <- cli: no import of ours, at module level or inside a function, points up (flows never
+    call the public classes)."""
     upward = []
     for path in PACKAGE.rglob("*.py"):
         name = ".".join(("spechestra",) + path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")

@@ -21,13 +21,17 @@ def _home_with_revision(home: Path, revision: str) -> Path:
 
 
 def test_newer_database_is_explained(tmp_path, monkeypatch):
+    """PREFECT_HOME is read through Prefect's settings (as a profile would set it), so the test
+    changes it the way Prefect documents for code: `temporary_settings`."""
+    from prefect.settings import PREFECT_HOME, temporary_settings
+
     from spechestra.cli import doctor as prefect_home
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
-    monkeypatch.setenv("PREFECT_HOME", str(_home_with_revision(tmp_path / "newer", "ffffffffffff")))
-    assert "revision ffffffffffff is unknown" in prefect_home.problem()
+    with temporary_settings({PREFECT_HOME: str(_home_with_revision(tmp_path / "newer", "ffffffffffff"))}):
+        assert "revision ffffffffffff is unknown" in prefect_home.problem()
     known = sorted(prefect_home.known_revisions())[0]
-    monkeypatch.setenv("PREFECT_HOME", str(_home_with_revision(tmp_path / "ok", known)))
-    assert prefect_home.problem() is None
+    with temporary_settings({PREFECT_HOME: str(_home_with_revision(tmp_path / "ok", known))}):
+        assert prefect_home.problem() is None
 
 
 def test_doctor_names_the_newer_database(tmp_path):

@@ -1,0 +1,72 @@
+"""`spechestra server [start|stop|status]`: the local Prefect server commands use, one function per
+subcommand; with no subcommand, Prefect's server in the foreground."""
+
+from __future__ import annotations
+
+import typer
+
+from ..server.local import DEFAULT_PORT
+from .consoles import console, say
+
+server_app = typer.Typer(help="The local Prefect server (API + UI) that commands use: in the foreground, or managed "
+                              "in the background (start, stop, status); commands start the managed one when they "
+                              "need it and no PREFECT_API_URL is configured.",
+                         invoke_without_command=True, no_args_is_help=False)
+PORT = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (another free one if taken).")
+
+
+@server_app.callback()
+def foreground(ctx: typer.Context, port: int = PORT):
+    """With no subcommand: `prefect server start` in the foreground (Ctrl-C ends it)."""
+    if ctx.invoked_subcommand is None:
+        from .operate import serve
+        raise typer.Exit(serve(port=port))
+
+
+def _configured() -> tuple[str, str] | tuple[None, None]:
+    """The configured PREFECT_API_URL and where it comes from, as Prefect reads it."""
+    from ..settings import prefect_source, prefect_value
+    url = prefect_value("PREFECT_API_URL")
+    return (url, prefect_source("PREFECT_API_URL")) if url else (None, None)
+
+
+@server_app.command()
+def start(port: int = PORT):
+    """Start the managed server for this PREFECT_HOME in the background (or show the running one)."""
+    from ..server.local import start as start_managed
+    url, source = _configured()
+    info = start_managed(port=port, say=say)
+    console.print(f"running: {info.ui_url} (pid {info.pid}, PREFECT_HOME {info.home}, log {info.log})")
+    if url and url != info.api_url:
+        console.print(f"note: PREFECT_API_URL={url} ({source}), so commands use that server, not this one")
+
+
+@server_app.command()
+def stop():
+    """Stop the managed server of this PREFECT_HOME."""
+    from ..server.local import prefect_home
+    from ..server.local import stop as stop_managed
+    info = stop_managed()
+    console.print(f"stopped the server on port {info.port} (pid {info.pid})" if info else
+                  f"no managed server for PREFECT_HOME {prefect_home()}")
+
+
+@server_app.command()
+def status():
+    """Which server commands use and whether it answers: the configured PREFECT_API_URL, else the
+    managed one. Exit 1 when it is not running or does not answer."""
+    from ..server.local import healthy, prefect_home, running
+    from ..settings import settings
+    url, source = _configured()
+    if url:
+        ok = healthy(url)
+        console.print(f"{'answering' if ok else 'NOT answering'}: {url} (PREFECT_API_URL, {source}); "
+                      "commands use it and start no local server")
+        if not ok:
+            raise typer.Exit(1)
+        return
+    info = running()
+    if info is None:
+        console.print(f"not running (PREFECT_HOME {prefect_home()}; mode {settings.server})")
+        raise typer.Exit(1)
+    console.print(f"running: {info.ui_url} (pid {info.pid}, PREFECT_HOME {info.home}, log {info.log})")
