@@ -9,7 +9,7 @@ SOURCES := pyproject.toml $(shell find spechestra -type f -not -path '*/__pycach
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test doctor clean
+.PHONY: install demo test lint doctor clean
 
 install: $(STAMP)
 
@@ -25,8 +25,12 @@ $(STAMP): $(SOURCES)
 demo: install
 	$(VENV)/bin/spechestra demo
 
-test: install
+test: install lint
 	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check spechestra flows tests benchmarks scripts
+	$(PY) -m mypy
 
 doctor: install
 	$(VENV)/bin/spechestra doctor
