@@ -8,7 +8,7 @@ and cycles are reported by name, and no LLM is called.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.providers import LLMProvider
@@ -34,7 +34,7 @@ class BaseConductor(Facade, Project):
                  provider: Optional[LLMProvider] = None, *,
                  max_fixes: Optional[int] = None, test_timeout: Optional[float] = None,
                  retries: Optional[int] = None, retry_delay: Optional[float] = None):
-        given = {k: v for k, v in (("max_fixes", max_fixes), ("test_timeout", test_timeout),
+        given: dict[str, Any] = {k: v for k, v in (("max_fixes", max_fixes), ("test_timeout", test_timeout),
                                    ("retries", retries), ("retry_delay", retry_delay)) if v is not None}
         Project.__init__(self, project_dir, config, BuildOptions(**given))
         self._init_facade(provider)

@@ -31,7 +31,7 @@ class SpechestraError(Exception):
         return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
-def _restore(cls: type, args: tuple, fields: dict) -> SpechestraError:
+def _restore(cls: type[SpechestraError], args: tuple, fields: dict) -> SpechestraError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(fields)
@@ -42,6 +42,8 @@ def _restore(cls: type, args: tuple, fields: dict) -> SpechestraError:
 class ConfigurationError(SpechestraError, ValueError):
     """A setting (environment variable, Prefect Variable, price table, provider set-up) that
     cannot be used as given. `setting` names it."""
+
+    setting: Optional[str]
 
     exit_code = 2
 
@@ -60,6 +62,8 @@ class ProjectError(SpechestraError, ValueError):
     """The project as a whole cannot be used: not a folder, no specs, an arrangement that writes
     outside build/. `path` is the file or folder at fault, when there is one."""
 
+    path: Optional[str]
+
     def __init__(self, message: str, path: Optional[str] = None, **fields: Any):
         super().__init__(message, path=path, **fields)
 
@@ -67,12 +71,16 @@ class ProjectError(SpechestraError, ValueError):
 class SpecError(ProjectError):
     """One spec (`spec`) cannot be used: a bad name, an unreadable file, an unknown spec."""
 
+    spec: Optional[str]
+
     def __init__(self, message: str, spec: Optional[str] = None, **fields: Any):
         super().__init__(message, spec=spec, **fields)
 
 
 class UnsafeDependency(SpecError):
     """A spec names a dependency that could not be a spec file inside the specs folder."""
+
+    dependency: str
 
     def __init__(self, spec: str, dependency: str, why: str):
         super().__init__(f"spec {spec!r} depends on {dependency!r}, which is not a spec name: {why}",
@@ -82,6 +90,8 @@ class UnsafeDependency(SpecError):
 class MissingDependency(SpecError):
     """A spec depends on a spec that does not exist."""
 
+    dependency: str
+
     def __init__(self, spec: str, dependency: str):
         super().__init__(f"spec {spec!r} depends on {dependency!r}, which does not exist", spec=spec,
                          dependency=dependency)
@@ -90,12 +100,18 @@ class MissingDependency(SpecError):
 class WorkflowError(ProjectError):
     """A workflow cannot be performed as asked: an unknown step or output, a missing input."""
 
+    workflow: Optional[str]
+
     def __init__(self, message: str, workflow: Optional[str] = None, **fields: Any):
         super().__init__(message, workflow=workflow, **fields)
 
 
 class ProjectBusy(SpechestraError, RuntimeError):
     """Another build holds the project's lock for longer than this one may wait."""
+
+    project_dir: str
+    holder: str
+    waited: float
 
     def __init__(self, project_dir: str, holder: str, waited: float):
         super().__init__(f"{project_dir} is being built by {holder}; waited {waited:g}s. Try again when it ends "
@@ -106,6 +122,10 @@ class ProjectBusy(SpechestraError, RuntimeError):
 class ProviderError(SpechestraError, RuntimeError):
     """An LLM call failed. `status_code` and `transient` drive the retry decision; `retry_after`
     (seconds) is the server's own wait."""
+
+    status_code: Optional[int]
+    transient: bool
+    retry_after: Optional[float]
 
     def __init__(self, message: str, status_code: Optional[int] = None, transient: bool = False,
                  retry_after: Optional[float] = None, **fields: Any):
@@ -127,12 +147,16 @@ class BudgetReached(SpechestraError, RuntimeError):
 class ServerError(SpechestraError, RuntimeError):
     """The Prefect server could not be started or reached; `log` names its log when there is one."""
 
+    log: Optional[str]
+
     def __init__(self, message: str, log: Optional[str] = None, **fields: Any):
         super().__init__(message, log=log, **fields)
 
 
 class ReviewError(SpechestraError, RuntimeError):
     """A review or checkpoint cannot be asked or answered (`flow_run_id` names the run)."""
+
+    flow_run_id: Optional[str]
 
     def __init__(self, message: str, flow_run_id: Optional[str] = None, **fields: Any):
         super().__init__(message, flow_run_id=flow_run_id, **fields)
@@ -141,12 +165,16 @@ class ReviewError(SpechestraError, RuntimeError):
 class RunNotFound(SpechestraError, LookupError):
     """No flow run with that id (or no run of that workflow) in the run history."""
 
+    flow_run_id: Optional[str]
+
     def __init__(self, message: str, flow_run_id: Optional[str] = None):
         super().__init__(message, flow_run_id=flow_run_id)
 
 
 class RunFailed(SpechestraError, RuntimeError):
     """A run ended without success; `outcome` says how (failed, rejected, budget reached...)."""
+
+    outcome: Any
 
     def __init__(self, message: str, outcome: Any = None):
         super().__init__(message, outcome=outcome)
@@ -155,12 +183,16 @@ class RunFailed(SpechestraError, RuntimeError):
 class DeployError(SpechestraError, RuntimeError):
     """`prefect deploy` refused the deployments; `output` is what it printed."""
 
+    output: str
+
     def __init__(self, message: str, output: str = ""):
         super().__init__(message, output=output)
 
 
 class StepError(SpechestraError, RuntimeError):
     """A workflow step's own failure (exception, timeout, crash), with what it printed (`output`)."""
+
+    output: str
 
     def __init__(self, message: str, output: str = ""):
         super().__init__(message, output=output)
@@ -173,6 +205,8 @@ class EndedEarly(SpechestraError):
     (the worker's engine does, at the end of every run); data that is not an exception makes
     that a TypeError. This one says why in its message and still hands the partial result on.
     """
+
+    result: Any
 
     def __init__(self, message: str, result: Any = None):
         super().__init__(message, result=result)

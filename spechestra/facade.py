@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from functools import cached_property
-from typing import Optional
+from typing import Any, Optional
 
 from specsoloist.providers import LLMProvider
 
@@ -16,7 +16,7 @@ from .providers import LazyProvider, Meter, MeteredProvider
 
 
 class Facade:
-    config = None  # a SpecSoloistConfig, set by the subclass
+    config: Any = None  # a SpecSoloistConfig, set by the subclass
 
     def _init_facade(self, provider: Optional[LLMProvider] = None) -> None:
         self.meter = Meter()

@@ -349,11 +349,12 @@ def rows(with_prefect: bool = True) -> list[Row]:
         found.append(Row(variable or setting.name, value, source, setting.description))
     if with_prefect:
         for name, description in PREFECT_SETTINGS.items():
+            current: Optional[str]
             try:
-                value, source = prefect_value(name), prefect_source(name)
+                current, source = prefect_value(name), prefect_source(name)
             except Exception as exc:  # Prefect not importable: say so, the rest still helps
-                value, source = None, f"unknown (Prefect: {type(exc).__name__})"
+                current, source = None, f"unknown (Prefect: {type(exc).__name__})"
             secret = name in PREFECT_SECRETS and source != "default"  # Prefect's default holds no password
-            shown = "-" if value is None else (HIDDEN if secret else value)
+            shown = "-" if current is None else (HIDDEN if secret else current)
             found.append(Row(name, shown, source, description))
     return found

@@ -15,6 +15,6 @@ from ..settings import environment, variable_is_set
 def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
     """`prefect server start`; the UI's browser code is told the API's real address (on any
     port other than 4200 it would otherwise call 127.0.0.1:4200 and show "Can't connect")."""
-    ui_api = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+    ui_api: dict[str, str] = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
     return subprocess.call([prefect_exe(), "server", "start", "--host", host, "--port", str(port)],
-                           env=environment(**ui_api))
+                           env={**environment(), **ui_api})

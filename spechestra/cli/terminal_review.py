@@ -61,7 +61,7 @@ def read_line(console: Console, prompt: str, still_waiting: Callable[[], bool], 
             return line.strip()
         if not still_waiting():
             console.print()
-            raise AnsweredElsewhere()
+            raise AnsweredElsewhere("the pause was answered elsewhere (the UI or spechestra review)")
 
 
 def _edit_text(console: Console, text: str, still_waiting: Callable[[], bool]) -> str:

@@ -41,7 +41,7 @@ def topological_order(deps: Mapping[str, Iterable[str]], preferred: Iterable[str
 
     Assumes no cycle (call `find_cycle` first). Deterministic for a given input.
     """
-    rank = {}
+    rank: dict[str, int] = {}
     for name in list(preferred) + list(deps):
         rank.setdefault(name, len(rank))
     remaining = {n: {d for d in deps[n] if d in deps} for n in deps}

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 from pathlib import Path
-from typing import Callable, ContextManager, Optional, Union
+from typing import Callable, ContextManager, Iterator, Optional, Union
 
 from . import pricing, usage
 from .budget import Budget, BudgetReached
@@ -46,7 +46,7 @@ def status_code(exc: BaseException) -> Optional[int]:
     return None
 
 
-def chain(exc: BaseException):
+def chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

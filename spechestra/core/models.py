@@ -92,7 +92,7 @@ class ComponentDef(BaseModel):
         if isinstance(value, str):
             return [value]
         # SpecSoloist frontmatter allows {name:, from:} dependency entries.
-        return [d.get("from", d.get("name", "")).replace(".spec.md", "") if isinstance(d, dict) else d
+        return [str(d.get("from") or d.get("name") or "").replace(".spec.md", "") if isinstance(d, dict) else d
                 for d in value]
 
 
@@ -183,7 +183,7 @@ class Architecture(BaseModel):
             raise SpecError("invalid architecture: " + "; ".join(_said(e) for e in exc.errors())) from None
 
 
-def _said(error: dict) -> str:
+def _said(error: Any) -> str:
     """One pydantic error in words: where, and the validator's own message (no docs URL)."""
     where = ".".join(str(p) for p in error.get("loc", ()))
     message = str(error.get("msg", "")).removeprefix("Value error, ")

@@ -22,7 +22,7 @@ class Option:
 
     def field(self) -> Any:
         """A pydantic `Field` for a flow parameter: Prefect renders it in the UI's run form."""
-        bounds = {k: v for k, v in (("ge", self.ge), ("le", self.le)) if v is not None}
+        bounds: dict[str, Any] = {k: v for k, v in (("ge", self.ge), ("le", self.le)) if v is not None}
         return Field(description=self.description, **bounds)
 
 

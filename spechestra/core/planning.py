@@ -124,7 +124,7 @@ class Project:
         try:
             deps = self.dependencies(specs)
         except (MissingDependency, UnsafeDependency) as exc:
-            return {exc.spec: str(exc)}
+            return {exc.spec or "?": str(exc)}
         except MissingDependencyError as exc:  # SpecSoloist's resolver found one we did not
             return {str(getattr(exc, "spec", "") or "?"): str(exc)}
         if not deps:

@@ -13,7 +13,7 @@ cap is a `core.budget.Budget` in the runtime. The per-spec work itself is `core.
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import Field
 from specsoloist.parser import SpecParser
@@ -232,7 +232,9 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
                                         ) if jobs else build_spec_task
     layout = next(iter(jobs.values())).layout if jobs else None
     setup = prepare_task(layout) if layout and needs_setup(layout) else []
-    outcomes, running, finished = {}, {}, {}
+    outcomes: dict[str, Any] = {}
+    running: dict[str, Any] = {}
+    finished: dict[str, Any] = {}
     pending, worded = list(order), 0.0
     progress = progress_artifact(0.0, "Build progress")
     reused = _reuse_unchanged(jobs, order) if not refresh else {}

@@ -8,7 +8,7 @@ or, inside a caller's own flow run, does the work there.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from pydantic import Field
 from specsoloist.parser import SpecParser
@@ -22,6 +22,7 @@ from ..core.models import (
     CompositionResult,
     GeneratedSpecs,
     Outcome,
+    ReviewDecision,
     ReviewRequest,
 )
 from . import pauses, runtime
@@ -42,14 +43,14 @@ MAX_EDIT_ROUNDS = 3
 
 
 # Each compose task is one LLM call, so a task-level retry repeats nothing already paid for.
-ONE_CALL = dict(retries=3, retry_delay_seconds=[2, 8, 30], retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
+ONE_CALL: dict[str, Any] = dict(retries=3, retry_delay_seconds=[2, 8, 30], retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
 
 
 @sp_task(name="draft-architecture", task_run_name="draft-architecture", **ONE_CALL)
 def draft_task(request: str, existing: list[str]) -> Architecture:
     """Unusable LLM output gives an empty architecture saying why, never an exception."""
     try:
-        return runtime.current().draft(request, existing)
+        return runtime.hook(runtime.current().draft, "draft")(request, existing)
     except ValueError as exc:
         logger().warning("Draft unusable: %s", exc)
         return Architecture(description=f"The drafted architecture was unusable: {exc}")
@@ -61,7 +62,7 @@ def write_spec_task(component: ComponentDef, architecture: Architecture, specs_d
     if parser.spec_exists(component.name):
         logger().info("Spec %s exists; skipped (never overwritten)", component.name)
         return "skipped", component.name
-    text = runtime.current().write_spec(component, architecture)
+    text = runtime.hook(runtime.current().write_spec, "write_spec")(component, architecture)
     status, detail = composing.write_spec_file(parser, specs_dir, component.name, text)
     if status == "skipped":
         logger().warning("Spec %s was created by another run while this one wrote it; kept theirs", component.name)
@@ -75,7 +76,7 @@ def specs_dir_of(project_dir: str) -> str:
 def draft(request: str, existing: list[str], project_dir: str) -> Architecture:
     """One task run (in a small flow of its own when called outside one)."""
     with runtime.complete(project_dir) as rt:
-        rt.prepare()
+        runtime.hook(rt.prepare, "prepare")()
         if in_flow_run():
             return draft_task(request, existing)
         return _in_own_flow("draft-architecture", lambda: draft_task(request, existing))
@@ -143,7 +144,7 @@ def _review_architecture(arch: Architecture, existing: list[str], auto_accept: b
     """Ask until the reviewer's answer is usable: an edit that does not validate is asked again
     (up to MAX_EDIT_ROUNDS), never silently dropped."""
     problem = ""
-    decision = None
+    decision = ReviewDecision(approve=False)  # replaced by the first answer (MAX_EDIT_ROUNDS >= 1)
     for round_ in range(1, MAX_EDIT_ROUNDS + 1):
         req = ReviewRequest(stage="architecture", architecture=arch,
                             summary=f"Your last edit was not used: {problem}" if problem else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Optional
+from uuid import UUID
 
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -50,7 +51,7 @@ def read_child_flow_runs(flow_run_id: str) -> list:
     """Subflow runs started by one flow run (e.g. the stages of `compose_build_perform`)."""
     with client() as c:
         return c.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(flow_run_id)])))
 
 
 def settle_runs(flow_run_id: str, timeout: float = 30.0) -> None:
@@ -76,7 +77,7 @@ def read_task_runs(flow_run_id: str) -> list:
     with client() as c:
         while True:  # the API returns at most 200 rows per call
             page = c.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])),
                 sort=TaskRunSort.EXPECTED_START_TIME_ASC, limit=200, offset=len(runs))
             runs.extend(page)
             if len(page) < 200:
@@ -85,7 +86,7 @@ def read_task_runs(flow_run_id: str) -> list:
 
 def read_artifacts(flow_run_id: str, key: Optional[str] = None) -> list:
     """Artifacts a flow run published (tables, markdown, progress), newest first."""
-    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+    flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)]),
                          key=ArtifactFilterKey(any_=[key]) if key else None)
     with client() as c:
         return c.read_artifacts(artifact_filter=flt, sort=ArtifactSort.CREATED_DESC)
@@ -126,7 +127,7 @@ def record_trace(result, inputs: dict, build_dir: str) -> dict:
 def trace_of(flow_run) -> dict:
     """One past perform run, rebuilt from the Prefect API alone."""
     tables = read_artifacts(str(flow_run.id), key=tracing.TRACE_KEY)
-    rows = []
+    rows: list[dict] = []
     if tables:
         data = tables[0].data
         rows = json.loads(data) if isinstance(data, str) else (data or [])

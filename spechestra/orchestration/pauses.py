@@ -11,9 +11,10 @@ import contextlib
 import re
 import threading
 import time
-from typing import Any, Iterator, Optional, Type, TypeVar
+from typing import Any, Iterator, Optional, Type, TypeVar, Union
 from uuid import UUID
 
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
@@ -29,7 +30,7 @@ from ..settings import settings
 from .history import read_child_flow_runs, read_flow_run
 from .prefect import client, current_flow_run_id, in_flow_run, logger
 
-T = TypeVar("T")
+T = TypeVar("T", bound=RunInput)
 
 
 # --- the forms Prefect renders on a paused run (UI), answered the same way from the CLI ---------
@@ -112,7 +113,8 @@ def ask(req: ReviewRequest, key: str, *, auto_accept: bool = False, callback: Op
 
 
 def _pause_for_review(req: ReviewRequest, key: str, board: Optional[ReviewBoard]) -> ReviewDecision:
-    initial, form = {}, SpecReview
+    initial: dict[str, Any] = {}
+    form: Union[Type[ArchitectureReview], Type[SpecReview]] = SpecReview
     if req.stage == "architecture":
         form = ArchitectureReview
         initial["architecture_yaml"] = req.architecture.to_yaml()
@@ -138,7 +140,7 @@ def _pause_posted(form: Type[T], summary: str, key: str, req: ReviewRequest, boa
                   **initial: Any) -> T:
     if board is None:
         return pause_for_input(form, summary, key=key, **initial)
-    with board.posted(root_flow_run_id() or current_flow_run_id(), req):
+    with board.posted(root_flow_run_id() or current_flow_run_id() or "", req):
         return pause_for_input(form, summary, key=key, **initial)
 
 
@@ -174,7 +176,7 @@ def pause_for_input(input_type: Type[T], description: str, key: str, **initial: 
 def _pause_run(flow_run_id: str, form, key: str):
     """`pause_flow_run` for another (the parent) run, whose process is busy running this subflow."""
     timeout = settings.review_timeout
-    state = Paused(timeout_seconds=timeout, reschedule=False, pause_key=key)
+    state: Any = Paused(timeout_seconds=timeout, reschedule=False, pause_key=key)
     keyset = keyset_from_paused_state(state)
     state.state_details.run_input_keyset = keyset
     logger().info("Pausing flow run %s for input (%s); resume it to continue.", flow_run_id, key)
@@ -209,7 +211,7 @@ def resume_with_input(flow_run_id: str, answer: dict, timeout: float = 15.0) -> 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            resume_flow_run(flow_run_id, run_input=answer)
+            resume_flow_run(UUID(flow_run_id), run_input=answer)
             return
         except RuntimeError as exc:
             if "schema not found" not in str(exc) or time.monotonic() > deadline:
@@ -218,7 +220,7 @@ def resume_with_input(flow_run_id: str, answer: dict, timeout: float = 15.0) -> 
 
 
 # --- answering from another process -------------------------------------------------------------
-def paused_run_under(flow_run_id: str) -> Optional[object]:
+def paused_run_under(flow_run_id: str) -> Optional[FlowRun]:
     """The paused run at or below `flow_run_id` (a pipeline run, or one of its stages)."""
     todo = [read_flow_run(flow_run_id)]
     while todo:
@@ -242,5 +244,5 @@ def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None
                               f"(state: {state.name if state else 'unknown'})", flow_run_id=flow_run_id)
         time.sleep(0.5)
     resume_with_input(str(run.id), form_answer(ReviewDecision(approve=approve, comment=comment)))
-    key = run.state.state_details.pause_key if run.state.state_details else ""
+    key = run.state.state_details.pause_key if run.state and run.state.state_details else ""
     return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {key or 'its pause'}"

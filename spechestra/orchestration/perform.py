@@ -10,7 +10,7 @@ pauses for input. The first failure stops new steps; what ran is returned, with 
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import Field
 from typing_extensions import Annotated
@@ -72,7 +72,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
     rt = runtime.current()
     results: dict[str, StepResult] = {}
     outputs: dict[str, dict] = {}
-    running: dict[str, object] = {}
+    running: dict[str, Any] = {}
     pending, approved = list(plan.steps), set()
     ended, why = Outcome.COMPLETED, None
     by_name = {s.name: s for s in plan.steps}

@@ -196,7 +196,7 @@ def secret_value(block_name: str) -> str:
     )
     wait_ready()
     try:
-        value = Secret.load(block_name).get()
+        value = Secret.load(block_name).get()  # type: ignore[union-attr]
     except ValueError as exc:
         raise ConfigurationError(f"SPECHESTRA_API_KEY_BLOCK={block_name!r}: no such Secret block ({exc})",
                                  setting="SPECHESTRA_API_KEY_BLOCK") from None

@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from specsoloist.config import SpecSoloistConfig
 from specsoloist.providers import LLMProvider
@@ -71,6 +71,16 @@ def current() -> Runtime:
     return _CURRENT.get() or Runtime()
 
 
+_Hook = TypeVar("_Hook")
+
+
+def hook(value: Optional[_Hook], name: str) -> _Hook:
+    """A hook that `complete()` always fills; missing means a task ran outside it (our bug)."""
+    if value is None:
+        raise RuntimeError(f"runtime hook {name!r} is unset: the task ran outside runtime.complete()")
+    return value
+
+
 @contextlib.contextmanager
 def using(**fields: Any) -> Iterator[Runtime]:
     """The current runtime with `fields` replaced, for everything started inside the block."""
@@ -87,7 +97,7 @@ def budget_for(max_llm_calls: Optional[int], max_tokens: Optional[int]) -> Budge
     the pipeline's), else these parameters, else the Prefect Variables `spechestra_max_llm_calls`
     / `spechestra_max_tokens` (for deployments), else no cap."""
     if current().budget is not None and max_llm_calls is None and max_tokens is None:
-        return current().budget
+        return current().budget  # type: ignore[return-value]  # checked just above
     return Budget(max_llm_calls if max_llm_calls is not None else _whole("spechestra_max_llm_calls"),
                   max_tokens if max_tokens is not None else _whole("spechestra_max_tokens"))
 
@@ -168,7 +178,7 @@ def announce() -> None:
     top-level run: a stage of the pipeline is not the run the caller asked for)."""
     on_run = current().on_run
     if on_run is not None and is_root_flow_run():
-        on_run(current_flow_run_id())
+        on_run(current_flow_run_id() or "")
 
 
 def report(name: str, phase: str) -> None:

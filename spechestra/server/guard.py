@@ -23,7 +23,11 @@ def main(argv: list[str]) -> int:
     with open(log, "ab") as out:
         server = subprocess.Popen(server_command(port), stdout=out, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda *_: (stop_group(server.pid), sys.exit(0)))
+    def stop(*_: object) -> None:
+        stop_group(server.pid)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while sys.stdin.buffer.read(1 << 16):  # returns b"" once the command's end of the pipe closes
             pass

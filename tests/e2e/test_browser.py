@@ -13,6 +13,7 @@ from spechestra.orchestration.history import read_child_flow_runs
 
 def _new_run(server, flow_name, timeout=120):
     import time
+
     from spechestra.orchestration.history import read_flow_runs
     deadline = time.monotonic() + timeout
     with server.client_settings():

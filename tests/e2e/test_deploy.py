@@ -2,9 +2,9 @@
 
 import pytest
 
+from kit.runs import read_deployment, stages, trigger
 from kit.server import BIN, REPO, PrefectServer, stop_process
 from spechestra.orchestration.history import read_artifacts, read_child_flow_runs, read_flow_run, read_task_runs
-from kit.runs import read_deployment, stages, trigger
 
 pytestmark = pytest.mark.timeout(600)
 SPECHESTRA = str(BIN / "spechestra")
@@ -99,6 +99,7 @@ def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(
     retried); the run completes, and the key is in no file of the server, the worker or the project."""
     import hashlib
     import uuid
+
     from prefect.blocks.system import Secret
     key = f"sk-spechestra-{uuid.uuid4().hex}"
     with server.client_settings():
@@ -128,8 +129,10 @@ def test_a_provider_error_quoting_the_key_is_stored_and_shown_redacted(server, t
     """A 401 whose message quotes the key fails spec c: the state message, the logs, the events
     and the terminal say why, without the key."""
     import uuid
-    from kit.build import write_chain_project
+
     from prefect.blocks.system import Secret
+
+    from kit.build import write_chain_project
     key = f"sk-spechestra-{uuid.uuid4().hex}"
     with server.client_settings():
         Secret(value=key).save("spechestra-refused-key", overwrite=True)

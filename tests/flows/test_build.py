@@ -173,6 +173,7 @@ def test_hard_failure_is_not_retried_and_names_the_provider_error(tmp_path):
 def test_llm_calls_hold_a_slot_of_the_prefect_concurrency_limit(tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
     from spechestra.providers import LatencyProvider, MeteredProvider
     name = f"spechestra-test-llm-{tmp_path.name}"
     monkeypatch.setenv("SPECHESTRA_LLM_LIMIT", name)

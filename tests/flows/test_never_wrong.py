@@ -115,6 +115,7 @@ def test_names_and_output_paths_are_checked_before_any_llm_call(tmp_path):
     """Before: a 300-character name failed with OSError, and an escaping arrangement path was
     refused, only after a paid call; a name with a trailing newline was accepted."""
     from pydantic import ValidationError
+
     from spechestra.core.models import ComponentDef
     for bad in ("abc\n", "a" * 300):
         with pytest.raises(ValidationError):

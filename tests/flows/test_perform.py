@@ -48,8 +48,8 @@ def test_checkpoint_callback_false_stops_with_one_step_done(built_math):
 
 
 def test_checkpoint_pauses_for_input_and_resumes(built_math):
-    from spechestra.orchestration.history import read_flow_runs
     from kit.runs import wait_for_flow_run_state
+    from spechestra.orchestration.history import read_flow_runs
     from spechestra.orchestration.pauses import resume_with_input
     box = {}
     thread = threading.Thread(target=lambda: box.setdefault("r", built_math.perform("math_workflow", {"n": 4})),

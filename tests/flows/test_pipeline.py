@@ -6,11 +6,11 @@ import time
 import pytest
 
 from kit import build as kit_build
-from spechestra.core.models import ReviewDecision
-from spechestra.pipeline import run_pipeline
-from spechestra.orchestration.history import read_flow_run
 from kit.runs import paused_runs, stages
+from spechestra.core.models import ReviewDecision
+from spechestra.orchestration.history import read_flow_run
 from spechestra.orchestration.pauses import resume_with_input
+from spechestra.pipeline import run_pipeline
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -98,6 +98,7 @@ def test_failed_build_skips_perform_and_says_why(tmp_path):
 
 def test_terminal_reviewer_answers_the_same_pauses(tmp_path):
     from rich.console import Console
+
     from spechestra.cli.terminal_review import run_with_terminal_review
     seen = []
 

@@ -5,8 +5,8 @@ import threading
 import pytest
 
 import kit
-from spechestra import Composer
 from kit.runs import wait_for_flow_run_state
+from spechestra import Composer
 from spechestra.orchestration.pauses import resume_with_input
 
 pytestmark = pytest.mark.timeout(240)

@@ -241,6 +241,7 @@ def synced_composer_provider():
     at the same instant) and name the process that wrote them."""
     import os
     import time
+
     from kit import _spec_from_prompt, composer_provider
 
     def spec(prompt):

@@ -13,10 +13,10 @@ from spechestra.core.graph import find_cycle, mermaid, topological_order
 from spechestra.core.models import Outcome, PerformResult, StepResult
 from spechestra.core.planning import BuildOptions, Project, cache_key
 from spechestra.core.spec_build import fix_target
-from spechestra.errors import StepError
-from spechestra.processes.step_runner import run_step
 from spechestra.core.tracing import document, format_tree
 from spechestra.core.workflow import Ref, parse_ref, resolve
+from spechestra.errors import StepError
+from spechestra.processes.step_runner import run_step
 
 
 def test_graph_order_cycle_and_mermaid():

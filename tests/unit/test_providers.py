@@ -4,9 +4,17 @@ import json
 
 import pytest
 
-from spechestra.providers import (Meter, MeteredProvider, RecordingProvider, ReplayMissError,
-                                  ReplayProvider, ScriptedProvider, prompt_key, provider_from_name,
-                                  resolve_provider)
+from spechestra.providers import (
+    Meter,
+    MeteredProvider,
+    RecordingProvider,
+    ReplayMissError,
+    ReplayProvider,
+    ScriptedProvider,
+    prompt_key,
+    provider_from_name,
+    resolve_provider,
+)
 
 
 def test_record_then_replay(tmp_path):
