@@ -13,14 +13,16 @@ from ..core.pricing import spending, summary_words
 from ..core.text import first_line
 from ..core.tracing import format_tree, shown
 from ..server.temporary import temporary_api_url
-from ..settings import prefect_value
+from ..settings import prefect_source, prefect_value
 
 
 def ui_base() -> str | None:
     """Where the UI of the API this command used lives (PREFECT_UI_URL, else the API's address),
     both as Prefect reads them (environment, profile, .env)."""
-    ui = prefect_value("PREFECT_UI_URL")
     api = prefect_value("PREFECT_API_URL") or ""
+    # Prefect derives PREFECT_UI_URL from the API's address when it is unset: only a value the
+    # user set names a UI elsewhere.
+    ui = prefect_value("PREFECT_UI_URL") if prefect_source("PREFECT_UI_URL") != "default" else None
     if ui:
         return ui.rstrip("/")
     if api == temporary_api_url():

@@ -72,10 +72,10 @@ def test_compose_yes_with_provider_setting(tmp_path):
 
 def test_failures_exit_non_zero_with_one_line(tmp_path):
     done = run(["compose", "   ", "--yes"], tmp_path, SPECHESTRA_PROVIDER="kit:four_component_factory")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error
     assert "request is empty" in done.stderr
     done = run(["compose", "x", "--yes"], tmp_path, SPECHESTRA_PROVIDER="nonsense")
-    assert done.returncode == 1 and "unknown provider 'nonsense'" in done.stderr
+    assert done.returncode == 2 and "unknown provider 'nonsense'" in done.stderr  # a configuration error
 
 
 def test_build_and_graph_commands(tmp_path):
@@ -147,7 +147,7 @@ def test_perform_and_trace_errors_are_one_line(tmp_path):
     done = run(["perform", "a", "--project", str(tmp_path), "--input", "novalue"], tmp_path)
     assert done.returncode == 2 and "KEY=VALUE" in done.stderr
     done = run(["trace"], tmp_path)
-    assert done.returncode == 1 and "either a FLOW_RUN_ID or --workflow" in done.stderr
+    assert done.returncode == 2 and "either a FLOW_RUN_ID or --workflow" in done.stderr
     done = run(["trace", "--workflow", "never-ran"], tmp_path)
     assert done.returncode == 1 and "no runs of workflow 'never-ran'" in done.stderr
 

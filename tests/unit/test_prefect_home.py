@@ -23,14 +23,18 @@ def _home_with_revision(home: Path, revision: str) -> Path:
 def test_newer_database_is_explained(tmp_path, monkeypatch):
     """PREFECT_HOME is read through Prefect's settings (as a profile would set it), so the test
     changes it the way Prefect documents for code: `temporary_settings`."""
-    from prefect.settings import PREFECT_HOME, temporary_settings
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_HOME, temporary_settings
 
     from spechestra.cli import doctor as prefect_home
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
-    with temporary_settings({PREFECT_HOME: str(_home_with_revision(tmp_path / "newer", "ffffffffffff"))}):
-        assert "revision ffffffffffff is unknown" in prefect_home.problem()
+    # The session's test server (prefect_test_harness) points the database elsewhere once it runs:
+    # restore Prefect's default, the file in PREFECT_HOME, as a user without that setting has it.
+    default_db = {PREFECT_API_DATABASE_CONNECTION_URL}
+    newer = str(_home_with_revision(tmp_path / "newer", "ffffffffffff"))
+    with temporary_settings({PREFECT_HOME: newer}, restore_defaults=default_db):
+        assert "revision ffffffffffff is unknown" in (prefect_home.problem() or "")
     known = sorted(prefect_home.known_revisions())[0]
-    with temporary_settings({PREFECT_HOME: str(_home_with_revision(tmp_path / "ok", known))}):
+    with temporary_settings({PREFECT_HOME: str(_home_with_revision(tmp_path / "ok", known))}, restore_defaults=default_db):
         assert prefect_home.problem() is None
 
 
