@@ -136,6 +136,17 @@ class AnswerError(ProviderError, ValueError):
     """An LLM answer that cannot be used as asked (not the YAML or markdown the prompt wanted)."""
 
 
+class LimitError(SpechestraError, RuntimeError):
+    """No slot of the LLM concurrency limit (`limit`) could be taken: no call was made, so
+    nothing is paid twice. Never a provider fault and never retried as one."""
+
+    limit: Optional[str]
+    transient = False
+
+    def __init__(self, message: str, limit: Optional[str] = None):
+        super().__init__(message, limit=limit)
+
+
 class BudgetReached(SpechestraError, RuntimeError):
     """No call was made: the run's spending cap is reached (never retried)."""
 

@@ -170,6 +170,8 @@ settings = Settings(
                   "(then retried as a transient fault).", _seconds),
     llm_limit=S(("SPECHESTRA_LLM_LIMIT",), "spechestra-llm", "Prefect global concurrency limit every LLM call "
                 "holds a slot of, when it exists."),
+    llm_limit_wait=S(("SPECHESTRA_LLM_LIMIT_WAIT",), 900.0, "Seconds an LLM call waits for a slot of that limit "
+                     "before its spec fails (no call is made, nothing is paid).", _seconds),
     prices=S(("SPECHESTRA_PRICES",), None, "JSON price table (US dollars per million tokens), inline or a file "
              "path; none: costs are not shown."),
     # --- building --------------------------------------------------------------------------------

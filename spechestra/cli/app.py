@@ -19,6 +19,7 @@ from ..core.options import MAX_FIXES, MAX_WORKERS, RETRIES, STEP_TIMEOUT, TEST_T
 from ..errors import RunNotFound, UsageError
 from . import doctor as checks
 from .consoles import console, err
+from .limits import limits as limits_command
 from .server import server_app
 from .serving import needs_server
 
@@ -293,4 +294,5 @@ def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="
     run_demo(directory, console)
 
 
+app.command("limits")(limits_command)
 app.add_typer(server_app, name="server")

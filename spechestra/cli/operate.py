@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 
-from ..server.local import prefect_exe
+from ..server.local import prefect_exe, server_defaults
 from ..settings import environment, variable_is_set
 
 
@@ -17,4 +17,4 @@ def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
     port other than 4200 it would otherwise call 127.0.0.1:4200 and show "Can't connect")."""
     ui_api: dict[str, str] = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
     return subprocess.call([prefect_exe(), "server", "start", "--host", host, "--port", str(port)],
-                           env={**environment(), **ui_api})
+                           env={**environment(), **server_defaults(), **ui_api})

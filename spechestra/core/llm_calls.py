@@ -22,6 +22,7 @@ import urllib.error
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Optional, Union
 
+from ..errors import LimitError
 from . import pricing, usage
 from .budget import Budget, BudgetReached
 from .fileio import atomic_write
@@ -59,6 +60,8 @@ def is_transient(exc: BaseException) -> bool:
     exception's chain (SpecSoloist wraps urllib's HTTPError in a RuntimeError), never by the
     words of a message: a test's output that says "timed out" or "500" is not a provider fault."""
     for link in chain(exc):
+        if isinstance(link, (BudgetReached, LimitError)):
+            return False  # no call was made: retrying cannot help, and it is no provider fault
         if getattr(link, "transient", False):
             return True
         code = status_code(link)
@@ -166,7 +169,7 @@ class SpecProvider:
                     response = self.inner.generate(prompt, temperature=temperature, model=model)
                 self._count(usage.of_call(prompt, response))
                 return response
-            except BudgetReached:
+            except (BudgetReached, LimitError):
                 raise
             except Exception as exc:
                 self._count(usage.last())  # a failed call may still have been billed

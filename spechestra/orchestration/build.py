@@ -42,8 +42,8 @@ from ..errors import ProjectBusy
 from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
+from .limits import active_limit, limit_slot
 from .prefect import (
-    active_limit,
     allow_failure,
     as_completed,
     build_runner,
@@ -52,7 +52,6 @@ from .prefect import (
     final_state,
     flow_value,
     in_flow_run,
-    limit_slot,
     local_storage,
     logger,
     mark_crashed,

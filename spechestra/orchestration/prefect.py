@@ -1,5 +1,5 @@
 """Our defaults on top of Prefect, in one place: task and flow decorators (no run-id-based
-caching, persisted flow results), task runners, run context, states, artifacts, limits, secrets
+caching, persisted flow results), task runners, run context, states, artifacts, secrets
 and variables. Flows and tasks use these instead of Prefect's own where a default matters;
 reading run history is `history`, pausing for input is `pauses`.
 """
@@ -20,7 +20,6 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.filesystems import LocalFileSystem
 from prefect.futures import as_completed  # noqa: F401  (re-exported)
@@ -166,27 +165,6 @@ def quiet_heartbeats():
     """Run flows without the per-flow heartbeat thread (it costs ~1 s of join per (sub)flow)."""
     with temporary_settings(restore_defaults={PREFECT_FLOWS_HEARTBEAT_FREQUENCY}):
         yield
-
-
-def active_limit(name: Optional[str]) -> Optional[str]:
-    """`name` if a global concurrency limit of that name exists and is active, else None.
-
-    Checked once per build, so builds without a limit make no extra API call per LLM call.
-    """
-    if not name:
-        return None
-    try:
-        with client() as c:
-            return name if c.read_global_concurrency_limit_by_name(name).active else None
-    except Exception:  # ObjectNotFound: no such limit configured
-        return None
-
-
-def limit_slot(name: Optional[str]):
-    """A context-manager factory holding one slot of global concurrency limit `name` (if any)."""
-    if not name:
-        return contextlib.nullcontext
-    return lambda: concurrency(name, occupy=1, strict=False)
 
 
 def secret_value(block_name: str) -> str:

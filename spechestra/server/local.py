@@ -103,13 +103,26 @@ def prefect_exe() -> str:
     return str(here) if here.exists() else "prefect"
 
 
+#: Prefect server settings a server started here gets unless the user chose their own.
+SERVER_DEFAULTS = {
+    # Concurrency-slot leases on disk (PREFECT_HOME/concurrency_leases), not in the server's
+    # memory: after a restart the server still knows who holds the LLM limit's slots, frees a
+    # dead holder's when its lease ends, and never counts slots nobody holds.
+    "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
+}
+
+
+def server_defaults() -> dict[str, str]:
+    return {name: value for name, value in SERVER_DEFAULTS.items() if settings.prefect_source(name) == "default"}
+
+
 def server_env(home: Path, port: int) -> dict[str, str]:
     """What a server started here runs with: the whole environment (its database and other
     Prefect settings), this PREFECT_HOME, no telemetry, the UI told the API's real address, and
     no PREFECT_API_URL (it would point the server's own services elsewhere)."""
     return settings.environment(drop=("PREFECT_API_URL",), PREFECT_HOME=str(home),
                                 PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api")
+                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api", **server_defaults())
 
 
 def server_command(port: int) -> list[str]:

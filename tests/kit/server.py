@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 class PrefectServer:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, **server_settings: str):
         self.home, self.port = home, free_port()
+        self.server_settings = server_settings  # Prefect server settings only the server gets
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.ui = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -46,7 +47,7 @@ class PrefectServer:
 
     def start(self, timeout: float = 120) -> "PrefectServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = self.env(PREFECT_UI_API_URL=self.url)  # the UI's browser code calls this address
+        env = self.env(PREFECT_UI_API_URL=self.url, **self.server_settings)  # the UI's code calls this address
         self.proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                       "--port", str(self.port)], env=env, stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -69,6 +70,12 @@ class PrefectServer:
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def kill(self) -> None:
+        """kill -9 the server's whole process group: a lost machine, not a shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=20)
 

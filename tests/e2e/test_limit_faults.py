@@ -1,0 +1,64 @@
+"""The LLM concurrency limit survives a team server's faults without a person: the server killed
+and restarted mid-build leaves no slot held, and no answer is bought twice."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kit import build as kit_build
+from kit.server import PrefectServer
+from spechestra.server.local import server_defaults
+
+pytestmark = pytest.mark.timeout(420)
+CALLS = 8  # write_wide_project: 4 specs x (code, tests)
+
+
+def _limit(server, name, limit=None):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    with server.client_settings(), get_client(sync_client=True) as c:
+        if limit is not None:
+            c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+        return c.read_global_concurrency_limit_by_name(name)
+
+
+def _lines(path):
+    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def test_server_killed_and_restarted_mid_build(tmp_path):
+    # The server runs with the settings Spechestra gives the servers it starts (and the README
+    # tells a team to give theirs): slot leases stored on disk.
+    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
+    build = None
+    try:
+        _limit(server, "spechestra-llm", limit=1)
+        project, times = tmp_path / "proj", tmp_path / "calls.txt"
+        kit_build.write_wide_project(project)
+        env = server.env(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(times),
+                         CALL_SECONDS="1.5")
+        build = subprocess.Popen([sys.executable, "-m", "spechestra", "build", "--project", str(project),
+                                  "--workers", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not _lines(times) and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.1)
+        assert _lines(times), "no LLM call finished before the fault"
+        server.kill()  # a call holds the only slot now, or is about to take it
+        time.sleep(2)
+        server.start()
+        output = build.communicate(timeout=360)[0]
+        assert build.returncode == 0, output[-4000:]
+        calls = _lines(times)
+        assert len(calls) == CALLS, output[-4000:]          # nothing bought twice, nothing left out
+        assert kit_build.peak_overlap(calls) <= 1            # the limit held across the restart
+        assert "provider call failed" not in output          # a gate fault is never a provider fault
+        assert _limit(server, "spechestra-llm").active_slots == 0  # no slot left held
+    finally:
+        if build is not None and build.poll() is None:
+            os.killpg(build.pid, 9)
+            build.wait(timeout=20)
+        server.stop()
