@@ -69,13 +69,16 @@ class BaseComposer(Facade, ABC):
             return compose_flow.generate(architecture, self.project_dir)
 
     def compose(self, request: str, auto_accept: bool = False, context: Optional[dict] = None,
-                review_callback: Optional[ReviewCallback] = None) -> CompositionResult:
-        """Draft, review, generate, review. Outside a flow run this starts the `compose` flow."""
+                review_callback: Optional[ReviewCallback] = None, max_llm_calls: Optional[int] = None,
+                max_tokens: Optional[int] = None) -> CompositionResult:
+        """Draft, review, generate, review. Outside a flow run this starts the `compose` flow.
+        `max_llm_calls` / `max_tokens` cap what it may spend (no call starts past them)."""
         composing.require_request(request)
         if in_flow_run():
             self.last_flow_run_id = current_flow_run_id()
         with self._runtime(review_callback=review_callback):
-            return compose_flow.compose_in_run(request, self.project_dir, auto_accept, context)
+            return compose_flow.compose_in_run(request, self.project_dir, auto_accept, context,
+                                               max_llm_calls, max_tokens)
 
     def _runtime(self, **fields):
         return self._handover(draft=self.draft, write_spec=self.write_spec, prepare=self.prepare, **fields)

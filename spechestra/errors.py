@@ -107,15 +107,15 @@ class WorkflowError(ProjectError):
 
 
 class ProjectBusy(SpechestraError, RuntimeError):
-    """Another build holds the project's lock for longer than this one may wait."""
+    """Another build (or compose) holds the project's lock for longer than this one may wait."""
 
     project_dir: str
     holder: str
     waited: float
 
     def __init__(self, project_dir: str, holder: str, waited: float):
-        super().__init__(f"{project_dir} is being built by {holder}; waited {waited:g}s. Try again when it ends "
-                         "(or give a longer --lock-timeout).", project_dir=project_dir, holder=holder, waited=waited)
+        super().__init__(f"{project_dir} is in use by {holder}; waited {waited:g}s. Try again when it ends "
+                         "(or wait longer: --lock-timeout or SPECHESTRA_LOCK_TIMEOUT).", project_dir=project_dir, holder=holder, waited=waited)
 
 
 # --- the LLM -------------------------------------------------------------------------------

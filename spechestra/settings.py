@@ -180,7 +180,7 @@ settings = Settings(
     build_workers=S(("SPECHESTRA_BUILD_WORKERS",), None, "Size of the local Dask cluster of the `build` "
                     "deployment (with SPECHESTRA_TASK_RUNNER=dask; unset: the build's max_workers default).", _whole),
     lock_timeout=S(("SPECHESTRA_LOCK_TIMEOUT",), 600.0, "Seconds a build waits for another build of the same "
-                   "project (0: refuse at once).", _seconds),
+                   "project, and a compose for another compose writing its specs (0: refuse at once).", _seconds),
     # --- reviews ---------------------------------------------------------------------------------
     review_timeout=S(("SPECHESTRA_REVIEW_TIMEOUT",), 86400, "Seconds a review or checkpoint waits for an answer "
                      "before the run fails.", _whole_seconds),

@@ -85,15 +85,17 @@ def show_settings(as_json: bool = typer.Option(False, "--json", help="Print them
 @needs_server()
 def compose(request: str = typer.Argument(..., help="What you want built, in plain English."),
             project: Path = typer.Option(Path("."), "--project", "-p", help="Project folder (specs go to its src/)."),
-            yes: bool = typer.Option(False, "--yes", "-y", help="Skip the reviews (auto-accept).")):
+            yes: bool = typer.Option(False, "--yes", "-y", help="Skip the reviews (auto-accept)."),
+            max_llm_calls: Optional[int] = MAX_CALLS, max_tokens: Optional[int] = MAX_TOKENS):
     """Draft an architecture and write specs, reviewing both (unless --yes)."""
     from ..composer import Composer
     from .report import print_composition
     composer = Composer(str(project))
-    result = reviewed(lambda: composer.compose(request, auto_accept=yes), yes)
+    result = reviewed(lambda: composer.compose(request, auto_accept=yes, max_llm_calls=max_llm_calls,
+                                               max_tokens=max_tokens), yes)
     print_composition(console, result, composer)
     if result.cancelled or not result.ready_for_build:
-        raise typer.Exit(1)
+        exit_for(result.outcome)
 
 
 @app.command()

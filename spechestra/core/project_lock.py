@@ -1,7 +1,9 @@
-"""One build at a time per project: an OS file lock on <project>/.spechestra/build.lock.
+"""One build at a time per project, and one compose writing specs: OS file locks in
+<project>/.spechestra/ (`build.lock`, `compose.lock`).
 
 Two builds on one project would test each other's half-written files and leave build/ and the
-cache from different runs. The lock is `flock`: the OS releases it when its holder dies, even by
+cache from different runs; two composes writing specs at once would each pay for every component
+(the second now waits, then skips the specs the first wrote). The lock is `flock`: the OS releases it when its holder dies, even by
 `kill -9`, so it can never be left stale. The file says who holds it (pid, flow run, start),
 which is what a waiting build shows, and what the next holder reads to find a run that was
 killed mid-way (its flow run is still "Running" in the history).
@@ -20,24 +22,24 @@ from typing import Callable, Iterator, Optional
 from ..errors import ProjectBusy
 
 
-def lock_path(project_dir: str) -> Path:
-    return Path(project_dir) / ".spechestra" / "build.lock"
+def lock_path(project_dir: str, kind: str = "build") -> Path:
+    return Path(project_dir) / ".spechestra" / f"{kind}.lock"
 
 
-def _describe(holder: dict) -> str:
+def _describe(holder: dict, kind: str = "build") -> str:
     if not holder:
-        return "another build"
+        return f"another {kind}"
     since = time.strftime("%H:%M:%S", time.localtime(holder.get("started", 0)))
     run = f", flow run {holder['flow_run_id']}" if holder.get("flow_run_id") else ""
-    return f"the build started at {since} by process {holder.get('pid')}{run}"
+    return f"the {kind} started at {since} by process {holder.get('pid')}{run}"
 
 
 @contextlib.contextmanager
 def project_lock(project_dir: str, timeout: float, flow_run_id: Optional[str] = None,
-                 on_wait: Callable[[str], None] = print) -> Iterator[dict]:
-    """Hold the project's build lock; wait up to `timeout` seconds (saying so once) for another
+                 on_wait: Callable[[str], None] = print, kind: str = "build") -> Iterator[dict]:
+    """Hold the project's `kind` lock; wait up to `timeout` seconds (saying so once) for another
     holder. Yields what the previous holder had written (its flow run may need marking)."""
-    path = lock_path(project_dir)
+    path = lock_path(project_dir, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+", encoding="utf-8")
     try:
@@ -49,9 +51,9 @@ def project_lock(project_dir: str, timeout: float, flow_run_id: Optional[str] = 
             except BlockingIOError:
                 holder = _read(handle)
                 if time.monotonic() >= deadline:
-                    raise ProjectBusy(project_dir, _describe(holder), timeout) from None
+                    raise ProjectBusy(project_dir, _describe(holder, kind), timeout) from None
                 if not told:
-                    on_wait(f"waiting for {_describe(holder)} on this project to finish (up to {timeout:g}s)")
+                    on_wait(f"waiting for {_describe(holder, kind)} on this project to finish (up to {timeout:g}s)")
                     told = True
                 time.sleep(0.5)
         previous = _read(handle)

@@ -14,7 +14,7 @@ from pydantic import Field
 from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
-from ..core import composing, reviews
+from ..core import composing, reviews, usage
 from ..core.fileio import clean_stale_temp_files
 from ..core.models import (
     Architecture,
@@ -25,7 +25,12 @@ from ..core.models import (
     ReviewDecision,
     ReviewRequest,
 )
+from ..core.options import MAX_LLM_CALLS, MAX_TOKENS
+from ..core.project_lock import project_lock
+from ..errors import BudgetReached
+from ..settings import settings
 from . import pauses, runtime
+from .limits import active_limit, limit_slot
 from .prefect import (
     current_flow_run_id,
     final_state,
@@ -46,23 +51,40 @@ MAX_EDIT_ROUNDS = 3
 ONE_CALL: dict[str, Any] = dict(retries=3, retry_delay_seconds=[2, 8, 30], retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
 
 
+def one_call(hook: Callable[[], Any], llm_limit: Optional[str]) -> Any:
+    """A compose step's LLM call, held to what holds a build's: the run's budget (no call starts
+    past it) and one slot of the LLM concurrency limit while it is in flight."""
+    budget = runtime.current().budget
+    if budget is not None:
+        budget.reserve()
+    usage.start()
+    with limit_slot(llm_limit)():
+        value = hook()
+    used = usage.last()
+    if budget is not None and used is not None:
+        budget.spend(used.total)
+    return value
+
+
 @sp_task(name="draft-architecture", task_run_name="draft-architecture", **ONE_CALL)
-def draft_task(request: str, existing: list[str]) -> Architecture:
+def draft_task(request: str, existing: list[str], llm_limit: Optional[str] = None) -> Architecture:
     """Unusable LLM output gives an empty architecture saying why, never an exception."""
     try:
-        return runtime.hook(runtime.current().draft, "draft")(request, existing)
+        return one_call(lambda: runtime.hook(runtime.current().draft, "draft")(request, existing), llm_limit)
     except ValueError as exc:
         logger().warning("Draft unusable: %s", exc)
         return Architecture(description=f"The drafted architecture was unusable: {exc}")
 
 
 @sp_task(name="write-spec", task_run_name="{component.name}", **ONE_CALL)
-def write_spec_task(component: ComponentDef, architecture: Architecture, specs_dir: str):
+def write_spec_task(component: ComponentDef, architecture: Architecture, specs_dir: str,
+                    llm_limit: Optional[str] = None):
     parser = SpecParser(specs_dir)
     if parser.spec_exists(component.name):
         logger().info("Spec %s exists; skipped (never overwritten)", component.name)
         return "skipped", component.name
-    text = runtime.hook(runtime.current().write_spec, "write_spec")(component, architecture)
+    text = one_call(lambda: runtime.hook(runtime.current().write_spec, "write_spec")(component, architecture),
+                    llm_limit)
     status, detail = composing.write_spec_file(parser, specs_dir, component.name, text)
     if status == "skipped":
         logger().warning("Spec %s was created by another run while this one wrote it; kept theirs", component.name)
@@ -77,21 +99,32 @@ def draft(request: str, existing: list[str], project_dir: str) -> Architecture:
     """One task run (in a small flow of its own when called outside one)."""
     with runtime.complete(project_dir) as rt:
         runtime.hook(rt.prepare, "prepare")()
+        limit = active_limit(settings.llm_limit)
         if in_flow_run():
-            return draft_task(request, existing)
-        return _in_own_flow("draft-architecture", lambda: draft_task(request, existing))
+            return draft_task(request, existing, limit)
+        return _in_own_flow("draft-architecture", lambda: draft_task(request, existing, limit))
 
 
 def generate(architecture: Architecture, project_dir: str) -> GeneratedSpecs:
     """One task run per component, concurrent; existing specs are skipped, never overwritten."""
     with runtime.complete(project_dir):
         if not in_flow_run():
-            return _in_own_flow("generate-specs", lambda: _generate(architecture, specs_dir_of(project_dir)))
-        return _generate(architecture, specs_dir_of(project_dir))
+            return _in_own_flow("generate-specs", lambda: _generate(architecture, project_dir))
+        return _generate(architecture, project_dir)
 
 
-def _generate(architecture: Architecture, specs_dir: str) -> GeneratedSpecs:
-    futures = write_spec_task.map(architecture.components, unmapped(architecture), unmapped(specs_dir))
+def _generate(architecture: Architecture, project_dir: str) -> GeneratedSpecs:
+    """Under the project's compose lock: a second compose of the project waits, then skips the
+    specs this one wrote instead of paying for them again."""
+    timeout = runtime.current().lock_timeout
+    with project_lock(project_dir, settings.lock_timeout if timeout is None else timeout, current_flow_run_id(),
+                      on_wait=logger().warning, kind="compose"):
+        return _write_all(architecture, specs_dir_of(project_dir), active_limit(settings.llm_limit))
+
+
+def _write_all(architecture: Architecture, specs_dir: str, limit: Optional[str]) -> GeneratedSpecs:
+    futures = write_spec_task.map(architecture.components, unmapped(architecture), unmapped(specs_dir),
+                                  unmapped(limit))
     created, skipped, failed = [], [], {}
     for comp, future in zip(architecture.components, futures):
         try:
@@ -121,7 +154,10 @@ def compose_here(request: str, project_dir: str, auto_accept: bool, context: Opt
         return CompositionResult(architecture=arch, flow_run_id=run_id, outcome=outcome,
                                  cancelled=not outcome.ok, **fields)
 
-    arch = draft(request, known, project_dir)
+    try:
+        arch = draft(request, known, project_dir)
+    except BudgetReached as exc:
+        return result(Architecture(description=str(exc)), Outcome.BUDGET_REACHED, message=str(exc))
     if not arch.components:
         return result(arch, Outcome.CANCELLED, message=arch.description or "the draft has no components")
     arch, decision = _review_architecture(arch, existing, auto_accept, rt_outer)
@@ -136,6 +172,10 @@ def compose_here(request: str, project_dir: str, auto_accept: bool, context: Opt
         return result(arch, Outcome.REJECTED, skipped=specs.skipped, failed=specs.failed,
                       message=reviews.rejected_message("specs", decision))
     message = "" if not specs.failed else f"{len(specs.failed)} spec(s) could not be written"
+    budget = rt_outer.budget
+    if specs.failed and budget is not None and budget.reached:
+        return result(arch, Outcome.BUDGET_REACHED, spec_paths=list(specs), skipped=specs.skipped,
+                      failed=specs.failed, message=f"{message}: {budget.reason()}")
     return result(arch, spec_paths=list(specs), skipped=specs.skipped, failed=specs.failed,
                   ready_for_build=not specs.failed, message=message)
 
@@ -168,18 +208,24 @@ def compose(
     request: Annotated[str, Field(description="What you want built, in plain English.")],
     project_dir: Annotated[str, Field(description="Project folder; specs are written to its src/.")] = ".",
     auto_accept: Annotated[bool, Field(description="Skip both reviews (architecture and specs).")] = False,
+    max_llm_calls: Annotated[Optional[int], MAX_LLM_CALLS.field()] = MAX_LLM_CALLS.default,
+    max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ):
     runtime.announce()
     composing.require_request(request)
-    return final_state(compose_here(request, project_dir, auto_accept, runtime.current().context))
+    with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
+        return final_state(compose_here(request, project_dir, auto_accept, runtime.current().context))
 
 
-def compose_in_run(request: str, project_dir: str, auto_accept: bool, context: Optional[dict]) -> CompositionResult:
+def compose_in_run(request: str, project_dir: str, auto_accept: bool, context: Optional[dict],
+                   max_llm_calls: Optional[int] = None, max_tokens: Optional[int] = None) -> CompositionResult:
     """The `compose` flow, or, inside a caller's flow run, the same work as part of it."""
     if in_flow_run():
-        return compose_here(request, project_dir, auto_accept, context)
+        with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
+            return compose_here(request, project_dir, auto_accept, context)
     with runtime.using(context=context), quiet_heartbeats():
-        state = compose(request=request, project_dir=project_dir, auto_accept=auto_accept, return_state=True)
+        state = compose(request=request, project_dir=project_dir, auto_accept=auto_accept,
+                        max_llm_calls=max_llm_calls, max_tokens=max_tokens, return_state=True)
     return flow_value(state)
 
 

@@ -46,7 +46,14 @@ def compose_build_perform(
     max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ):
     runtime.announce()
-    composed, ended, why = run_stage(compose, request=request, project_dir=project_dir, auto_accept=auto_accept)
+    with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):  # one cap for compose and build
+        return _stages(request, project_dir, auto_accept, workflow, inputs, max_workers, max_llm_calls, max_tokens)
+
+
+def _stages(request: str, project_dir: str, auto_accept: bool, workflow: Optional[str], inputs: Optional[dict],
+            max_workers: int, max_llm_calls: Optional[int], max_tokens: Optional[int]):
+    composed, ended, why = run_stage(compose, request=request, project_dir=project_dir, auto_accept=auto_accept,
+                                     max_llm_calls=max_llm_calls, max_tokens=max_tokens)
     if ended is not Outcome.COMPLETED or not composed.ready_for_build:
         ended = ended if ended is not Outcome.COMPLETED else Outcome.CANCELLED
         return final_state(PipelineResult(stage="compose", success=False, outcome=ended, composition=composed,

@@ -93,11 +93,13 @@ def using(**fields: Any) -> Iterator[Runtime]:
 
 
 def budget_for(max_llm_calls: Optional[int], max_tokens: Optional[int]) -> Budget:
-    """The run's spending cap: the caller's runtime budget if it set one (a pipeline's build shares
-    the pipeline's), else these parameters, else the Prefect Variables `spechestra_max_llm_calls`
-    / `spechestra_max_tokens` (for deployments), else no cap."""
-    if current().budget is not None and max_llm_calls is None and max_tokens is None:
-        return current().budget  # type: ignore[return-value]  # checked just above
+    """The run's spending cap: the caller's runtime budget if it set one and these parameters ask
+    for no other (a pipeline's compose and build share the pipeline's), else these parameters,
+    else the Prefect Variables `spechestra_max_llm_calls` / `spechestra_max_tokens` (for
+    deployments), else no cap."""
+    shared = current().budget
+    if shared is not None and (max_llm_calls, max_tokens) in ((None, None), (shared.max_calls, shared.max_tokens)):
+        return shared
     return Budget(max_llm_calls if max_llm_calls is not None else _whole("spechestra_max_llm_calls"),
                   max_tokens if max_tokens is not None else _whole("spechestra_max_tokens"))
 

@@ -42,6 +42,22 @@ def test_two_composes_never_overwrite_each_other(tmp_path):
         assert name in written[[p.pid for p in procs].index(writer)] or writer not in [p.pid for p in procs]
 
 
+def test_two_composes_of_one_project_pay_for_each_spec_once(tmp_path):
+    """Before: both composes paid for every component (no compose lock; 10 of 24 calls wasted).
+    The second now waits for the first's writing, then skips the specs it finds."""
+    (tmp_path / "src").mkdir()
+    times = tmp_path / "calls.txt"
+    sync_at = time.time() + 15
+    procs = [_spawn(["compose", "CSV statistics", "--project", str(tmp_path), "--yes"], tmp_path,
+                    SPECHESTRA_PROVIDER="kit.build:timed_composer_provider", SYNC_AT=sync_at,
+                    CALL_TIMES=times, CALL_SECONDS="0.2") for _ in range(2)]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode in (0, 1) for p in procs), "\n".join(o[-2000:] for o in outs)
+    calls = [line for line in times.read_text().splitlines() if line.strip()]
+    assert len(list((tmp_path / "src").rglob("*.spec.md"))) == 4
+    assert len(calls) == 2 + 4, outs  # one draft each, then each of the 4 specs once
+
+
 def test_a_compose_cleans_what_a_killed_compose_left(tmp_path):
     """Before: a killed compose left hidden `.*.tmp` files in src/ for good."""
     (tmp_path / "src").mkdir()
@@ -90,7 +106,7 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         done = run(["build", "--project", str(project), "--lock-timeout", "0"], tmp_path, **env)
-        assert done.returncode == 1 and "is being built by the build started at" in done.stderr
+        assert done.returncode == 1 and "is in use by the build started at" in done.stderr
         assert "Traceback" not in done.stderr + done.stdout
     finally:
         first.communicate(timeout=240)

@@ -46,3 +46,36 @@ def test_two_concurrent_builds_never_exceed_the_limit(tmp_path):
     assert len(calls) == 16 and kit_build.peak_overlap(calls) <= 2  # 2 builds x 4 specs x (code, tests)
     unlimited = _builds(tmp_path, "free", name + "-absent")
     assert len(unlimited) == 16 and kit_build.peak_overlap(unlimited) > 2  # the limit, not luck, held it
+
+
+def _compose(tmp_path, name_suffix, limit_name):
+    from prefect.settings import PREFECT_API_URL
+    times = tmp_path / f"compose-calls-{name_suffix}.txt"
+    project = tmp_path / f"composed-{name_suffix}"
+    (project / "src").mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parents[1])]),
+               PREFECT_API_URL=PREFECT_API_URL.value(), SPECHESTRA_PROVIDER="kit.build:timed_composer_provider",
+               CALL_TIMES=str(times), CALL_SECONDS="0.5", SPECHESTRA_LLM_LIMIT=limit_name)
+    done = subprocess.run([sys.executable, "-m", "spechestra", "compose", "CSV statistics", "--project",
+                           str(project), "--yes"], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return [line for line in times.read_text().split("\n") if line.strip()]
+
+
+def test_compose_calls_hold_the_limit_too(tmp_path):
+    """Before: compose's calls never passed the gate (20 in flight under a limit of 2)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    name = f"spechestra-llm-c-{tmp_path.name}".lower().replace("_", "-")
+    with get_client(sync_client=True) as c:
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    try:
+        calls = _compose(tmp_path, "limited", name)
+        with get_client(sync_client=True) as c:
+            assert c.read_global_concurrency_limit_by_name(name).active_slots == 0  # every slot given back
+    finally:
+        with get_client(sync_client=True) as c:
+            c.delete_global_concurrency_limit_by_name(name)
+    assert len(calls) == 5 and kit_build.peak_overlap(calls) == 1  # the draft + 4 specs, one at a time
+    unlimited = _compose(tmp_path, "free", name + "-absent")
+    assert len(unlimited) == 5 and kit_build.peak_overlap(unlimited) > 1  # the limit, not luck, held it

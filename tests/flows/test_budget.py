@@ -47,14 +47,15 @@ def test_a_token_cap_stops_new_calls_once_reached(tmp_path):
     assert provider.prompts == []
 
 
-def test_the_pipeline_passes_its_cap_to_the_build_and_ends_budget_reached(tmp_path):
+def test_the_pipeline_caps_compose_and_build_together_and_ends_budget_reached(tmp_path):
     from spechestra.pipeline import run_pipeline
     provider = kit_build.pipeline_provider()
     result = run_pipeline("A number doubler", str(tmp_path), auto_accept=True, inputs={"value": 1},
-                          provider=provider, max_llm_calls=3)
+                          provider=provider, max_llm_calls=6)  # compose: draft + 2 specs; build: double's 2
     assert result.outcome == Outcome.BUDGET_REACHED and result.stage == "build" and result.perform is None
     assert result.build.specs_compiled == ["double"] and result.build.specs_budget_skipped == ["twice"]
-    assert "budget reached: 3 of 3 LLM calls" in result.message
+    assert "budget reached: 6 of 6 LLM calls" in result.message
+    assert len(provider.prompts) == 6
     run = read_flow_run(result.flow_run_id)
     assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")
 
@@ -70,3 +71,18 @@ def test_a_deployment_takes_its_cap_from_a_prefect_variable(tmp_path):
     assert result.budget_reached == "budget reached: 2 of 2 LLM calls" and result.specs_compiled == ["a"]
     again = Conductor(str(tmp_path), provider=kit_build.chain_provider()).build(max_workers=1)
     assert again.success  # the Variable gone, no cap
+
+
+def test_a_compose_stops_at_its_cap_and_says_so(tmp_path):
+    """Before: compose calls were never counted (a pipeline's cap began at its build)."""
+    import kit
+    from spechestra import Composer
+    (tmp_path / "src").mkdir()
+    provider = kit.composer_provider()
+    result = Composer(str(tmp_path), provider=provider).compose("CSV statistics", auto_accept=True, max_llm_calls=3)
+    assert result.outcome == Outcome.BUDGET_REACHED and not result.ready_for_build
+    assert len(provider.prompts) == 3 and len(result.spec_paths) == 2  # the draft and two of the four specs
+    assert len(result.failed) == 2 and all("budget reached: 3 of 3 LLM calls" in why for why in result.failed.values())
+    assert "budget reached: 3 of 3 LLM calls" in result.message
+    run = read_flow_run(result.flow_run_id)
+    assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")

@@ -252,6 +252,16 @@ def synced_composer_provider():
     return composer_provider(spec_answer=spec)
 
 
+def timed_composer_provider():
+    """`SPECHESTRA_PROVIDER=kit.build:timed_composer_provider`: the four-component composer (its spec
+    answers waiting for $SYNC_AT when it is set), every call's `start end` appended to $CALL_TIMES."""
+    import os
+
+    from kit import composer_provider
+    inner = synced_composer_provider() if os.environ.get("SYNC_AT") else composer_provider()
+    return TimedProvider(inner, os.environ["CALL_TIMES"], float(os.environ.get("CALL_SECONDS", "0.4")))
+
+
 class LeakyProvider:
     """A careless provider: logs and prints its key on every call, and puts the key into the
     errors it raises (once per prompt a transient one, retried; for `refuse` a 401 that is not)."""
