@@ -317,8 +317,10 @@ def log_refusal(result: BuildResult) -> None:
 
 
 def _build_locked(project: Project, specs, incremental: bool, max_workers: int, model, rt, timeout: float) -> BuildResult:
-    with project_lock(project.project_dir, timeout, current_flow_run_id(), on_wait=logger().warning) as previous:
-        if previous.get("flow_run_id") and mark_crashed(previous["flow_run_id"], KILLED):
+    this_run = current_flow_run_id()
+    with project_lock(project.project_dir, timeout, this_run, on_wait=logger().warning) as previous:
+        # A run retried after a crash finds its own id there: it is the run going on, not a dead one.
+        if previous.get("flow_run_id") not in (None, this_run) and mark_crashed(previous["flow_run_id"], KILLED):
             logger().warning("Marked flow run %s Crashed: %s", previous["flow_run_id"], KILLED)
         for path in (clean_stale_temp_files(project.build_dir) + clean_stale_temp_files(project.specs_dir)
                      + remove_stale_staging(project.build_dir)):

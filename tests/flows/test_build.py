@@ -215,3 +215,32 @@ def test_plan_problems_are_reported_before_any_llm_call(tmp_path):
 def test_empty_project(tmp_path):
     conductor = Conductor(str(tmp_path))
     assert conductor.verify().success and conductor.get_build_order() == []
+
+
+def test_a_retried_build_run_never_marks_itself_crashed(tmp_path):
+    """Before: the retry read its own id from build.lock (left by its first attempt) and set
+    *itself* Crashed 0.1 s after starting, then built on while the UI showed Crashed."""
+    from prefect.client.orchestration import get_client
+
+    from spechestra.core.planning import Project
+    from spechestra.orchestration import runtime
+    from spechestra.orchestration.build import build
+
+    kit_build.write_chain_project(tmp_path)
+    attempts = []
+
+    def first_attempt_dies(name, deps, layout, model, import_dirs, llm_limit=None):
+        if not attempts:
+            attempts.append(name)
+            raise RuntimeError("the machine went away")  # after the lock was taken, like a crash
+        return Project(str(tmp_path), runtime.config_for(str(tmp_path))).make_job(name, deps, layout, model,
+                                                                               import_dirs, llm_limit)
+
+    with runtime.using(provider=kit_build.chain_provider(), make_job=first_attempt_dies):
+        state = build.with_options(retries=1, retry_delay_seconds=0)(project_dir=str(tmp_path), max_workers=1,
+                                                                     return_state=True)
+    assert attempts and state.is_completed()
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as c:
+        names = [s.name for s in c.read_flow_run_states(run_id)]
+    assert "AwaitingRetry" in names and "Crashed" not in names, names
