@@ -26,6 +26,7 @@ from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.logging import get_logger, get_run_logger
 from prefect.settings import (
     PREFECT_API_URL,
+    PREFECT_CLIENT_RETRY_EXTRA_CODES,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     temporary_settings,
 )
@@ -291,6 +292,24 @@ def configured_api_url() -> Optional[str]:
     return PREFECT_API_URL.value() or None
 
 
+#: API answers Prefect's client should retry besides its own (408, 429, 502, 503): a server whose
+#: database is restarting answers 500 for those seconds (a build failed on one), a proxy 504.
+CLIENT_RETRY_CODES = "500,504"
+
+
+@contextlib.contextmanager
+def riding_out_blips():
+    """Inside (and in child processes): Prefect's client retries those answers too, with its own
+    backoff (PREFECT_CLIENT_MAX_RETRIES, about a minute in all), unless the user chose the codes
+    (environment, profile or `.env`: read through Prefect's settings)."""
+    if PREFECT_CLIENT_RETRY_EXTRA_CODES.value():
+        yield
+        return
+    export("PREFECT_CLIENT_RETRY_EXTRA_CODES", CLIENT_RETRY_CODES, only_if_unset=True)
+    with temporary_settings({PREFECT_CLIENT_RETRY_EXTRA_CODES: {int(c) for c in CLIENT_RETRY_CODES.split(",")}}):
+        yield
+
+
 @contextlib.contextmanager
 def local_api():
     """Inside: Prefect talks to the configured PREFECT_API_URL when there is one, else to the
@@ -298,11 +317,12 @@ def local_api():
     temporary mode, to a server of this process's own (`server.temporary`), waited for here
     if it is still starting."""
     wait_ready()
-    if configured_api_url():
-        yield
-        return
-    with temporary_settings({PREFECT_API_URL: api_url_for_this_process(None)}):
-        yield
+    with riding_out_blips():
+        if configured_api_url():
+            yield
+            return
+        with temporary_settings({PREFECT_API_URL: api_url_for_this_process(None)}):
+            yield
 
 
 @contextlib.contextmanager
@@ -310,11 +330,12 @@ def using_api(url: str):
     """Inside: Prefect (in this process and the threads it starts) talks to `url`; so do child
     processes, which get it in their environment."""
     export("PREFECT_API_URL", url)
-    if configured_api_url() == url:
-        yield
-        return
-    with temporary_settings({PREFECT_API_URL: url}):
-        yield
+    with riding_out_blips():
+        if configured_api_url() == url:
+            yield
+            return
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield
 
 
 def client():
