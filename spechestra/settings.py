@@ -196,8 +196,10 @@ settings = Settings(
                    "connections before it stops.", _seconds),
     server_hang=S(("SPECHESTRA_SERVER_HANG",), 180.0, "Seconds a command waits for a server that accepts "
                   "connections but does not answer.", _seconds),
-    home=S(("SPECHESTRA_HOME",), None, "The checkout deployments run from (set by `spechestra deploy`; "
-           "prefect.yaml's pull step reads it)."),
+    home=S(("SPECHESTRA_HOME",), None, "The checkout a worker runs deployments from (prefect.yaml's pull "
+           "step reads it on the worker; unset: the checkout `spechestra deploy` ran in)."),
+    projects=S(("SPECHESTRA_PROJECTS",), None, "Folder relative project_dir values are under (set it on every "
+               "worker to storage they all see; a run on a worker creates new projects only there)."),
     skip_install_check=S(("SPECHESTRA_SKIP_INSTALL_CHECK",), False, "Skip the check that `import spechestra` "
                          "loads this project's files (for packagers).", _flag),
     # --- provider keys and addresses (read only when that provider is used) -------------------

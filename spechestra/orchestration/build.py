@@ -43,6 +43,7 @@ from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
 from .limits import active_limit, limit_slot
+from .places import project_here
 from .prefect import (
     allow_failure,
     as_completed,
@@ -285,6 +286,7 @@ def build(
     max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ) -> BuildResult:
     runtime.announce()
+    project_dir = project_here(project_dir)
     project = Project(project_dir, runtime.config_for(project_dir), BuildOptions(max_fixes=max_fixes, retries=retries))
     with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
         # A failed build still returns its result; its state says Failed (or BudgetReached) in the UI.

@@ -31,6 +31,7 @@ from ..errors import BudgetReached
 from ..settings import settings
 from . import pauses, runtime
 from .limits import active_limit, limit_slot
+from .places import project_here
 from .prefect import (
     current_flow_run_id,
     final_state,
@@ -213,6 +214,7 @@ def compose(
 ):
     runtime.announce()
     composing.require_request(request)
+    project_dir = project_here(project_dir, creating=True)
     with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):
         return final_state(compose_here(request, project_dir, auto_accept, runtime.current().context))
 

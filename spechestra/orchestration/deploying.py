@@ -18,7 +18,7 @@ from prefect.exceptions import ObjectNotFound
 from ..core.text import first_line
 from ..errors import DeployError, ProjectError
 from ..server.local import prefect_exe
-from ..settings import environment, settings
+from ..settings import environment
 from .prefect import client
 
 
@@ -50,7 +50,7 @@ def deploy(root: Path, pool: str) -> list[str]:
     done = [f"created work pool {pool!r} (process)" if ensure_pool(pool) else f"work pool {pool!r} exists"]
     # Prefect's own command gets the whole environment (its settings, the API), a wide table, and
     # the checkout the deployments' pull step points at.
-    env = environment(COLUMNS="200", SPECHESTRA_HOME=settings.home or str(root))
+    env = environment(COLUMNS="200", SPECHESTRA_HOME=str(root))  # the pull step's fallback: this checkout
     proc = subprocess.run([prefect_exe(), "--no-prompt", "deploy", "--all"], cwd=root, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:

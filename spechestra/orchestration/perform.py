@@ -25,6 +25,7 @@ from ..errors import StepError
 from ..processes.step_runner import run_step
 from . import pauses, runtime
 from .history import record_trace
+from .places import project_here
 from .prefect import (
     as_completed,
     current_flow_run_id,
@@ -127,6 +128,7 @@ def perform(
     step_timeout: Annotated[float, STEP_TIMEOUT.field()] = STEP_TIMEOUT.default,
 ):
     runtime.announce()
+    project_dir = project_here(project_dir)
     project = Project(project_dir, runtime.config_for(project_dir))
     inputs = dict(inputs or {})
     plan = project.plan_workflow(workflow, inputs)

@@ -22,6 +22,7 @@ from . import runtime
 from .build import build
 from .compose import compose
 from .perform import perform
+from .places import project_here
 from .prefect import build_runner, final_state, run_tags, sp_flow, state_result
 
 
@@ -46,6 +47,7 @@ def compose_build_perform(
     max_tokens: Annotated[Optional[int], MAX_TOKENS.field()] = MAX_TOKENS.default,
 ):
     runtime.announce()
+    project_dir = project_here(project_dir, creating=True)
     with runtime.using(budget=runtime.budget_for(max_llm_calls, max_tokens)):  # one cap for compose and build
         return _stages(request, project_dir, auto_accept, workflow, inputs, max_workers, max_llm_calls, max_tokens)
 

@@ -142,6 +142,12 @@ def current_task_run_name() -> str:
     return ctx.task_run.name if ctx and ctx.task_run else ""
 
 
+def in_deployment_run() -> bool:
+    """True inside a run a worker started for a deployment (its top-level flow run)."""
+    ctx = FlowRunContext.get()
+    return bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
+
+
 def is_root_flow_run() -> bool:
     """True inside a flow run that no other flow run started (not a subflow)."""
     ctx = FlowRunContext.get()

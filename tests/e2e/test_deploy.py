@@ -30,6 +30,9 @@ def server(tmp_path_factory):
 
 
 def _worker(server, tmp_path, **env):
+    """A worker whose projects live under the test's folder (storage "every worker sees")."""
+    env.setdefault("SPECHESTRA_PROJECTS", str(tmp_path))
+    env = {k: v for k, v in env.items() if v is not None}
     return server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
                         tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:pipeline_provider", **env)
 
@@ -109,6 +112,7 @@ def test_api_key_from_a_secret_block_reaches_the_provider_and_is_stored_nowhere(
                           "inputs": {"value": 1}})
     worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
                           tmp_path / "worker.log", SPECHESTRA_PROVIDER="kit.build:leaky_pipeline_provider",
+                          SPECHESTRA_PROJECTS=str(tmp_path),
                           SPECHESTRA_API_KEY_BLOCK="spechestra-llm-key",
                           EXPECTED_KEY_SHA256=hashlib.sha256(key.encode()).hexdigest())
     try:
@@ -145,3 +149,50 @@ def test_a_provider_error_quoting_the_key_is_stored_and_shown_redacted(server, t
     assert "2 compiled, 0 cached, 1 failed, 1 blocked" in done.stdout
     assert key not in out
     assert _leaks(key, server.home, tmp_path) == []
+
+
+def _run_on_a_worker(server, tmp_path, deployment, parameters, **env):
+    with server.client_settings():
+        run_id = trigger(deployment, parameters)
+    worker = _worker(server, tmp_path, **env)
+    try:
+        worker.wait(timeout=300)
+    finally:
+        stop_process(worker)
+    with server.client_settings():
+        return read_flow_run(run_id)
+
+
+def test_a_worker_that_cannot_see_the_project_fails_at_once_in_one_line(server, tmp_path):
+    """Before: a raw FileNotFoundError traceback."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    run = _run_on_a_worker(server, tmp_path, "build/build", {"project_dir": "absent"}, SPECHESTRA_PROJECTS=str(shared))
+    assert run.state.is_failed(), run.state
+    message = run.state.message or ""
+    assert f"the project folder {shared / 'absent'} does not exist on this machine" in message, message
+    assert "SPECHESTRA_PROJECTS" in message and "\n" not in message.strip()
+    assert list(shared.iterdir()) == []  # nothing created
+
+
+def test_a_worker_never_creates_a_new_project_outside_its_projects_root(server, tmp_path):
+    """Before: the pipeline ended Completed with the new project on that worker's own disk."""
+    private = tmp_path / "private" / "proj"
+    run = _run_on_a_worker(server, tmp_path, "compose_build_perform/compose-build-perform",
+                           {"request": "A number doubler", "project_dir": str(private), "auto_accept": True},
+                           SPECHESTRA_PROJECTS=None)
+    assert run.state.is_failed(), run.state
+    assert "creates a new project only under SPECHESTRA_PROJECTS" in (run.state.message or ""), run.state.message
+    assert not private.parent.exists()
+
+
+def test_the_workers_own_checkout_setting_is_the_one_used(server, tmp_path):
+    """Before: the deployer's path was baked into the pull step; SPECHESTRA_HOME on a worker changed nothing."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    elsewhere = tmp_path / "no-checkout-here"
+    run = _run_on_a_worker(server, tmp_path, "build/build", {"project_dir": str(project)},
+                           SPECHESTRA_HOME=str(elsewhere))
+    assert not run.state.is_completed(), run.state
+    log = (tmp_path / "worker.log").read_text()
+    assert f"the Spechestra checkout {elsewhere} is not on this machine" in log + (run.state.message or "")

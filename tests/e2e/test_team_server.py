@@ -55,3 +55,63 @@ def test_postgresql_restarted_mid_build(team_server, tmp_path):
         if build.poll() is None:
             os.killpg(build.pid, 9)
             build.wait(timeout=20)
+
+
+READ_RESULT = """
+import sys
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.sorting import FlowRunSort
+with get_client(sync_client=True) as c:
+    run = c.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=1)[0]
+result = run.state.result(raise_on_failure=False)
+print(type(result).__name__, getattr(result, "specs_compiled", None))
+"""
+
+
+def _build_on_machine(server, tmp_path, machine: str, **env):
+    """A build by a CLI with a home of its own; then that machine's disk is gone (its home removed)."""
+    import shutil
+    project = tmp_path / f"proj-{machine}"
+    kit_build.write_wide_project(project)
+    built = server.run([sys.executable, "-m", "spechestra", "build", "--project", str(project)],
+                       PREFECT_HOME=str(tmp_path / machine), SPECHESTRA_PROVIDER="kit.build:timed_wide_provider",
+                       CALL_TIMES=str(tmp_path / f"t-{machine}"), CALL_SECONDS="0", **env)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    shutil.rmtree(tmp_path / machine)
+
+
+def test_results_on_shared_storage_outlive_the_machine_that_wrote_them(team_server, tmp_path):
+    """Before (each worker's own ~/.prefect/storage): "Path ... does not exist" for any other reader."""
+    server, _ = team_server
+    shared = tmp_path / "shared-results"
+    _build_on_machine(server, tmp_path, "machine-a", PREFECT_LOCAL_STORAGE_PATH=str(shared))
+    read = server.run([sys.executable, "-c", READ_RESULT], PREFECT_HOME=str(tmp_path / "machine-b"),
+                      PREFECT_LOCAL_STORAGE_PATH=str(shared))
+    assert read.returncode == 0 and read.stdout.split()[0] == "BuildResult", read.stdout + read.stderr[-3000:]
+    assert "['p', 'q', 'r', 's']" in read.stdout
+    _build_on_machine(server, tmp_path, "machine-c")  # Prefect's default: the machine's own disk
+    lost = server.run([sys.executable, "-c", READ_RESULT], PREFECT_HOME=str(tmp_path / "machine-b"))
+    assert lost.returncode != 0 and "does not exist" in lost.stderr, lost.stdout + lost.stderr[-2000:]
+
+
+def test_a_server_with_basic_auth_refuses_strangers_and_serves_spechestra(tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+    server = PrefectServer(tmp_path / "home", auth="team:s3cret").start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"{server.url}/block_documents/filter", method="POST",
+                                                          data=json.dumps({}).encode(),
+                                                          headers={"Content-Type": "application/json"}), timeout=10)
+        assert refused.value.code == 401  # no Secret block for whoever reaches the API
+        project = tmp_path / "proj"
+        kit_build.write_wide_project(project)
+        built = server.run([sys.executable, "-m", "spechestra", "build", "--project", str(project)],
+                           PREFECT_API_AUTH_STRING="team:s3cret", SPECHESTRA_PROVIDER="kit.build:timed_wide_provider",
+                           CALL_TIMES=str(tmp_path / "t"), CALL_SECONDS="0")
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+        assert len(_lines(tmp_path / "t")) == CALLS
+    finally:
+        server.stop()
+

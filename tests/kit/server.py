@@ -6,6 +6,7 @@ process group this kit started.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -28,9 +29,12 @@ def free_port() -> int:
 
 
 class PrefectServer:
-    def __init__(self, home: Path, **server_settings: str):
+    def __init__(self, home: Path, auth: str | None = None, **server_settings: str):
         self.home, self.port = home, free_port()
         self.server_settings = server_settings  # Prefect server settings only the server gets
+        self.auth = auth  # "user:password": the server's basic authentication (clients must send it)
+        if auth:
+            self.server_settings["PREFECT_SERVER_API_AUTH_STRING"] = auth
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.ui = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -56,12 +60,18 @@ class PrefectServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prefect server exited: {self.log.read_text()[-3000:]}")
             with contextlib.suppress(Exception):
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                with urllib.request.urlopen(self._request("health"), timeout=2) as reply:
                     if reply.status == 200:
                         return self
             time.sleep(0.5)
         self.stop()
         raise TimeoutError(f"prefect server not healthy after {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def _request(self, path: str) -> urllib.request.Request:
+        headers = {}
+        if self.auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(self.auth.encode()).decode()
+        return urllib.request.Request(f"{self.url}/{path}", headers=headers)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
