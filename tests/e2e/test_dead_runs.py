@@ -1,0 +1,107 @@
+"""A lost machine: a worker and its flow-run process killed (kill -9) mid-build. The heartbeat
+automation `spechestra deploy` sets up marks the run Crashed within its bound, without waiting
+for another build; retried, the run finishes from the cache and the answers it paid for, and
+never marks itself Crashed."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from kit import build as kit_build
+from kit.runs import trigger
+from kit.server import BIN, REPO, PrefectServer, stop_process
+from spechestra.orchestration.history import read_flow_run
+from spechestra.orchestration.zombies import HEARTBEAT_SECONDS, SILENCE_SECONDS
+
+pytestmark = pytest.mark.timeout(600)
+CALLS = 8  # write_wide_project: 4 specs x (code, tests)
+#: The bound, from known inputs: the silence the automation waits for, the heartbeat just missed,
+#: and the server's proactive-trigger pass and event delivery (a few seconds each; 30 s allowed).
+CRASHED_WITHIN = SILENCE_SECONDS + HEARTBEAT_SECONDS + 30
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _lines(path):
+    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.states import AwaitingRetry
+
+    server = PrefectServer(tmp_path / "home").start()
+    worker = None
+    try:
+        deployed = server.run([str(BIN / "spechestra"), "deploy", "--dir", str(REPO)])
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        assert "automation 'spechestra: crash runs whose heartbeats stopped'" in " ".join(deployed.stdout.split())
+        project, times = tmp_path / "proj", tmp_path / "calls.txt"
+        kit_build.write_wide_project(project)
+        env = dict(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(times), CALL_SECONDS="2",
+                   SPECHESTRA_PROJECTS=str(tmp_path))
+        with server.client_settings():
+            run_id = trigger("build/build", {"project_dir": str(project), "max_workers": 1})
+        worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra"],
+                              tmp_path / "worker.log", **env)
+        deadline = time.monotonic() + 180
+        while len(_lines(times)) < 3 and time.monotonic() < deadline:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.2)
+        assert len(_lines(times)) >= 3, "the build never got going"
+        for pid in [worker.pid] + _descendants(worker.pid):  # the machine is gone: every process at once
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        worker.wait(timeout=30)
+        killed_at, paid_before = time.monotonic(), len(_lines(times))
+
+        with server.client_settings():
+            while True:
+                run = read_flow_run(run_id)
+                if run.state.type.value == "CRASHED" or time.monotonic() - killed_at > CRASHED_WITHIN + 60:
+                    break
+                time.sleep(1)
+            took = time.monotonic() - killed_at
+            assert run.state.type.value == "CRASHED", f"still {run.state.name} {took:.0f}s after the kill"
+            assert took <= CRASHED_WITHIN and "no heartbeat" in (run.state.message or ""), (took, run.state.message)
+            print(f"crashed {took:.1f}s after the kill (bound {CRASHED_WITHIN}s)")
+            with get_client(sync_client=True) as c:  # what the UI's Retry does
+                c.set_flow_run_state(run_id, AwaitingRetry(), force=True)
+        retry = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
+                             tmp_path / "retry.log", **env)
+        try:
+            retry.wait(timeout=300)
+        finally:
+            stop_process(retry)
+        with server.client_settings():
+            run = read_flow_run(run_id)
+            assert run.state.is_completed(), (tmp_path / "retry.log").read_text()[-4000:]
+            with get_client(sync_client=True) as c:
+                names = [s.name for s in c.read_flow_run_states(run_id)]
+        after_retry = names[names.index("AwaitingRetry"):]
+        assert "Crashed" not in after_retry, names  # the retry never marked itself Crashed
+        assert len(_lines(times)) == CALLS, f"paid {paid_before} before the kill, {len(_lines(times))} in all"
+    finally:
+        if worker is not None:
+            stop_process(worker)
+        server.stop()
