@@ -42,7 +42,7 @@ def automation() -> AutomationCore:
             threshold=1,
             within=timedelta(seconds=SILENCE_SECONDS),
         ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, message=MESSAGE)],
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, name="Crashed", message=MESSAGE, force=False)],
     )
 
 
