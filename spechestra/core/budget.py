@@ -3,15 +3,26 @@
 Checked before every call (`reserve`), so once the cap is reached no new call starts; calls
 already in flight finish and are counted (`spend`). A spec that hits the cap ends Skipped with
 reason "budget"; the answers it already paid for stay on disk, so the next build with a larger
-budget resumes without paying for them again. One `Budget` per run, in memory: concurrent builds
-do not share one (a shared count would need an atomic counter on the server, which Prefect's
-API does not offer; cap each run instead, or cap concurrency with the `spechestra-llm` limit).
+budget resumes without paying for them again.
+
+One `Budget` per run. In one process its counts are in memory. When the run's specs are built in
+other processes (Dask workers, on this machine or others), the build `share`s it through a ledger
+file in the project (which every worker sees at the same path: builds need that anyway): each
+reserve and spend is one read-modify-write of that file under an OS lock, so every process spends
+from one count and the cap holds across them. Concurrent *runs* do not share one (a shared count
+for the whole server would need an atomic counter there, which Prefect's API does not offer; cap
+each run, and cap concurrency with the `spechestra-llm` limit).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import threading
-from typing import Optional
+from pathlib import Path
+from typing import Iterator, Optional
 
 from ..errors import BudgetReached, UsageError
 
@@ -25,6 +36,15 @@ class Budget:
                 raise UsageError(f"{name} must be 0 or more, got {value}")
         self.max_calls, self.max_tokens = max_calls, max_tokens
         self.calls = self.tokens = 0
+        self.ledger: Optional[str] = None
+        self._lock = threading.Lock()
+
+    # Pickled to other processes (Dask): the lock stays behind, the ledger travels.
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     @property
@@ -33,7 +53,7 @@ class Budget:
 
     @property
     def reached(self) -> bool:
-        with self._lock:
+        with self._counts():
             return self._reached()
 
     def _reached(self) -> bool:
@@ -41,15 +61,19 @@ class Budget:
                 or (self.max_tokens is not None and self.tokens >= self.max_tokens))
 
     def reason(self) -> str:
-        with self._lock:
+        with self._counts():
             return self._describe()
 
     def reserve(self) -> None:
         """Count one call about to start, or raise `BudgetReached` if it would go over."""
-        with self._lock:
+        with self._counts(write=True):
             if self._reached():
                 raise BudgetReached(self._describe())
             self.calls += 1
+
+    def spend(self, tokens: int) -> None:
+        with self._counts(write=True):
+            self.tokens += max(0, tokens)
 
     def _describe(self) -> str:
         parts = []
@@ -65,7 +89,54 @@ class Budget:
         spent.calls, spent.tokens = calls, tokens
         return spent.reason() if spent.reached else None
 
-    def spend(self, tokens: int) -> None:
+    # --- across processes ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def shared(self, ledger: Path) -> Iterator["Budget"]:
+        """Inside: the counts live in `ledger` (starting from this object's), so copies of this
+        budget in other processes spend from the same count; afterwards they are back in memory,
+        whole, and the file is gone."""
+        if not self.limited:
+            yield self
+            return
+        ledger.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            self.tokens += max(0, tokens)
+            _write(ledger, self.calls, self.tokens)
+            self.ledger = str(ledger)
+        try:
+            yield self
+        finally:
+            with self._counts():
+                pass  # the file's counts, read back into memory
+            with self._lock:
+                self.ledger = None
+            with contextlib.suppress(FileNotFoundError):
+                ledger.unlink()
 
+    @contextlib.contextmanager
+    def _counts(self, write: bool = False) -> Iterator[None]:
+        """The counts, current: from the ledger (held under its OS lock) when shared."""
+        with self._lock:
+            if self.ledger is None:
+                yield
+                return
+            with open(self.ledger, "a+", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.seek(0)
+                try:
+                    counts = json.loads(handle.read() or "{}")
+                except ValueError:
+                    counts = {}
+                self.calls, self.tokens = int(counts.get("calls", self.calls)), int(counts.get("tokens", self.tokens))
+                yield
+                if write:
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(json.dumps({"calls": self.calls, "tokens": self.tokens}))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+
+def _write(path: Path, calls: int, tokens: int) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(json.dumps({"calls": calls, "tokens": tokens}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,11 @@ def check_project_dir(project_dir: str) -> str:
         raise ProjectError(f"the project path {path} is a file, not a folder: give the folder that holds the specs",
                            path=path)
     return path
+
+
+def finished_dir(project_dir: str, flow_run_id: str) -> str:
+    """Outcomes of the specs that finished in one flow run (removed when its build ends)."""
+    return os.path.join(project_dir, ".spechestra", "finished", flow_run_id)
 
 
 def find_specs_dir(project_dir: str, config: SpecSoloistConfig, arrangement: Optional[Arrangement]) -> str:
@@ -108,6 +114,12 @@ class Layout:
         Not the build cache (that is `core.build_cache`, in .spechestra/cache/): these are the
         persisted task results Prefect reads back, e.g. a spec's outcome for its flow run."""
         return os.path.join(self.project_dir, ".spechestra", "results")
+
+    def finished_path(self, flow_run_id: str, name: str) -> str:
+        """A spec's outcome, once it finished in flow run `flow_run_id`: a task run again for that
+        run (Dask re-runs the tasks of a lost worker) returns it instead of paying again."""
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:16]
+        return os.path.join(finished_dir(self.project_dir, flow_run_id), f"{digest}.json")
 
     def answers_path(self, cache_key: str) -> str:
         """Answers one spec's unfinished build has paid for (see `llm_calls`), until it finishes."""

@@ -12,7 +12,9 @@ cap is a `core.budget.Budget` in the runtime. The per-spec work itself is `core.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import Field
@@ -22,7 +24,7 @@ from typing_extensions import Annotated
 from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
-from ..core.fileio import clean_stale_temp_files
+from ..core.fileio import atomic_write, clean_stale_temp_files
 from ..core.llm_calls import FileRecord
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from ..core.options import (
@@ -35,6 +37,7 @@ from ..core.options import (
 )
 from ..core.planning import BuildOptions, Project
 from ..core.precheck import check_build
+from ..core.project import finished_dir
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
@@ -56,6 +59,7 @@ from .prefect import (
     local_storage,
     logger,
     mark_crashed,
+    owning_flow_run_id,
     progress_artifact,
     quiet_heartbeats,
     retry_transient,
@@ -71,9 +75,11 @@ KILLED = "the process running this build was killed; found by the next build of 
 
 @sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,
          retry_jitter_factor=0.5, retry_condition_fn=retry_transient)
-def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Optional[str] = None):
+def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Optional[str] = None,
+                    budget: Optional[Budget] = None):
     """One spec: served from the cache (successes only), or built, tested and published.
-    `spent`: the flow found the run's budget reached before this spec started (said why)."""
+    `spent`: the flow found the run's budget reached before this spec started (said why).
+    `budget`: the run's, passed along so that a task in another process (Dask) spends from it."""
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
     skipped = sorted(n for n, out in deps.items() if isinstance(out, SpecOutcome) and out.status == Outcome.SKIPPED)
     if skipped:
@@ -84,12 +90,15 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         blocked = SpecOutcome(name=job.name, status=Outcome.BLOCKED, error=why, started=time.time(), ended=time.time())
         record_failure(job.layout, blocked, spec_text, job.cache_key)
         return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
+    finished = _finished_earlier(job)
+    if finished is not None:
+        return final_state(finished, finished.status, finished.error or "failed")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
     runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
         return cached_state(_reuse(job, hit, spec_text))
-    budget = runtime.current().budget or Budget()
+    budget = budget or runtime.current().budget or Budget()
     if spent or budget.reached:
         return _skipped(job, spent or budget.reason())
     record = FileRecord(job.layout.answers_path(job.cache_key))
@@ -105,7 +114,26 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
                                 log=logger().warning)
     else:
         record_failure(job.layout, outcome, spec_text, job.cache_key)
+    run_id = owning_flow_run_id()
+    if run_id:
+        atomic_write(job.layout.finished_path(run_id, job.name), outcome.model_dump_json())
     return final_state(outcome, outcome.status, outcome.error or "failed")
+
+
+def _finished_earlier(job: SpecJob) -> Optional[SpecOutcome]:
+    """This spec's outcome if it already finished in this flow run: the task is running again
+    because the cluster worker that held its result was lost, and must not pay again."""
+    run_id = owning_flow_run_id()
+    path = Path(job.layout.finished_path(run_id, job.name)) if run_id else None
+    if path is None or not path.exists():
+        return None
+    try:
+        outcome = SpecOutcome.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    logger().info("%s finished earlier in this run (its worker was lost since); its outcome is reused, "
+                  "nothing is paid again", job.name)
+    return outcome.model_copy(update={"notes": outcome.notes + ["finished earlier in this run; not paid again"]})
 
 
 def _skipped(job: SpecJob, why: str):
@@ -189,9 +217,8 @@ def _outcome_of(future) -> SpecOutcome:
 
 
 def _spent(outcomes: dict) -> Optional[str]:
-    """Whether the run's budget is reached, from the flow's side: the shared `Budget` when tasks run
-    in this process (threads), else the finished specs' own counts (a Dask worker in another
-    process has no shared budget; there the cap holds between specs, not between calls)."""
+    """Whether the run's budget is reached, from the flow's side: the run's `Budget` (shared with
+    tasks in other processes through its ledger), or the finished specs' own counts."""
     budget = runtime.current().budget
     if budget is None or not budget.limited:
         return None
@@ -251,7 +278,8 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             # failed one never leaves a dependent stuck in NotReady. `wait_for` on the (finished)
             # dependency futures only records the edges, so the UI's run graph draws the arrows.
             running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
-                                        _spent(outcomes), wait_for=_edges(finished[d] for d in deps[name]))
+                                        _spent(outcomes), runtime.current().budget,
+                                        wait_for=_edges(finished[d] for d in deps[name]))
         if not running:
             continue
         first = next(as_completed(list(running.values())))
@@ -330,8 +358,14 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
         provider = runtime.provider_for(project.project_dir)
         jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit),
                                    make_job=rt.make_job or project.make_job, llm=getattr(provider, "identity", ""))
-        with runtime.using(provider=provider):
-            return run_build(jobs, order, max_workers, refresh=not incremental)
+        budget = runtime.current().budget or Budget()
+        ledger = Path(project.project_dir) / ".spechestra" / "budgets" / f"{this_run or 'local'}.json"
+        try:
+            with runtime.using(provider=provider, budget=budget), budget.shared(ledger):
+                return run_build(jobs, order, max_workers, refresh=not incremental)
+        finally:
+            if this_run:
+                shutil.rmtree(finished_dir(project.project_dir, this_run), ignore_errors=True)
 
 
 def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,

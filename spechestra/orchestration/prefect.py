@@ -159,6 +159,14 @@ def current_flow_run_id() -> Optional[str]:
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
 
 
+def owning_flow_run_id() -> Optional[str]:
+    """The flow run the current task run belongs to, also in a process with no flow context (Dask)."""
+    ctx = TaskRunContext.get()
+    if ctx and ctx.task_run and ctx.task_run.flow_run_id:
+        return str(ctx.task_run.flow_run_id)
+    return current_flow_run_id()
+
+
 def logger():
     """The run logger inside a run (its lines land in the run history), else a plain logger."""
     try:

@@ -216,7 +216,7 @@ class TimedProvider:
 def timed_wide_provider():
     """`SPECHESTRA_PROVIDER=kit.build:timed_wide_provider` for `write_wide_project` projects."""
     import os
-    names = "pqrs"
+    names = os.environ.get("WIDE_NAMES", "pqrs")
     inner = build_provider({n: f"def {n}(v):\n    return v\n" for n in names},
                            {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in names},
                            {f"marker-{n}": n for n in names})

@@ -1,0 +1,76 @@
+"""A build's specs on a real Dask cluster (a scheduler and two worker processes): the spending cap
+holds across processes, its count is the true number of calls, and a cluster worker killed
+mid-build makes no finished spec pay again."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from kit import build as kit_build
+from kit.cli import EXE, cli_env
+from kit.dask_cluster import DaskCluster
+
+pytestmark = pytest.mark.timeout(420)
+NAMES = "abcdefgh"  # 8 independent specs, 2 calls each (code, tests)
+
+
+def _lines(path):
+    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    pytest.importorskip("prefect_dask", reason="prefect-dask not installed (pip install 'spechestra[dask]')")
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    times = tmp_path / "calls.txt"
+    env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
+                  WIDE_NAMES=NAMES)
+    dask = DaskCluster(tmp_path / "dask", env).start()
+    try:
+        yield dask, env, times
+    finally:
+        dask.stop()
+
+
+def _build(project, env, address, *extra):
+    return subprocess.Popen([str(EXE), "build", "--project", str(project), "--workers", "2", *extra],
+                            env=dict(env, SPECHESTRA_TASK_RUNNER=f"dask:{address}"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def test_the_cap_holds_across_cluster_workers_and_says_the_true_count(cluster, tmp_path):
+    """Before: a cap of 10 made 14 calls and said "budget reached: 0 of 10 LLM calls"."""
+    dask, env, times = cluster
+    project = tmp_path / "proj"
+    kit_build.write_wide_project(project, names=NAMES)
+    proc = _build(project, env, dask.address, "--max-llm-calls", "10")
+    output = proc.communicate(timeout=300)[0]
+    made = len(_lines(times))
+    assert proc.returncode == 3, output[-4000:]
+    assert made <= 10, f"{made} calls under a cap of 10\n" + output[-3000:]
+    assert f"budget reached: {made} of 10 LLM calls" in " ".join(output.split()), output[-3000:]
+
+
+def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_path):
+    """Before: 84 calls where 56 were needed after a Dask worker was killed (finished specs re-run).
+    `--force`: the build cache does not hide a re-run (every spec is rebuilt, none served from it)."""
+    dask, env, times = cluster
+    project = tmp_path / "proj"
+    kit_build.write_wide_project(project, names=NAMES)
+    proc = _build(project, env, dask.address, "--force")
+    try:
+        deadline = time.monotonic() + 180
+        while len(_lines(times)) < 7 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert proc.poll() is None and len(_lines(times)) >= 7, "the build ended before the fault"
+        dask.kill_worker(0)
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=20)
+    assert proc.returncode == 0, output[-4000:]
+    assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once

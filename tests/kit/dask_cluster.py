@@ -1,0 +1,56 @@
+"""Test kit: a real Dask cluster as separate processes (`dask scheduler`, `dask worker`) on a
+free loopback port, each worker a "machine" of its own that can be killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from .server import BIN, free_port, stop_process
+
+
+class DaskCluster:
+    def __init__(self, folder: Path, env: dict, workers: int = 2):
+        self.folder, self.env, self.count = folder, env, workers
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.scheduler = None
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, args: list[str], log: str) -> subprocess.Popen:
+        return subprocess.Popen([str(BIN / "dask"), *args], env=self.env, stdout=(self.folder / log).open("w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self, timeout: float = 60) -> "DaskCluster":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.scheduler = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--no-dashboard"], "scheduler.log")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError((self.folder / "scheduler.log").read_text()[-2000:])
+                time.sleep(0.2)
+        for i in range(self.count):
+            self.workers.append(self._spawn(["worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                                             "--no-dashboard", "--name", f"w{i}"], f"worker{i}.log"))
+        from distributed import Client
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(self.count, timeout=timeout)
+        return self
+
+    def kill_worker(self, index: int) -> None:
+        """kill -9 one worker's whole process group (the nanny and its worker process)."""
+        os.killpg(self.workers[index].pid, signal.SIGKILL)
+        self.workers[index].wait(timeout=20)
+
+    def stop(self) -> None:
+        for proc in self.workers + ([self.scheduler] if self.scheduler else []):
+            stop_process(proc)
