@@ -176,7 +176,7 @@ settings = Settings(
              "path; none: costs are not shown."),
     # --- building --------------------------------------------------------------------------------
     task_runner=S(("SPECHESTRA_TASK_RUNNER",), "threads", "Where a build's specs run: threads, dask (a local "
-                  "cluster) or dask:tcp://HOST:PORT."),
+                  "cluster), dask:tcp://HOST:PORT, ray (a local Ray) or ray://HOST:PORT."),
     build_workers=S(("SPECHESTRA_BUILD_WORKERS",), None, "Size of the local Dask cluster of the `build` "
                     "deployment (with SPECHESTRA_TASK_RUNNER=dask; unset: the build's max_workers default).", _whole),
     lock_timeout=S(("SPECHESTRA_LOCK_TIMEOUT",), 600.0, "Seconds a build waits for another build of the same "

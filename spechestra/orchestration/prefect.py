@@ -106,10 +106,11 @@ def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
 
 
 def build_runner(max_workers: int, kind: Optional[str] = None):
-    """The task runner for a build: threads, or Dask (needs `pip install prefect-dask`).
+    """The task runner for a build: threads, Dask (`pip install 'spechestra[dask]'`) or Ray
+    (`pip install 'spechestra[ray]'`).
 
-    With Dask each spec's task is pickled to a worker process, which chooses its provider by
-    setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
+    With Dask or Ray each spec's task is pickled to a worker process, which chooses its provider
+    by setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
     """
     kind = (kind or settings.task_runner).strip() or "threads"
     if kind == "threads":
@@ -124,8 +125,17 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
             return DaskTaskRunner(address=kind.split(":", 1)[1])
         return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
-    raise ConfigurationError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, or dask:tcp://HOST:PORT",
-                             setting="SPECHESTRA_TASK_RUNNER")
+    if kind == "ray" or kind.startswith("ray://"):
+        try:  # optional dependency (spechestra[ray])
+            from prefect_ray import RayTaskRunner
+        except ImportError:
+            raise ConfigurationError("SPECHESTRA_TASK_RUNNER=ray needs prefect-ray: pip install 'spechestra[ray]'",
+                                     setting="SPECHESTRA_TASK_RUNNER") from None
+        if kind == "ray":  # a local Ray started for this build, one CPU per spec at once
+            return RayTaskRunner(init_kwargs={"num_cpus": max(1, max_workers), "include_dashboard": False})
+        return RayTaskRunner(address=kind)
+    raise ConfigurationError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, dask:tcp://HOST:PORT, ray or "
+                             "ray://HOST:PORT", setting="SPECHESTRA_TASK_RUNNER")
 
 
 def run_tags(*names: str):

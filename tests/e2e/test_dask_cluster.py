@@ -74,3 +74,21 @@ def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_p
             proc.wait(timeout=20)
     assert proc.returncode == 0, output[-4000:]
     assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once
+
+
+def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
+    """Before: SPECHESTRA_TASK_RUNNER=ray was refused."""
+    pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    times, project = tmp_path / "calls.txt", tmp_path / "proj"
+    kit_build.write_wide_project(project, names=NAMES)
+    env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
+                  WIDE_NAMES=NAMES, SPECHESTRA_TASK_RUNNER="ray", RAY_USAGE_STATS_ENABLED="0")
+    done = subprocess.run([str(EXE), "build", "--project", str(project), "--workers", "2", "--max-llm-calls", "10"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    made = len(_lines(times))
+    assert done.returncode == 3, output[-4000:]
+    assert made <= 10 and f"budget reached: {made} of 10 LLM calls" in " ".join(output.split()), output[-3000:]
+    assert sorted(p.name for p in (project / "build").glob("*.py") if not p.name.startswith("test_"))  # built some
