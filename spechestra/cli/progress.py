@@ -26,6 +26,7 @@ class LiveProgress:
         self.started = time.monotonic()
         self.lock = threading.Lock()
         self.live: Optional[Live] = None
+        self.elsewhere = 0  # the run's own count of calls (see calls_made)
 
     def __call__(self, name: str, phase: str) -> None:
         # A task reports its end, and so does the flow that collects it (the flow's report is the
@@ -49,8 +50,16 @@ class LiveProgress:
             done = sum(1 for p in self.phases.values() if p in FINISHED)
         calls = ""
         if self.meter is not None:
-            calls = f", {summary_words(self.meter.summary())}"
+            summary = self.meter.summary()
+            if self.elsewhere > summary.get("calls", 0):  # specs built in other processes (a cluster)
+                calls = f", {self.elsewhere} LLM call(s)"
+            else:
+                calls = f", {summary_words(summary)}"
         return f"{done} of {self.total} {self.what} done{calls}"
+
+    def calls_made(self, count: int) -> None:
+        """The run's true call count (the flow reports it as specs finish, wherever they ran)."""
+        self.elsewhere = max(self.elsewhere, count)
 
     def render(self):
         with self.lock:

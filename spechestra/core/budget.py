@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Iterator, Optional
@@ -60,6 +59,11 @@ class Budget:
         return ((self.max_calls is not None and self.calls >= self.max_calls)
                 or (self.max_tokens is not None and self.tokens >= self.max_tokens))
 
+    def calls_so_far(self) -> int:
+        """Calls started so far, in every process spending from this budget."""
+        with self._counts():
+            return self.calls
+
     def reason(self) -> str:
         with self._counts():
             return self._describe()
@@ -94,10 +98,8 @@ class Budget:
     def shared(self, ledger: Path) -> Iterator["Budget"]:
         """Inside: the counts live in `ledger` (starting from this object's), so copies of this
         budget in other processes spend from the same count; afterwards they are back in memory,
-        whole, and the file is gone."""
-        if not self.limited:
-            yield self
-            return
+        whole, and the file is gone. Shared uncapped too: its count is then the true number of
+        calls the run made, in every process (lost attempts included)."""
         ledger.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             _write(ledger, self.calls, self.tokens)
@@ -133,7 +135,6 @@ class Budget:
                     handle.truncate()
                     handle.write(json.dumps({"calls": self.calls, "tokens": self.tokens}))
                     handle.flush()
-                    os.fsync(handle.fileno())
 
 
 def _write(path: Path, calls: int, tokens: int) -> None:

@@ -280,6 +280,9 @@ class BuildResult(BaseModel):
     duration: float = 0.0
     flow_run_id: Optional[str] = None
     details: dict[str, SpecOutcome] = Field(default_factory=dict)
+    llm_calls_made: int = Field(default=0, description="Provider calls this build started, counted in every "
+                                "process it used: the specs' own counts plus attempts that never finished "
+                                "(a lost cluster worker, a killed task).")
 
     @property
     def outcome(self) -> Outcome:

@@ -291,6 +291,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             outcomes[name] = outcome
             runtime.report(name, outcome.status.value)
         update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
+        runtime.report_calls(runtime.current().budget)
         if time.monotonic() - worded >= 2.0 or not (pending or running):  # a version every 2 s at most
             progress_words(outcomes, order, running)
             worded = time.monotonic()
@@ -360,9 +361,12 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
                                    make_job=rt.make_job or project.make_job, llm=getattr(provider, "identity", ""))
         budget = runtime.current().budget or Budget()
         ledger = Path(project.project_dir) / ".spechestra" / "budgets" / f"{this_run or 'local'}.json"
+        before = budget.calls
         try:
             with runtime.using(provider=provider, budget=budget), budget.shared(ledger):
-                return run_build(jobs, order, max_workers, refresh=not incremental)
+                result = run_build(jobs, order, max_workers, refresh=not incremental)
+            result.llm_calls_made = budget.calls - before
+            return result
         finally:
             if this_run:
                 shutil.rmtree(finished_dir(project.project_dir, this_run), ignore_errors=True)

@@ -188,3 +188,11 @@ def report(name: str, phase: str) -> None:
     watcher = current().progress
     if watcher is not None:
         watcher(name, phase)
+
+
+def report_calls(budget: Optional[Budget]) -> None:
+    """Tell a watcher that counts calls (`calls_made(n)`) the run's true count so far: the meter
+    it holds sees only calls made in this process, not those of specs built on a cluster."""
+    counter = getattr(current().progress, "calls_made", None)
+    if counter is not None and budget is not None:
+        counter(budget.calls_so_far())

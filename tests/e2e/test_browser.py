@@ -55,7 +55,7 @@ def ui(tmp_path):
         deployed = srv.run([str(BIN / "spechestra"), "deploy", "--dir", str(REPO)])
         assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
         worker = srv.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra"], tmp_path / "worker.log",
-                           SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
+                           SPECHESTRA_PROVIDER="kit.build:pipeline_provider", SPECHESTRA_PROJECTS=str(tmp_path))
         yield srv
     finally:
         if worker is not None:

@@ -3,6 +3,7 @@ holds across processes, its count is the true number of calls, and a cluster wor
 mid-build makes no finished spec pay again."""
 
 import os
+import re
 import subprocess
 import time
 
@@ -52,6 +53,8 @@ def test_the_cap_holds_across_cluster_workers_and_says_the_true_count(cluster, t
     assert proc.returncode == 3, output[-4000:]
     assert made <= 10, f"{made} calls under a cap of 10\n" + output[-3000:]
     assert f"budget reached: {made} of 10 LLM calls" in " ".join(output.split()), output[-3000:]
+    counted = re.findall(r"specs done, (\d+) LLM call", output)  # live progress, as lines in a file
+    assert counted and int(counted[-1]) == made, output[-3000:]  # before: "0 LLM call(s)" throughout
 
 
 def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_path):
