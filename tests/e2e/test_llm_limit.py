@@ -1,5 +1,6 @@
 """The Prefect global concurrency limit bounds LLM calls across separate build processes."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,17 +33,29 @@ def _builds(tmp_path, name_suffix, limit_name):
     return [line for line in lines if line.strip()]
 
 
-def test_two_concurrent_builds_never_exceed_the_limit(tmp_path):
+@contextlib.contextmanager
+def _limit(name: str, limit: int):
+    """A global concurrency limit on the session's server for the block's length; yields a
+    function reading how many of its slots are held."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    name = f"spechestra-llm-{tmp_path.name}".lower().replace("_", "-")
     with get_client(sync_client=True) as c:
-        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=2))
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+
+    def held() -> int:
+        with get_client(sync_client=True) as c:
+            return c.read_global_concurrency_limit_by_name(name).active_slots
     try:
-        calls = _builds(tmp_path, "limited", name)
+        yield held
     finally:
         with get_client(sync_client=True) as c:
             c.delete_global_concurrency_limit_by_name(name)
+
+
+def test_two_concurrent_builds_never_exceed_the_limit(tmp_path):
+    name = f"spechestra-llm-{tmp_path.name}".lower().replace("_", "-")
+    with _limit(name, 2):
+        calls = _builds(tmp_path, "limited", name)
     assert len(calls) == 16 and kit_build.peak_overlap(calls) <= 2  # 2 builds x 4 specs x (code, tests)
     unlimited = _builds(tmp_path, "free", name + "-absent")
     assert len(unlimited) == 16 and kit_build.peak_overlap(unlimited) > 2  # the limit, not luck, held it
@@ -64,18 +77,10 @@ def _compose(tmp_path, name_suffix, limit_name):
 
 def test_compose_calls_hold_the_limit_too(tmp_path):
     """Before: compose's calls never passed the gate (20 in flight under a limit of 2)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     name = f"spechestra-llm-c-{tmp_path.name}".lower().replace("_", "-")
-    with get_client(sync_client=True) as c:
-        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-    try:
+    with _limit(name, 1) as held:
         calls = _compose(tmp_path, "limited", name)
-        with get_client(sync_client=True) as c:
-            assert c.read_global_concurrency_limit_by_name(name).active_slots == 0  # every slot given back
-    finally:
-        with get_client(sync_client=True) as c:
-            c.delete_global_concurrency_limit_by_name(name)
+        assert held() == 0  # every slot given back
     assert len(calls) == 5 and kit_build.peak_overlap(calls) == 1  # the draft + 4 specs, one at a time
     unlimited = _compose(tmp_path, "free", name + "-absent")
     assert len(unlimited) == 5 and kit_build.peak_overlap(unlimited) > 1  # the limit, not luck, held it
