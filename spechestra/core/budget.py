@@ -101,14 +101,16 @@ class Budget:
         whole, and the file is gone. Shared uncapped too: its count is then the true number of
         calls the run made, in every process (lost attempts included)."""
         ledger.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            ledger.unlink()  # a stale one, from a killed run of the same id: this object's counts win
         with self._lock:
-            _write(ledger, self.calls, self.tokens)
             self.ledger = str(ledger)
         try:
+            with self._counts(write=True):
+                pass  # the file starts from this object's counts
             yield self
         finally:
-            with self._counts():
-                pass  # the file's counts, read back into memory
+            self.calls_so_far()  # the file's counts, read back into memory
             with self._lock:
                 self.ledger = None
             with contextlib.suppress(FileNotFoundError):
@@ -136,8 +138,3 @@ class Budget:
                     handle.write(json.dumps({"calls": self.calls, "tokens": self.tokens}))
                     handle.flush()
 
-
-def _write(path: Path, calls: int, tokens: int) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(json.dumps({"calls": calls, "tokens": tokens}))

@@ -120,6 +120,19 @@ class FileRecord:
             self.path.unlink()
 
 
+def guarded_call(call: Callable[[], str], budget: Budget, gate: Callable[[], ContextManager] = contextlib.nullcontext,
+                 on_start: Callable[[], None] = lambda: None) -> str:
+    """One LLM call held to what holds every call Spechestra makes (a spec's, a compose step's):
+    the run's budget first (`BudgetReached`: no call starts past the cap), then one slot of the
+    concurrency `gate` while it is in flight. `usage` is reset just before, so the caller reads
+    what this call used."""
+    budget.reserve()
+    with gate():
+        on_start()
+        usage.start()
+        return call()
+
+
 class SpecProvider:
     """The provider as one spec's build sees it (see the module docstring)."""
 
@@ -161,12 +174,8 @@ class SpecProvider:
         attempt = 0
         while True:
             try:
-                self.budget.reserve()  # raises BudgetReached: no call starts once the cap is reached
-                with self.gate():
-                    with self._lock:
-                        self.calls += 1
-                    usage.start()
-                    response = self.inner.generate(prompt, temperature=temperature, model=model)
+                response = guarded_call(lambda: self.inner.generate(prompt, temperature=temperature, model=model),
+                                        self.budget, self.gate, on_start=self._started)
                 self._count(usage.of_call(prompt, response))
                 return response
             except (BudgetReached, LimitError):
@@ -182,6 +191,10 @@ class SpecProvider:
                 self.log(f"provider call failed ({type(exc).__name__}: {exc}); "
                          f"retry {attempt}/{self.retries} in {wait:.1f}s")
                 time.sleep(wait)
+
+    def _started(self) -> None:
+        with self._lock:
+            self.calls += 1
 
     def _count(self, used: Optional[usage.Usage]) -> None:
         if used is None:

@@ -31,6 +31,11 @@ def finished_dir(project_dir: str, flow_run_id: str) -> str:
     return os.path.join(project_dir, ".spechestra", "finished", flow_run_id)
 
 
+def ledger_path(project_dir: str, flow_run_id: Optional[str]) -> str:
+    """One build's shared call count (`Budget.shared`), where every cluster worker sees it."""
+    return os.path.join(project_dir, ".spechestra", "budgets", f"{flow_run_id or 'local'}.json")
+
+
 def find_specs_dir(project_dir: str, config: SpecSoloistConfig, arrangement: Optional[Arrangement]) -> str:
     """`src/` (SpecSoloist's default); else the arrangement's `specs_path`; else the project root
     when specs sit there, as in SpecSoloist's examples (`sp conduct .`)."""

@@ -12,7 +12,6 @@ cap is a `core.budget.Budget` in the runtime. The per-spec work itself is `core.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -21,10 +20,11 @@ from pydantic import Field
 from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
+from ..core import finished as finished_runs
 from ..core.budget import Budget
 from ..core.build_cache import BuildCache
 from ..core.build_setup import needs_setup, prepare
-from ..core.fileio import atomic_write, clean_stale_temp_files
+from ..core.fileio import clean_stale_temp_files
 from ..core.llm_calls import FileRecord
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from ..core.options import (
@@ -37,7 +37,7 @@ from ..core.options import (
 )
 from ..core.planning import BuildOptions, Project
 from ..core.precheck import check_build
-from ..core.project import finished_dir
+from ..core.project import ledger_path
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
@@ -66,9 +66,9 @@ from .prefect import (
     sp_flow,
     sp_task,
     state_result,
-    table_artifact,
     update_progress,
 )
+from .reuse import reuse, reuse_unchanged
 
 KILLED = "the process running this build was killed; found by the next build of the project"
 
@@ -90,14 +90,17 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         blocked = SpecOutcome(name=job.name, status=Outcome.BLOCKED, error=why, started=time.time(), ended=time.time())
         record_failure(job.layout, blocked, spec_text, job.cache_key)
         return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
-    finished = _finished_earlier(job)
+    run_id = owning_flow_run_id()
+    finished = finished_runs.earlier(job.layout, run_id, job.name)
     if finished is not None:
+        logger().info("%s finished earlier in this run (its worker was lost since); its outcome is reused, "
+                      "nothing is paid again", job.name)
         return final_state(finished, finished.status, finished.error or "failed")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
     runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
-        return cached_state(_reuse(job, hit, spec_text))
+        return cached_state(reuse(job, hit, spec_text))
     budget = budget or runtime.current().budget or Budget()
     if spent or budget.reached:
         return _skipped(job, spent or budget.reason())
@@ -114,26 +117,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
                                 log=logger().warning)
     else:
         record_failure(job.layout, outcome, spec_text, job.cache_key)
-    run_id = owning_flow_run_id()
-    if run_id:
-        atomic_write(job.layout.finished_path(run_id, job.name), outcome.model_dump_json())
+    finished_runs.record(job.layout, run_id, outcome)
     return final_state(outcome, outcome.status, outcome.error or "failed")
-
-
-def _finished_earlier(job: SpecJob) -> Optional[SpecOutcome]:
-    """This spec's outcome if it already finished in this flow run: the task is running again
-    because the cluster worker that held its result was lost, and must not pay again."""
-    run_id = owning_flow_run_id()
-    path = Path(job.layout.finished_path(run_id, job.name)) if run_id else None
-    if path is None or not path.exists():
-        return None
-    try:
-        outcome = SpecOutcome.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    logger().info("%s finished earlier in this run (its worker was lost since); its outcome is reused, "
-                  "nothing is paid again", job.name)
-    return outcome.model_copy(update={"notes": outcome.notes + ["finished earlier in this run; not paid again"]})
 
 
 def _skipped(job: SpecJob, why: str):
@@ -141,45 +126,6 @@ def _skipped(job: SpecJob, why: str):
     outcome = SpecOutcome(name=job.name, status=Outcome.SKIPPED, error=why, started=now, ended=now)
     runtime.report(job.name, "skipped")
     return final_state(outcome, Outcome.SKIPPED, f"Skipped: {why}")
-
-
-def _reuse(job: SpecJob, hit: SpecOutcome, spec_text: str) -> SpecOutcome:
-    """A cache hit as this run's outcome: no call, no attempt, no time; its files published again
-    (files edited by hand are kept)."""
-    now = time.time()
-    status = Outcome.CACHED if hit.status == Outcome.BUILT else hit.status
-    hit = hit.model_copy(update={"status": status, "notes": [], "llm_calls": 0, "retries": 0, "reused": 0,
-                                 "attempts": 0, "input_tokens": 0, "output_tokens": 0, "tokens_estimated": False,
-                                 "cost_usd": None, "seconds": 0.0, "started": now, "ended": now})
-    hit.notes = publish(job.layout, hit, spec_text, job.cache_key, replace_edits=False, log=logger().warning)
-    return hit
-
-
-def unchanged_specs(jobs: dict[str, SpecJob], order: list[str]) -> dict[str, SpecOutcome]:
-    """Specs served from the cache whose dependencies are all served from it too, in build order."""
-    hits: dict[str, SpecOutcome] = {}
-    for name in order:
-        job = jobs[name]
-        if all(d in hits for d in job.deps):
-            hit = BuildCache(job.layout.project_dir).get(job.cache_key)
-            if hit is not None:
-                hits[name] = hit
-    return hits
-
-
-@sp_task(name="reuse-cached", task_run_name="reuse-cached-specs", persist_result=False)
-def reuse_cached_task(jobs: list[SpecJob], hits: dict[str, SpecOutcome]) -> dict[str, SpecOutcome]:
-    """Every unchanged spec in one task run. A task run per cache hit cost ~100 ms of orchestration
-    each, one after another (20 s for a 200-spec no-op); the specs stay visible one by one in this
-    run's `build-specs` table, the build graph and this task's `reused-specs` table."""
-    reused, rows = {}, []
-    for job in jobs:
-        spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
-        reused[job.name] = _reuse(job, hits[job.name], spec_text)
-        rows.append({"spec": job.name, "cache_key": job.cache_key[:16], "files": len(reused[job.name].files)})
-        runtime.report(job.name, "cached")
-    table_artifact(rows, key="reused-specs", description="Specs served from the build cache, unchanged")
-    return cached_state(reused)
 
 
 @sp_task(name="prepare-environment", task_run_name="prepare-environment")
@@ -235,21 +181,6 @@ def _edges(futures) -> list:
     return [allow_failure(f) for f in futures if f.state.is_completed() or f.state.is_failed()]
 
 
-def _reuse_unchanged(jobs: dict[str, SpecJob], order: list[str]) -> dict[str, tuple[SpecOutcome, object]]:
-    """Unchanged specs, reused in one task run: name -> (outcome, that task's future). Should that
-    task fail (a file it cannot publish, say), nothing is lost: every spec takes the usual path."""
-    hits = unchanged_specs(jobs, order)
-    if not hits:
-        return {}
-    future = reuse_cached_task.submit([jobs[n] for n in hits], hits)
-    future.wait()
-    value = state_result(future.state)
-    if not isinstance(value, dict):
-        logger().warning("Reusing %d cached specs failed (%s); building them one by one", len(hits), value)
-        return {}
-    return {name: (outcome, future) for name, outcome in value.items()}
-
-
 def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refresh: bool) -> BuildResult:
     """Submit specs as they become ready; collect outcomes; publish artifacts. Runs inside a flow."""
     started = time.time()
@@ -264,7 +195,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
     finished: dict[str, Any] = {}
     pending, worded = list(order), 0.0
     progress = progress_artifact(0.0, "Build progress")
-    reused = _reuse_unchanged(jobs, order) if not refresh else {}
+    reused = reuse_unchanged(jobs, order) if not refresh else {}
     for name, (outcome, future) in reused.items():
         outcomes[name], finished[name] = outcome, future
         runtime.report(name, outcome.status.value)
@@ -360,7 +291,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
         jobs, order = project.plan(specs, rt.arrangement, model, llm_limit=active_limit(settings.llm_limit),
                                    make_job=rt.make_job or project.make_job, llm=getattr(provider, "identity", ""))
         budget = runtime.current().budget or Budget()
-        ledger = Path(project.project_dir) / ".spechestra" / "budgets" / f"{this_run or 'local'}.json"
+        ledger = Path(ledger_path(project.project_dir, this_run))
         before = budget.calls
         try:
             with runtime.using(provider=provider, budget=budget), budget.shared(ledger):
@@ -368,8 +299,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
             result.llm_calls_made = budget.calls - before
             return result
         finally:
-            if this_run:
-                shutil.rmtree(finished_dir(project.project_dir, this_run), ignore_errors=True)
+            finished_runs.forget(project.project_dir, this_run)
 
 
 def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,

@@ -15,7 +15,9 @@ from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
 from ..core import composing, reviews, usage
+from ..core.budget import Budget
 from ..core.fileio import clean_stale_temp_files
+from ..core.llm_calls import guarded_call
 from ..core.models import (
     Architecture,
     ComponentDef,
@@ -53,17 +55,12 @@ ONE_CALL: dict[str, Any] = dict(retries=3, retry_delay_seconds=[2, 8, 30], retry
 
 
 def one_call(hook: Callable[[], Any], llm_limit: Optional[str]) -> Any:
-    """A compose step's LLM call, held to what holds a build's: the run's budget (no call starts
-    past it) and one slot of the LLM concurrency limit while it is in flight."""
-    budget = runtime.current().budget
-    if budget is not None:
-        budget.reserve()
-    usage.start()
-    with limit_slot(llm_limit)():
-        value = hook()
-    used = usage.last()
-    if budget is not None and used is not None:
-        budget.spend(used.total)
+    """A compose step's LLM call, held to what holds a build's (`guarded_call`). What it used is
+    what the provider said, else estimated from the answer (the prompt stays inside the hook)."""
+    budget = runtime.current().budget or Budget()
+    value = guarded_call(hook, budget, limit_slot(llm_limit))
+    used = usage.last() or usage.estimate("", value.to_yaml() if isinstance(value, Architecture) else str(value))
+    budget.spend(used.total)
     return value
 
 

@@ -58,4 +58,4 @@ def deploy(root: Path, pool: str) -> list[str]:
         output = (proc.stdout + proc.stderr)[-3000:]
         raise DeployError(f"`prefect deploy --all` failed (exit {proc.returncode}): {first_line(output[-300:])}",
                           output=output)
-    return done + [f"deployed {name} (pool {pool})" for name in deployed_in(pool)] + [ensure_automation()]
+    return done + [f"deployed {name} (pool {pool})" for name in deployed_in(pool)] + ensure_automation()

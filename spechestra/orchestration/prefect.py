@@ -318,7 +318,7 @@ def configured_api_url() -> Optional[str]:
 
 #: API answers Prefect's client should retry besides its own (408, 429, 502, 503): a server whose
 #: database is restarting answers 500 for those seconds (a build failed on one), a proxy 504.
-CLIENT_RETRY_CODES = "500,504"
+CLIENT_RETRY_CODES = frozenset({500, 504})
 
 
 @contextlib.contextmanager
@@ -329,8 +329,8 @@ def riding_out_blips():
     if PREFECT_CLIENT_RETRY_EXTRA_CODES.value():
         yield
         return
-    export("PREFECT_CLIENT_RETRY_EXTRA_CODES", CLIENT_RETRY_CODES, only_if_unset=True)
-    with temporary_settings({PREFECT_CLIENT_RETRY_EXTRA_CODES: {int(c) for c in CLIENT_RETRY_CODES.split(",")}}):
+    export("PREFECT_CLIENT_RETRY_EXTRA_CODES", ",".join(map(str, sorted(CLIENT_RETRY_CODES))), only_if_unset=True)
+    with temporary_settings({PREFECT_CLIENT_RETRY_EXTRA_CODES: set(CLIENT_RETRY_CODES)}):
         yield
 
 

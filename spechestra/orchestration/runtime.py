@@ -33,6 +33,7 @@ from ..providers import (
     resolve_provider,
 )
 from ..settings import settings
+from . import zombies
 from .pauses import ReviewBoard
 from .prefect import (
     current_flow_run_id,
@@ -177,7 +178,9 @@ def complete(project_dir: str) -> Iterator[Runtime]:
 
 def announce() -> None:
     """Called first thing in every flow: tell an in-process caller which run it started (only the
-    top-level run: a stage of the pipeline is not the run the caller asked for)."""
+    top-level run: a stage of the pipeline is not the run the caller asked for); end a deployment
+    run that keeps crashing (`zombies.check_resumes`)."""
+    zombies.check_resumes()
     on_run = current().on_run
     if on_run is not None and is_root_flow_run():
         on_run(current_flow_run_id() or "")

@@ -1,7 +1,8 @@
 """A lost machine: a worker and its flow-run process killed (kill -9) mid-build. The heartbeat
 automation `spechestra deploy` sets up marks the run Crashed within its bound, without waiting
-for another build; retried, the run finishes from the cache and the answers it paid for, and
-never marks itself Crashed."""
+for another build; the second automation puts it back to AwaitingRetry with nobody's help, and the
+next worker finishes it from the cache and the answers it paid for, never marking itself Crashed.
+A run resumed MAX_RESUMES times that starts again fails at once, saying why."""
 
 import os
 import signal
@@ -14,7 +15,7 @@ from kit import build as kit_build
 from kit.runs import trigger
 from kit.server import BIN, REPO, PrefectServer, stop_process
 from spechestra.orchestration.history import read_flow_run
-from spechestra.orchestration.zombies import HEARTBEAT_SECONDS, SILENCE_SECONDS
+from spechestra.orchestration.zombies import HEARTBEAT_SECONDS, MAX_RESUMES, RESUME_MESSAGE, SILENCE_SECONDS
 
 pytestmark = pytest.mark.timeout(600)
 CALLS = 8  # write_wide_project: 4 specs x (code, tests)
@@ -38,6 +39,22 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def _wait_for_states(run_id, since: float, within: float):
+    """The run's Crashed state and the AwaitingRetry after it, as soon as both exist (None if not)."""
+    from prefect.client.orchestration import get_client
+
+    crashed = resumed = None
+    with get_client(sync_client=True) as c:
+        while time.monotonic() - since < within and resumed is None:
+            states = c.read_flow_run_states(run_id)
+            crashed = next((s for s in states if s.name == "Crashed"), None)
+            if crashed is not None:
+                resumed = next((s for s in states if s.name == "AwaitingRetry" and s.timestamp >= crashed.timestamp),
+                               None)
+            time.sleep(1)
+    return crashed, resumed
 
 
 def _lines(path):
@@ -73,20 +90,16 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
             except ProcessLookupError:
                 pass
         worker.wait(timeout=30)
-        killed_at, paid_before = time.monotonic(), len(_lines(times))
+        killed_at, killed_wall, paid_before = time.monotonic(), time.time(), len(_lines(times))
 
         with server.client_settings():
-            while True:
-                run = read_flow_run(run_id)
-                if run.state.type.value == "CRASHED" or time.monotonic() - killed_at > CRASHED_WITHIN + 60:
-                    break
-                time.sleep(1)
-            took = time.monotonic() - killed_at
-            assert run.state.type.value == "CRASHED", f"still {run.state.name} {took:.0f}s after the kill"
-            assert took <= CRASHED_WITHIN and "no heartbeat" in (run.state.message or ""), (took, run.state.message)
-            print(f"crashed {took:.1f}s after the kill (bound {CRASHED_WITHIN}s)")
-            with get_client(sync_client=True) as c:  # what the UI's Retry does
-                c.set_flow_run_state(run_id, AwaitingRetry(), force=True)
+            crashed, resumed = _wait_for_states(run_id, killed_at, CRASHED_WITHIN + 60)
+            assert crashed is not None, f"not Crashed {time.monotonic() - killed_at:.0f}s after the kill"
+            took = crashed.timestamp.timestamp() - killed_wall
+            assert took <= CRASHED_WITHIN and "no heartbeat" in (crashed.message or ""), (took, crashed.message)
+            assert resumed is not None and resumed.message == RESUME_MESSAGE, "the crashed run was not resumed"
+            print(f"crashed {took:.1f}s after the kill (bound {CRASHED_WITHIN}s), "
+                  f"resumed {(resumed.timestamp - crashed.timestamp).total_seconds():.1f}s later")
         retry = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
                              tmp_path / "retry.log", **env)
         try:
@@ -101,6 +114,21 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
         after_retry = names[names.index("AwaitingRetry"):]
         assert "Crashed" not in after_retry, names  # the retry never marked itself Crashed
         assert len(_lines(times)) == CALLS, f"paid {paid_before} before the kill, {len(_lines(times))} in all"
+
+        # A run that keeps crashing: resumed MAX_RESUMES times already, it starts again and gives up.
+        with server.client_settings(), get_client(sync_client=True) as c:
+            for _ in range(MAX_RESUMES):
+                c.set_flow_run_state(run_id, AwaitingRetry(message=RESUME_MESSAGE), force=True)
+        again = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
+                             tmp_path / "again.log", **env)
+        try:
+            again.wait(timeout=300)
+        finally:
+            stop_process(again)
+        with server.client_settings():
+            run = read_flow_run(run_id)
+        assert run.state.is_failed() and "not resumed again" in (run.state.message or ""), run.state
+        assert len(_lines(times)) == CALLS  # it gave up before building anything
     finally:
         if worker is not None:
             stop_process(worker)
