@@ -51,6 +51,14 @@ class ConfigurationError(SpechestraError, ValueError):
         super().__init__(message, setting=setting, **fields)
 
 
+class SandboxUnavailable(ConfigurationError):
+    """`SPECHESTRA_SANDBOX=required` where bubblewrap cannot contain generated code: nothing
+    generated is run."""
+
+    def __init__(self, message: str):
+        super().__init__(message, setting="SPECHESTRA_SANDBOX")
+
+
 class UsageError(SpechestraError, ValueError):
     """A call that cannot work as made: an empty request, a negative cap, a bad option value."""
 

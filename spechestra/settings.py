@@ -181,6 +181,16 @@ settings = Settings(
                     "deployment (with SPECHESTRA_TASK_RUNNER=dask; unset: the build's max_workers default).", _whole),
     lock_timeout=S(("SPECHESTRA_LOCK_TIMEOUT",), 600.0, "Seconds a build waits for another build of the same "
                    "project, and a compose for another compose writing its specs (0: refuse at once).", _seconds),
+    # --- containing generated code (processes/sandbox.py) -----------------------------------------
+    sandbox=S(("SPECHESTRA_SANDBOX",), "auto", "Contain generated code (tests, fixes, perform steps, setup "
+              "commands) with bubblewrap: auto (where it works; says so when it cannot), required (refuse to run "
+              "it otherwise) or off.", choices=("auto", "required", "off")),
+    sandbox_memory_mb=S(("SPECHESTRA_SANDBOX_MEMORY_MB",), 4096, "Memory (MiB of data) each process of "
+                        "generated code may allocate.", _whole),
+    sandbox_processes=S(("SPECHESTRA_SANDBOX_PROCESSES",), 256, "Processes one run of generated code may "
+                        "have at once.", _whole),
+    sandbox_output_mb=S(("SPECHESTRA_SANDBOX_OUTPUT_MB",), 64, "MiB one run of generated code may print, "
+                        "and the largest file it may write.", _whole),
     # --- reviews ---------------------------------------------------------------------------------
     review_timeout=S(("SPECHESTRA_REVIEW_TIMEOUT",), 86400, "Seconds a review or checkpoint waits for an answer "
                      "before the run fails.", _whole_seconds),

@@ -50,20 +50,25 @@ def exit_for(outcome) -> None:
 @app.command()
 def doctor(install: bool = typer.Option(False, "--install", help="Check only the installed files (make install does).")):
     """Check that 'import spechestra' loads this project's package (not specsoloist's old copy),
-    that every setting can be used, and that Prefect's local database can be opened by the
-    installed Prefect."""
+    that every setting can be used, that Prefect's local database can be opened by the
+    installed Prefect, and how generated code will be contained (the sandbox)."""
     report = install_check.check()
     settings_problems = checks.bad_settings()
     database = None if install else checks.problem()
-    if report.ok and database is None and not settings_problems:
+    contained, refused = (None, None) if install or settings_problems else checks.sandbox_line()
+    if report.ok and database is None and not settings_problems and refused is None:
         console.print(f"[green]{report.explain()}[/]")
         console.print("[green]settings OK[/] (spechestra settings lists them)")
+        if contained:
+            console.print(contained, highlight=False)
         return
     err.print(report.explain() if not report.ok else f"[green]{report.explain()}[/]")
     for line in settings_problems:
         err.print(f"[red]setting:[/] {line}", highlight=False)
     if database:
         err.print(database, markup=False)
+    if refused:
+        err.print(f"[red]sandbox:[/] {refused}", highlight=False)
     raise typer.Exit(1)
 
 

@@ -78,3 +78,20 @@ def bad_settings() -> list[str]:
         except ConfigurationError as exc:
             found.append(str(exc))
     return found
+
+
+def sandbox_line() -> tuple[Optional[str], Optional[str]]:
+    """(how generated code will run, in words; or why it will not run at all under `required`)."""
+    from ..errors import SandboxUnavailable
+    from ..processes import sandbox
+    mode = settings.sandbox
+    try:
+        box = sandbox.containment()
+    except SandboxUnavailable as exc:
+        return None, str(exc)
+    if box.sandboxed:
+        return f"[green]sandbox:[/] generated code runs in {box.describe()} (SPECHESTRA_SANDBOX={mode})", None
+    if mode == "off":
+        return "[yellow]sandbox: off[/]: generated code runs as you, with your files and network", None
+    return (f"[yellow]sandbox: unavailable[/] ({box.why_not}): generated code runs as you, with your files and "
+            "network; install bubblewrap, or set SPECHESTRA_SANDBOX=required to refuse", None)

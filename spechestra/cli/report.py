@@ -112,6 +112,9 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
                   f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked{skipped} "
                   f"in {result.duration:.1f}s; code in {conductor.build_dir}")
     console.print(f"This run: {spending(outcomes)}", highlight=False)
+    if result.contained:
+        console.print(f"Tests ran {'sandboxed: ' if not result.contained.startswith('NOT') else ''}{result.contained}",
+                      highlight=False)
     unfinished = result.llm_calls_made - sum(o.llm_calls for o in outcomes)
     if unfinished > 0:  # attempts that never returned an outcome: a lost cluster worker, a killed task
         console.print(f"{result.llm_calls_made} LLM call(s) made in all: {unfinished} by attempts that did not "

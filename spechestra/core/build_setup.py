@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from typing import Callable
 
+from ..processes.reaped import run_reaped
 from .fileio import atomic_copy, atomic_write, inside
 from .project import Layout
 
@@ -39,7 +39,7 @@ def prepare(layout: Layout, log: Callable[[str], None] = print) -> list[str]:
     for entry in arr.static:
         notes.append(copy_static(layout, entry.source, entry.dest, entry.overwrite))
     for command in arr.environment.setup_commands:
-        notes.append(run_setup_command(command, layout.build_dir))
+        notes.append(run_setup_command(command, layout))
     for line in notes:
         log(line)
     return notes
@@ -62,18 +62,22 @@ def copy_static(layout: Layout, source: str, dest: str, overwrite: bool) -> str:
     return f"copied static {source} -> {dest}"
 
 
-def run_setup_command(command: str, cwd: str) -> str:
+def run_setup_command(command: str, layout: Layout) -> str:
+    """Contained like generated code (an arrangement can come from anyone), writing only the build
+    dir; with the network, which installers (`uv sync`, `npm install`) need."""
     try:
         tool = shlex.split(command)[0]
     except (ValueError, IndexError):
         return f"setup command {command!r} skipped: cannot parse it"
     if shutil.which(tool) is None:
         return f"setup command {command!r} skipped: {tool!r} is not installed"
-    try:
-        done = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True, timeout=SETUP_TIMEOUT)
-    except subprocess.TimeoutExpired:
+    done = run_reaped(["/bin/sh", "-c", command], layout.build_dir, SETUP_TIMEOUT, writable=[layout.build_dir],
+                      network=True, declared_env=layout.declared_env())
+    if done.timed_out:
         return f"setup command {command!r} timed out after {SETUP_TIMEOUT:g}s"
+    if done.limit:
+        return f"setup command {command!r} stopped: it used {done.limit}"
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        tail = done.output.strip().splitlines()[-3:]
         return f"setup command {command!r} failed (exit {done.returncode}): {' | '.join(tail)}"
-    return f"ran setup command {command!r}"
+    return f"ran setup command {command!r} ({done.contained})"

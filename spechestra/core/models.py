@@ -275,6 +275,8 @@ class BuildResult(BaseModel):
     problem: Optional[str] = Field(default=None, description="Why the build could not start at all (the project as "
                                    "a whole: no specs, a refused arrangement, a busy project, a bad setting).")
     setup: list[str] = Field(default_factory=list, description="What preparing the arrangement's environment did.")
+    contained: str = Field(default="", description="How generated code ran in this build (the sandbox, the "
+                           "network), e.g. 'bubblewrap, no network'; specs that asked for the network are named.")
     build_order: list[str] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
     duration: float = 0.0

@@ -199,8 +199,13 @@ class Project:
         for name in order:
             job = make_job(name, deps[name], layout, model, import_dirs, llm_limit)
             key = cache_key(job, self.parser.read_spec(name), [jobs[d].cache_key for d in deps[name]], soloist, llm)
-            jobs[name] = replace(job, cache_key=key)
+            jobs[name] = replace(job, cache_key=key, network=self.wants_network(name))
         return jobs, order
+
+    def wants_network(self, name: str) -> bool:
+        """A spec whose tests genuinely need the network (an HTTP client) says `network: true` in its
+        front matter; every other spec's generated code runs without one."""
+        return self.parser.parse_spec(name).metadata.raw.get("network") is True
 
 
 def yaml_of(arrangement) -> str:

@@ -78,6 +78,11 @@ class Layout:
             return None
         return Arrangement(**yaml.safe_load(self.arrangement_yaml))
 
+    def declared_env(self) -> tuple[str, ...]:
+        """The variables the arrangement declares its generated code needs (`env_vars`: names)."""
+        arr = self.arrangement
+        return tuple(sorted(arr.env_vars)) if arr else ()
+
     def impl_path(self, name: str) -> str:
         arr = self.arrangement
         return arr.output_paths.resolve_implementation(name) if arr else f"{name}.py"

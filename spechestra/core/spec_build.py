@@ -24,8 +24,9 @@ from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 from specsoloist.providers import LLMProvider
 
+from ..processes import sandbox
 from ..processes.control import alive
-from ..processes.reaped import python_env, run_reaped
+from ..processes.reaped import run_reaped
 from . import options
 from .budget import Budget, BudgetReached
 from .fileio import atomic_write, inside
@@ -49,6 +50,7 @@ class SpecJob:
     retry_delay: float = options.RETRY_DELAY.default
     llm_limit: Optional[str] = None
     import_dirs: tuple[str, ...] = field(default=())
+    network: bool = False  # its generated code may use the network (the spec asks: `network: true`)
 
 
 def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[bool, str]:
@@ -68,13 +70,16 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
         # Run from build/ (its conftest and environment files apply) on the file in `root`.
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", build,
                "--confcutdir", build, "-o", "addopts=", f"--junitxml={report}", os.path.join(root or build, test_rel)]
-        run = run_reaped(cmd, build, python_env(paths), job.test_timeout)
+        run = run_reaped(cmd, build, job.test_timeout, import_paths=paths, writable=[root or build, tmp],
+                         readable=[build], network=job.network, declared_env=job.layout.declared_env())
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
         counts = junit_counts(report)
     output = run.output[-20000:]
     if run.left_running:
         output += f"\n(the tests left {run.left_running} process(es) running; they were killed)"
+    if run.limit:
+        output += f"\n(the tests were stopped: they used {run.limit}; see SPECHESTRA_SANDBOX_* settings)"
     if counts is None:
         return False, output + "\npytest wrote no report: it did not finish collecting or running the tests"
     ran = counts["tests"] - counts["skipped"]
@@ -193,6 +198,10 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
         passed, output = run_tests(job, test_rel, root=str(stage))
         outcome.attempts += 1
     if not passed:
+        refused = sandbox.refusals(output)
+        for line in refused:
+            log(f"{job.name}: {line}")
+        outcome.notes += refused
         kept = keep_failed(job.layout, job.name, stage)
         outcome.status = Outcome.FAILED
         outcome.error = (f"tests still failing after {outcome.attempts} run(s) (the failing files are in {kept}):\n"

@@ -41,7 +41,8 @@ from ..core.project import ledger_path
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
-from ..errors import ProjectBusy
+from ..errors import ProjectBusy, SandboxUnavailable
+from ..processes import sandbox
 from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
@@ -181,7 +182,8 @@ def _edges(futures) -> list:
     return [allow_failure(f) for f in futures if f.state.is_completed() or f.state.is_failed()]
 
 
-def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refresh: bool) -> BuildResult:
+def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refresh: bool,
+              contained: str = "") -> BuildResult:
     """Submit specs as they become ready; collect outcomes; publish artifacts. Runs inside a flow."""
     started = time.time()
     deps = {name: list(jobs[name].deps) for name in order}
@@ -228,7 +230,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             worded = time.monotonic()
     budget = runtime.current().budget
     result = summarize(order, outcomes, time.time() - started, budget.reason() if budget is not None else None)
-    result.setup = setup
+    result.setup, result.contained = setup, contained
     publish_artifacts(result, deps)
     return result
 
@@ -264,8 +266,11 @@ def build_here(project: Project, specs: Optional[list[str]], incremental: bool, 
     rt = runtime.current()
     timeout = rt.lock_timeout if rt.lock_timeout is not None else settings.lock_timeout
     try:
-        return _build_locked(project, specs, incremental, max_workers, model, rt, timeout)
-    except ProjectBusy as exc:  # an expected outcome, not a crash: a failed result saying why
+        box = sandbox.containment()  # under SPECHESTRA_SANDBOX=required: refused before anything is paid
+        if not box.sandboxed:
+            logger().warning("Generated code will run NOT sandboxed: %s", box.why_not)
+        return _build_locked(project, specs, incremental, max_workers, model, rt, timeout, box)
+    except (ProjectBusy, SandboxUnavailable) as exc:  # expected outcomes, not crashes: a failed result saying why
         logger().error("%s", exc)
         return BuildResult(success=False, problem=str(exc), flow_run_id=current_flow_run_id())
 
@@ -278,7 +283,8 @@ def log_refusal(result: BuildResult) -> None:
         logger().error("%s: %s", name, why)
 
 
-def _build_locked(project: Project, specs, incremental: bool, max_workers: int, model, rt, timeout: float) -> BuildResult:
+def _build_locked(project: Project, specs, incremental: bool, max_workers: int, model, rt, timeout: float,
+                  box: sandbox.Containment) -> BuildResult:
     this_run = current_flow_run_id()
     with project_lock(project.project_dir, timeout, this_run, on_wait=logger().warning) as previous:
         # A run retried after a crash finds its own id there: it is the run going on, not a dead one.
@@ -295,7 +301,8 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
         before = budget.calls
         try:
             with runtime.using(provider=provider, budget=budget), budget.shared(ledger):
-                result = run_build(jobs, order, max_workers, refresh=not incremental)
+                result = run_build(jobs, order, max_workers, refresh=not incremental,
+                                   contained=sandbox.summary(box, [n for n in order if jobs[n].network]))
             result.llm_calls_made = budget.calls - before
             return result
         finally:

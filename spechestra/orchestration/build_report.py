@@ -51,7 +51,8 @@ def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
                f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked"
                + (f", {len(result.specs_budget_skipped)} skipped" if result.specs_budget_skipped else "")
                + f"** in {result.duration:.1f}s; {spending(list(result.details.values()))}"
-               + (f"\n\n**{result.budget_reached}**" if result.budget_reached else ""))
+               + (f"\n\n**{result.budget_reached}**" if result.budget_reached else "")
+               + (f"\n\nGenerated code (tests, fixes, setup) ran: {result.contained}" if result.contained else ""))
     setup = "".join(f"- {line}\n" for line in result.setup)
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
     markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",

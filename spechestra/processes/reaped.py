@@ -4,6 +4,10 @@ Output goes to a file, not a pipe: a background process that inherited the pipe 
 reader waiting long after the command itself ended (seen: 100+ s past a 3 s timeout). The
 command runs under `reaper.py` in its own process group, so on a timeout the whole tree is
 stopped, and after a normal exit anything it left running is killed and counted.
+
+Everything run here is generated code (or the arrangement's setup commands), so it runs
+contained (`sandbox`): inside bubblewrap where it works, with an allow-listed environment, a
+private HOME/TMPDIR and resource limits in every case.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
-from .. import settings
+from ..settings import environment, settings
+from . import sandbox
 from .control import signal_group
 
 REAPER = Path(__file__).with_name("reaper.py")
 GRACE = 3.0  # seconds the reaper gets to clean up after a timeout, before SIGKILL
 _LEFT = re.compile(r"\n?spechestra-reaper: killed (\d+) process\(es\) left running\n?")
+_LIMIT = re.compile(r"\n?spechestra-reaper: limit reached: ([^\n]*)\n?")
 
 
 @dataclass
@@ -32,12 +38,23 @@ class ProcessRun:
     output: str                 # the tail of what it printed (stdout and stderr)
     timed_out: bool = False
     left_running: int = 0       # processes it left behind, killed
+    limit: str = ""             # the resource limit it reached ("" none), in words
+    contained: str = ""         # how it ran (`Containment.describe`)
 
 
-def run_reaped(cmd: list[str], cwd: str, env: dict, timeout: float, keep: int = 200_000) -> ProcessRun:
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, str(REAPER), *cmd], cwd=cwd, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[str] = (),
+               writable: Iterable[str] = (), readable: Iterable[str] = (), network: bool = False,
+               declared_env: Iterable[str] = (), keep: int = 200_000) -> ProcessRun:
+    """Run generated code: `cwd` and `readable` are what it reads, `writable` the folders it may
+    change (besides a private HOME/TMPDIR, removed afterwards)."""
+    box = sandbox.containment(network)
+    paths = [*import_paths, *[p for p in settings_pythonpath() if p not in import_paths]]
+    with tempfile.TemporaryDirectory(prefix="spechestra-run-") as private, tempfile.TemporaryFile() as out:
+        env = sandbox.child_env(paths, private, box.network, declared_env)
+        inner = [sys.executable, str(REAPER), "--limits=" + _limits(timeout, box), *cmd]
+        full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
+        proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         timed_out = False
         try:
             proc.wait(timeout=timeout)
@@ -55,14 +72,21 @@ def run_reaped(cmd: list[str], cwd: str, env: dict, timeout: float, keep: int = 
         out.seek(max(0, size - keep))
         text = out.read().decode("utf-8", errors="replace")
     left = sum(int(n) for n in _LEFT.findall(text))
-    return ProcessRun(None if timed_out else proc.returncode, _LEFT.sub("\n", text).rstrip() + ("\n" if text else ""),
-                      timed_out, left)
+    limits = _LIMIT.findall(text)
+    text = _LIMIT.sub("\n", _LEFT.sub("\n", text)).rstrip()
+    return ProcessRun(None if timed_out else proc.returncode, text + ("\n" if text else ""), timed_out, left,
+                      limits[-1] if limits else "", box.describe())
 
 
+def _limits(timeout: float, box: sandbox.Containment) -> str:
+    """The reaper's --limits: CPU time per process bounded by the wall timeout (a spinning test
+    ends there anyway), the rest from the settings. Inside a PID namespace the process watch
+    reads only the run's own processes, so it looks often."""
+    return ",".join([f"cpu={max(1, int(timeout) + 1)}", f"data={settings.sandbox_memory_mb * 2**20}",
+                     f"fsize={settings.sandbox_output_mb * 2**20}", f"procs={settings.sandbox_processes}",
+                     f"poll={0.05 if box.sandboxed else 0.25}"])
 
 
-def python_env(import_paths: list[str]) -> dict[str, str]:
-    """The environment a child interpreter gets: this process's whole environment (the child runs
-    as the user's code would), with `import_paths` first on its PYTHONPATH."""
-    existing = settings.environment().get("PYTHONPATH", "")
-    return settings.environment(PYTHONPATH=os.pathsep.join([*import_paths, existing]).rstrip(os.pathsep))
+def settings_pythonpath() -> list[str]:
+    """The caller's own PYTHONPATH entries (folders, not secrets), kept after the run's own."""
+    return [p for p in environment().get("PYTHONPATH", "").split(os.pathsep) if p]

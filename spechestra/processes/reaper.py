@@ -1,22 +1,31 @@
 """Runs a command and, when it ends or is told to stop, kills every process it left behind.
 
-`python reaper.py CMD...`. Standalone (standard library; no spechestra import, only its sibling
+`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S] CMD...`. Standalone (standard library; no spechestra import, only its sibling
 `control.py` as a plain module, so it starts fast and cannot be shadowed) and Linux-aware:
 it makes itself a child subreaper, so a background process that the command detached (`&`,
 `setsid`, a new session) is re-parented here instead of to init, and can still be found and
 killed. A step or a test suite that returned is judged on what it returned; what it left
 running is killed and reported on the last line of the output.
+
+With `--limits` the command also gets resource limits: CPU seconds, data memory and file size
+(RLIMIT_CPU/DATA/FSIZE, which also bound what it prints into the output file) and a number of
+processes, watched here (RLIMIT_NPROC counts a user's processes machine-wide and never binds
+root). A limit reached is reported on its own line (`LIMIT_MARKER what`).
 """
 
 import os
+import resource
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # even under PYTHONSAFEPATH
 from control import is_zombie  # noqa: E402  (the sibling file, as a plain module)
 
 MARKER = "spechestra-reaper: killed"
+LIMIT_MARKER = "spechestra-reaper: limit reached:"
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -66,9 +75,52 @@ def report(killed: int) -> None:
         print(f"\n{MARKER} {killed} process(es) left running", flush=True)
 
 
+def parse_limits(argv: list[str]) -> tuple[dict, list[str]]:
+    if argv and argv[0].startswith("--limits="):
+        pairs = (item.split("=", 1) for item in argv[0][len("--limits="):].split(",") if item)
+        return {k: float(v) for k, v in pairs}, argv[1:]
+    return {}, argv
+
+
+def apply_limits(limits: dict) -> None:
+    """In the command's process, before it starts (inherited by everything it starts)."""
+    for key, which, extra in (("cpu", resource.RLIMIT_CPU, 2), ("data", resource.RLIMIT_DATA, 0),
+                              ("fsize", resource.RLIMIT_FSIZE, 0)):
+        if key in limits:
+            soft = int(limits[key])
+            resource.setrlimit(which, (soft, soft + extra))
+
+
+def watch_processes(limit: int, poll: float, hit: list) -> None:
+    while not hit:
+        time.sleep(poll)
+        if len([p for p in descendants(os.getpid()) if not is_zombie(p)]) > limit:
+            hit.append(f"more than {limit} processes at once")
+            kill_left_behind()
+
+
+def limit_reached(code: int, limits: dict, hit: list) -> str:
+    if hit:
+        return hit[0]
+    if code == -signal.SIGXCPU and "cpu" in limits:
+        return f"more than {limits['cpu']:g} s of CPU time"
+    try:
+        printed = os.fstat(1).st_size
+    except OSError:
+        printed = 0
+    if "fsize" in limits and (code == -signal.SIGXFSZ or printed >= limits["fsize"]):
+        return f"more than {limits['fsize'] / 2**20:g} MiB of output (or of one file)"
+    return ""
+
+
 def main(argv: list[str]) -> int:
+    limits, argv = parse_limits(argv)
     become_subreaper()
-    child = subprocess.Popen(argv)
+    child = subprocess.Popen(argv, preexec_fn=(lambda: apply_limits(limits)) if limits else None)
+    hit: list = []
+    if "procs" in limits:
+        threading.Thread(target=watch_processes, args=(int(limits["procs"]), limits.get("poll", 0.05), hit),
+                         daemon=True).start()
 
     def stop(signum, frame):
         report(kill_left_behind())
@@ -76,8 +128,12 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     code = child.wait()
+    reached = limit_reached(code, limits, hit)
+    hit.append("done")  # stops the watcher
     report(kill_left_behind())
-    return code
+    if reached:
+        print(f"\n{LIMIT_MARKER} {reached}", flush=True)
+    return code if code >= 0 else 128 - code
 
 
 if __name__ == "__main__":

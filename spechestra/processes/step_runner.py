@@ -1,5 +1,6 @@
 """Run one step's compiled module in its own interpreter, with a timeout that holds even when the
-step leaves processes behind (see `reaped`). No Prefect here."""
+step leaves processes behind, contained like every run of generated code (see `reaped`): it may
+write only its own temp dir. No Prefect here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import StepError
-from .reaped import python_env, run_reaped
+from .reaped import run_reaped
 
 CHILD = Path(__file__).with_name("step_child.py")
 
@@ -33,12 +34,14 @@ def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[s
                              "import_dirs": list(import_dirs)}, handle)
         except Exception as exc:
             raise StepError(f"the step's inputs cannot be passed on: {exc}") from None
-        run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path),
-                         python_env(list(import_dirs)), timeout)
+        run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path), timeout,
+                         import_paths=list(import_dirs), writable=[tmp], readable=[module_path])
         output = run.output + (f"\n(the step left {run.left_running} process(es) running; they were killed)"
                                if run.left_running else "")
         if run.timed_out:
             raise StepError(f"step timed out after {timeout:g}s", output)
+        if run.limit:
+            raise StepError(f"step stopped: it used {run.limit} (see the SPECHESTRA_SANDBOX_* settings)", output)
         if not os.path.exists(result):
             raise StepError(f"step process died (exit code {run.returncode}) before returning", output)
         try:

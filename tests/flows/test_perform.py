@@ -15,7 +15,7 @@ from kit import CORPUS
 
 
 @pytest.fixture(scope="module")
-def built_math(tmp_path_factory):
+def built_math(tmp_path_factory, prefect_server):  # the server first: a module fixture runs before autouse ones
     if not (CORPUS / "math").is_dir():
         pytest.skip(f"corpus not present at {CORPUS} (it exists in CI beside the repo)")
     root = tmp_path_factory.mktemp("perform") / "math"
@@ -121,6 +121,15 @@ def test_independent_steps_run_at_the_same_time(tmp_path):
 
 
 # Every module in these workflows records that it ran: a bad workflow must fail before any does.
+# The record is a file beside the module, which a contained step may not write: these tests run
+# their steps uncontained (containment has its own tests).
+@pytest.fixture
+def uncontained():
+    from spechestra.settings import temporary_settings
+    with temporary_settings(sandbox="off"):
+        yield
+
+
 RECORDING = "import pathlib\npathlib.Path(__file__).with_name('ran.txt').write_text('ran')\n\n" + GOOD
 
 
@@ -134,7 +143,7 @@ RECORDING = "import pathlib\npathlib.Path(__file__).with_name('ran.txt').write_t
     ("- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n- name: two\n  spec: absent_module\n  inputs:\n    value: one.outputs.result\n",
      {"good": RECORDING, "absent_module": None}, "not found"),
 ])
-def test_bad_workflows_fail_before_any_step_runs(tmp_path, steps, modules, message):
+def test_bad_workflows_fail_before_any_step_runs(tmp_path, steps, modules, message, uncontained):
     from spechestra.orchestration.history import read_flow_runs
     conductor = _workflow_project(tmp_path, steps, modules)
     runs_before = len(read_flow_runs("perform", limit=200))
@@ -144,7 +153,7 @@ def test_bad_workflows_fail_before_any_step_runs(tmp_path, steps, modules, messa
     assert len(read_flow_runs("perform", limit=200)) == runs_before  # no perform flow run was even created
 
 
-def test_the_ran_marker_would_be_seen(tmp_path):
+def test_the_ran_marker_would_be_seen(tmp_path, uncontained):
     """The control for the test above: a good workflow of the same modules does write ran.txt,
     and does create a flow run."""
     from spechestra.orchestration.history import read_flow_runs

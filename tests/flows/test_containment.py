@@ -1,0 +1,107 @@
+"""Generated code that tries to leave (issue: contain generated code). Real builds, real
+bubblewrap, a real listener on 127.0.0.1: at import and at test time the code reads the provider
+key and sends it out, calls the Prefect API, writes in $HOME, the project root and src/."""
+
+import pytest
+
+from kit import spec_markdown
+from kit.hostile import Listener, hostile_provider
+from spechestra import Conductor
+from spechestra.processes import sandbox
+from spechestra.settings import prefect_value, temporary_settings
+
+KEY = "sk-hostile-test-0123456789abcdef"
+needs_bwrap = pytest.mark.skipif(sandbox.unavailable() is not None,
+                                 reason=f"bubblewrap cannot run here: {sandbox.unavailable()}")
+
+
+@pytest.fixture
+def victim(tmp_path, monkeypatch):
+    """A user with a key in the environment and a home of their own (a temp dir, for safety)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    return home, project
+
+
+def _spec(project, network=False):
+    text = spec_markdown("thing", description="Spec thing marker-thing.")
+    if network:
+        text = text.replace("status: draft", "status: draft\nnetwork: true", 1)
+    (project / "src" / "thing.spec.md").write_text(text)
+
+
+def _build(home, project, listener, quiet):
+    provider = hostile_provider(listener.port, prefect_value("PREFECT_API_URL") or "http://127.0.0.1:4200/api",
+                                str(home), str(project), quiet)
+    return Conductor(str(project), provider=provider).build()
+
+
+def _left_behind(home, project):
+    return sorted([p.name for p in home.iterdir()] + [p.name for p in project.glob("hostile-*")]
+                  + [p.name for p in (project / "src").glob("evil_*")])
+
+
+@needs_bwrap
+def test_code_that_hides_its_attempts_gets_nothing_out(victim):
+    home, project = victim
+    _spec(project)
+    with Listener() as listener:
+        result = _build(home, project, listener, quiet=True)
+    assert result.success, result.errors  # its own test passes: only what it reached tells
+    assert listener.received == []  # no key, nothing at all reached the listener
+    assert _left_behind(home, project) == []
+    assert result.contained == "bubblewrap, no network"
+
+
+@needs_bwrap
+def test_refused_attempts_are_shown_when_they_fail_the_tests(victim):
+    home, project = victim
+    _spec(project)
+    with Listener() as listener:
+        result = _build(home, project, listener, quiet=False)
+    assert not result.success and listener.received == [] and _left_behind(home, project) == []
+    notes = result.details["thing"].notes
+    assert any("refused a write outside the build" in n and "hostile-import" in n for n in notes), notes
+    assert any("connection was refused" in n for n in notes), notes
+
+
+def test_without_the_sandbox_the_code_still_never_sees_a_key_or_prefect(victim):
+    home, project = victim
+    _spec(project)
+    with Listener() as listener, temporary_settings(sandbox="off"):
+        result = _build(home, project, listener, quiet=True)
+    assert result.success and result.contained.startswith("NOT sandboxed")
+    assert listener.received, "uncontained, the code reaches the listener (the control for the tests above)"
+    for sent in listener.received:
+        assert sent["key"] == "" and not [n for n in sent["env"] if n.startswith(("PREFECT_", "OPENAI", "SPECHESTRA_"))]
+
+
+@needs_bwrap
+def test_a_spec_that_asks_for_the_network_gets_it_and_the_build_says_so(victim):
+    home, project = victim
+    _spec(project, network=True)
+    with Listener() as listener:
+        result = _build(home, project, listener, quiet=True)
+    assert result.success and "network allowed for thing" in result.contained
+    assert listener.received and all(sent["key"] == "" for sent in listener.received)
+    assert _left_behind(home, project) == []  # the file system stays contained
+
+
+def test_required_without_bubblewrap_refuses_before_anything_is_paid(victim, monkeypatch):
+    home, project = victim
+    _spec(project)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    sandbox.unavailable.cache_clear()
+    try:
+        with Listener() as listener, temporary_settings(sandbox="required"):
+            provider = hostile_provider(listener.port, "http://127.0.0.1:1", str(home), str(project), True)
+            result = Conductor(str(project), provider=provider).build()
+    finally:
+        sandbox.unavailable.cache_clear()
+    assert not result.success and "SPECHESTRA_SANDBOX=required" in (result.problem or "")
+    assert provider.prompts == []  # no LLM call was paid for
+    assert listener.received == [] and _left_behind(home, project) == []

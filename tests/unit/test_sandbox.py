@@ -1,0 +1,85 @@
+"""One run of generated code, contained (`processes.reaped.run_reaped` + `processes.sandbox`):
+its limits, what it can read, and its environment. Real bubblewrap, real processes."""
+
+import sys
+
+import pytest
+
+from spechestra.processes import sandbox
+from spechestra.processes.reaped import run_reaped
+from spechestra.settings import temporary_settings
+
+needs_bwrap = pytest.mark.skipif(sandbox.unavailable() is not None,
+                                 reason=f"bubblewrap cannot run here: {sandbox.unavailable()}")
+
+
+def _python(code: str, cwd, timeout: float = 60, **kw):
+    return run_reaped([sys.executable, "-c", code], str(cwd), timeout, **kw)
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_memory_past_the_limit_is_refused(tmp_path, mode):
+    with temporary_settings(sandbox=mode, sandbox_memory_mb=200):
+        run = _python("x = bytearray(800 * 2**20)", tmp_path)
+    assert run.returncode != 0 and "MemoryError" in run.output, run.output
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_a_fork_bomb_is_stopped_at_the_process_limit(tmp_path, mode):
+    bomb = ("import os, time\nfor _ in range(200):\n    if os.fork() == 0:\n        time.sleep(60)\n"
+            "        os._exit(0)\ntime.sleep(60)\n")
+    with temporary_settings(sandbox=mode, sandbox_processes=20):
+        run = _python(bomb, tmp_path, timeout=50)
+    assert not run.timed_out and run.limit == "more than 20 processes at once", (run.limit, run.output[-500:])
+
+
+def test_output_past_the_limit_is_stopped_and_said(tmp_path):
+    with temporary_settings(sandbox_output_mb=1):
+        run = _python("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 100_000)\n", tmp_path)
+    assert run.returncode != 0 and run.limit.startswith("more than 1 MiB of output"), (run.returncode, run.limit)
+    assert len(run.output) <= 2**20 + 1000
+
+
+@needs_bwrap
+def test_home_prefect_home_and_env_files_are_hidden(tmp_path, monkeypatch):
+    home, prefect_home, project = tmp_path / "home", tmp_path / "prefect", tmp_path / "proj"
+    for folder in (home, prefect_home, project):
+        folder.mkdir()
+    (home / "id_rsa").write_text("private")
+    (prefect_home / "profiles.toml").write_text("PREFECT_API_KEY = 'pnu_secret'")
+    (project / ".env").write_text("OPENAI_API_KEY=sk-in-dotenv")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PREFECT_HOME", str(prefect_home))
+    probe = ("import os\nfor p in {paths!r}:\n    try:\n        print(p, repr(open(p).read()))\n"
+             "    except OSError as e:\n        print(p, type(e).__name__)\n")
+    paths = [str(home / "id_rsa"), str(prefect_home / "profiles.toml"), str(project / ".env")]
+    run = _python(probe.format(paths=paths), project)
+    assert run.contained == "bubblewrap, no network"
+    assert "private" not in run.output and "pnu_secret" not in run.output and "sk-in-dotenv" not in run.output
+    assert f"{home / 'id_rsa'} FileNotFoundError" in run.output, run.output
+
+
+@needs_bwrap
+def test_only_the_writable_folders_can_be_written(tmp_path):
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    code = (f"open({str(mine / 'ok')!r}, 'w').write('1')\n"
+            f"try:\n    open({str(theirs / 'no')!r}, 'w').write('1')\nexcept OSError as e:\n    print(e)\n")
+    run = _python(code, tmp_path, writable=[str(mine)])
+    assert (mine / "ok").exists() and not (theirs / "no").exists()
+    assert sandbox.refusals(run.output) == [f"the sandbox refused a write outside the build: {theirs / 'no'}"]
+
+
+def test_the_environment_is_an_allow_list_in_every_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+    monkeypatch.setenv("DATABASE_URL", "postgres://declared")
+    monkeypatch.setenv("SOMETHING_ELSE", "not declared")
+    for mode in ("auto", "off"):
+        with temporary_settings(sandbox=mode):
+            run = _python("import os, json\nprint(json.dumps(sorted(os.environ)))", tmp_path,
+                          declared_env=["DATABASE_URL", "ANTHROPIC_API_KEY", "PREFECT_API_URL"])
+        names = set(eval(run.output.strip().splitlines()[-1]))
+        assert "DATABASE_URL" in names and "PATH" in names, (mode, names)
+        assert not names & {"ANTHROPIC_API_KEY", "PREFECT_API_URL", "SOMETHING_ELSE"}, (mode, names)
