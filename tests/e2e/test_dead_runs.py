@@ -57,6 +57,15 @@ def _wait_for_states(run_id, since: float, within: float):
     return crashed, resumed
 
 
+def _one_worker_pass(server, log, env) -> None:
+    """A worker that takes what is scheduled now (the resumed run), runs it, and exits."""
+    worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"], log, **env)
+    try:
+        worker.wait(timeout=300)
+    finally:
+        stop_process(worker)
+
+
 def _lines(path):
     return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
@@ -100,12 +109,7 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
             assert resumed is not None and resumed.message == RESUME_MESSAGE, "the crashed run was not resumed"
             print(f"crashed {took:.1f}s after the kill (bound {CRASHED_WITHIN}s), "
                   f"resumed {(resumed.timestamp - crashed.timestamp).total_seconds():.1f}s later")
-        retry = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
-                             tmp_path / "retry.log", **env)
-        try:
-            retry.wait(timeout=300)
-        finally:
-            stop_process(retry)
+        _one_worker_pass(server, tmp_path / "retry.log", env)
         with server.client_settings():
             run = read_flow_run(run_id)
             assert run.state.is_completed(), (tmp_path / "retry.log").read_text()[-4000:]
@@ -119,12 +123,7 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
         with server.client_settings(), get_client(sync_client=True) as c:
             for _ in range(MAX_RESUMES):
                 c.set_flow_run_state(run_id, AwaitingRetry(message=RESUME_MESSAGE), force=True)
-        again = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra", "--run-once"],
-                             tmp_path / "again.log", **env)
-        try:
-            again.wait(timeout=300)
-        finally:
-            stop_process(again)
+        _one_worker_pass(server, tmp_path / "again.log", env)
         with server.client_settings():
             run = read_flow_run(run_id)
         assert run.state.is_failed() and "not resumed again" in (run.state.message or ""), run.state

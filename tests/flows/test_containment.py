@@ -34,6 +34,15 @@ def _spec(project, network=False):
     (project / "src" / "thing.spec.md").write_text(text)
 
 
+def _hostile_build(victim, quiet, network=False):
+    """The build of one hostile spec: (its result, what reached the listener, what it left behind)."""
+    home, project = victim
+    _spec(project, network)
+    with Listener() as listener:
+        result = _build(home, project, listener, quiet)
+    return result, listener.received, _left_behind(home, project)
+
+
 def _build(home, project, listener, quiet):
     provider = hostile_provider(listener.port, prefect_value("PREFECT_API_URL") or "http://127.0.0.1:4200/api",
                                 str(home), str(project), quiet)
@@ -47,48 +56,37 @@ def _left_behind(home, project):
 
 @needs_bwrap
 def test_code_that_hides_its_attempts_gets_nothing_out(victim):
-    home, project = victim
-    _spec(project)
-    with Listener() as listener:
-        result = _build(home, project, listener, quiet=True)
+    result, received, left = _hostile_build(victim, quiet=True)
     assert result.success, result.errors  # its own test passes: only what it reached tells
-    assert listener.received == []  # no key, nothing at all reached the listener
-    assert _left_behind(home, project) == []
+    assert received == []  # no key, nothing at all reached the listener
+    assert left == []
     assert result.contained == "bubblewrap, no network"
 
 
 @needs_bwrap
 def test_refused_attempts_are_shown_when_they_fail_the_tests(victim):
-    home, project = victim
-    _spec(project)
-    with Listener() as listener:
-        result = _build(home, project, listener, quiet=False)
-    assert not result.success and listener.received == [] and _left_behind(home, project) == []
+    result, received, left = _hostile_build(victim, quiet=False)
+    assert not result.success and received == [] and left == []
     notes = result.details["thing"].notes
     assert any("refused a write outside the build" in n and "hostile-import" in n for n in notes), notes
     assert any("connection was refused" in n for n in notes), notes
 
 
 def test_without_the_sandbox_the_code_still_never_sees_a_key_or_prefect(victim):
-    home, project = victim
-    _spec(project)
-    with Listener() as listener, temporary_settings(sandbox="off"):
-        result = _build(home, project, listener, quiet=True)
+    with temporary_settings(sandbox="off"):
+        result, received, _ = _hostile_build(victim, quiet=True)
     assert result.success and result.contained.startswith("NOT sandboxed")
-    assert listener.received, "uncontained, the code reaches the listener (the control for the tests above)"
-    for sent in listener.received:
+    assert received, "uncontained, the code reaches the listener (the control for the tests above)"
+    for sent in received:
         assert sent["key"] == "" and not [n for n in sent["env"] if n.startswith(("PREFECT_", "OPENAI", "SPECHESTRA_"))]
 
 
 @needs_bwrap
 def test_a_spec_that_asks_for_the_network_gets_it_and_the_build_says_so(victim):
-    home, project = victim
-    _spec(project, network=True)
-    with Listener() as listener:
-        result = _build(home, project, listener, quiet=True)
+    result, received, left = _hostile_build(victim, quiet=True, network=True)
     assert result.success and "network allowed for thing" in result.contained
-    assert listener.received and all(sent["key"] == "" for sent in listener.received)
-    assert _left_behind(home, project) == []  # the file system stays contained
+    assert received and all(sent["key"] == "" for sent in received)
+    assert left == []  # the file system stays contained
 
 
 def test_required_without_bubblewrap_refuses_before_anything_is_paid(victim, monkeypatch):
