@@ -95,3 +95,53 @@ def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
     assert done.returncode == 3, output[-4000:]
     assert made <= 10 and f"budget reached: {made} of 10 LLM calls" in " ".join(output.split()), output[-3000:]
     assert sorted(p.name for p in (project / "build").glob("*.py") if not p.name.startswith("test_"))  # built some
+
+
+def _busy_ray_workers(root: int) -> list[int]:
+    """Ray worker processes under `root` running a task now (Ray titles idle ones `ray::IDLE`)."""
+    from pathlib import Path
+    busy = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            ancestors, pid = [], int(entry.name)
+            while pid > 1 and len(ancestors) < 20:
+                pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                ancestors.append(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+        if root in ancestors and title.startswith("ray::") and "IDLE" not in title:
+            busy.append(int(entry.name))
+    return busy
+
+
+def test_a_killed_ray_worker_makes_no_finished_spec_pay_again(tmp_path):
+    """The Dask guarantee on Ray: a worker process killed (kill -9) while it runs a spec; Ray runs
+    the task again, and every answer is still bought once."""
+    pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    times, project = tmp_path / "calls.txt", tmp_path / "proj"
+    kit_build.write_wide_project(project, names=NAMES)
+    env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
+                  WIDE_NAMES=NAMES, SPECHESTRA_TASK_RUNNER="ray", RAY_USAGE_STATS_ENABLED="0")
+    proc = subprocess.Popen([str(EXE), "build", "--project", str(project), "--workers", "2", "--force"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline, busy = time.monotonic() + 240, []
+        while time.monotonic() < deadline and proc.poll() is None:
+            busy = _busy_ray_workers(proc.pid) if len(_lines(times)) >= 5 else []
+            if busy:
+                break
+            time.sleep(0.1)
+        assert busy and proc.poll() is None, "no Ray worker was running a spec before the build ended"
+        os.kill(busy[0], 9)
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=20)
+    assert proc.returncode == 0, output[-4000:]
+    assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once

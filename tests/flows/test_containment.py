@@ -2,15 +2,20 @@
 bubblewrap, a real listener on 127.0.0.1: at import and at test time the code reads the provider
 key and sends it out, calls the Prefect API, writes in $HOME, the project root and src/."""
 
+import tempfile
+import uuid
+from pathlib import Path
+
 import pytest
 
-from kit import spec_markdown
-from kit.hostile import Listener, hostile_provider
+from kit import spec_markdown, workflow_project
+from kit.hostile import STEP, Listener, fill, hostile_provider
 from spechestra import Conductor
 from spechestra.processes import sandbox
 from spechestra.settings import prefect_value, temporary_settings
 
 KEY = "sk-hostile-test-0123456789abcdef"
+SHARED_TMP = Path(tempfile.gettempdir()) / f"spechestra-hostile-{uuid.uuid4().hex[:8]}"  # the machine's /tmp
 needs_bwrap = pytest.mark.skipif(sandbox.unavailable() is not None,
                                  reason=f"bubblewrap cannot run here: {sandbox.unavailable()}")
 
@@ -24,7 +29,9 @@ def victim(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
-    return home, project
+    yield home, project
+    for left in Path(tempfile.gettempdir()).glob(SHARED_TMP.name + "*"):
+        left.unlink()
 
 
 def _spec(project, network=False):
@@ -45,13 +52,14 @@ def _hostile_build(victim, quiet, network=False):
 
 def _build(home, project, listener, quiet):
     provider = hostile_provider(listener.port, prefect_value("PREFECT_API_URL") or "http://127.0.0.1:4200/api",
-                                str(home), str(project), quiet)
+                                str(home), str(project), quiet, str(SHARED_TMP))
     return Conductor(str(project), provider=provider).build()
 
 
 def _left_behind(home, project):
     return sorted([p.name for p in home.iterdir()] + [p.name for p in project.glob("hostile-*")]
-                  + [p.name for p in (project / "src").glob("evil_*")])
+                  + [p.name for p in (project / "src").glob("evil_*")]
+                  + [p.name for p in SHARED_TMP.parent.glob(SHARED_TMP.name + "*")])
 
 
 @needs_bwrap
@@ -96,10 +104,24 @@ def test_required_without_bubblewrap_refuses_before_anything_is_paid(victim, mon
     sandbox.unavailable.cache_clear()
     try:
         with Listener() as listener, temporary_settings(sandbox="required"):
-            provider = hostile_provider(listener.port, "http://127.0.0.1:1", str(home), str(project), True)
+            provider = hostile_provider(listener.port, "http://127.0.0.1:1", str(home), str(project), True,
+                                        str(SHARED_TMP))
             result = Conductor(str(project), provider=provider).build()
     finally:
         sandbox.unavailable.cache_clear()
     assert not result.success and "SPECHESTRA_SANDBOX=required" in (result.problem or "")
     assert provider.prompts == []  # no LLM call was paid for
+    assert listener.received == [] and _left_behind(home, project) == []
+
+
+@needs_bwrap
+def test_a_hostile_perform_step_is_contained_and_the_workflow_still_runs(victim):
+    home, project = victim
+    with Listener() as listener:
+        step = STEP.format(**fill(listener.port, prefect_value("PREFECT_API_URL") or "http://127.0.0.1:1",
+                                  str(home), str(project), True, str(SHARED_TMP)))
+        conductor = workflow_project(project, "- name: one\n  spec: evil\n  inputs:\n    value: inputs.value\n",
+                                     {"evil": step})
+        result = conductor.perform("flow", {"value": 1})
+    assert result.success and result.outputs == {"result": 2}, result.error
     assert listener.received == [] and _left_behind(home, project) == []

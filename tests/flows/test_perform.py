@@ -70,26 +70,12 @@ def test_checkpoint_pauses_for_input_and_resumes(built_math):
     assert box["r"].duration - box["r"].work_duration >= 0.5  # the pause is wall time, not work time
 
 
-def _workflow_project(root: Path, steps_yaml: str, modules: dict) -> Conductor:
-    src, build = root / "src", root / "build"
-    src.mkdir(parents=True)
-    build.mkdir()
-    for name in modules:
-        (src / f"{name}.spec.md").write_text(kit.spec_markdown(name))
-    (src / "flow.spec.md").write_text(kit.spec_markdown("flow", type_="workflow", deps=list(modules))
-                                      .split("# Steps")[0] + "# Steps\n```yaml:steps\n" + steps_yaml + "```\n")
-    for name, code in modules.items():
-        if code is not None:
-            (build / f"{name}.py").write_text(code)
-    return Conductor(str(root))
-
-
 GOOD = "def run(value):\n    return {'result': value + 1}\n"
 STEPS = "- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n- name: two\n  spec: {second}\n  inputs:\n    value: one.outputs.result\n"
 
 
 def test_a_raising_step_fails_with_its_error_and_keeps_partial_results(tmp_path):
-    conductor = _workflow_project(tmp_path, STEPS.format(second="bad"),
+    conductor = kit.workflow_project(tmp_path, STEPS.format(second="bad"),
                                   {"good": GOOD, "bad": "def run(value):\n    raise RuntimeError('bad input ' + str(value))\n"})
     result = conductor.perform("flow", {"value": 1})
     assert not result.success and [s.success for s in result.steps] == [True, False]
@@ -98,7 +84,7 @@ def test_a_raising_step_fails_with_its_error_and_keeps_partial_results(tmp_path)
 
 
 def test_a_hanging_step_times_out_and_the_next_perform_works(tmp_path):
-    conductor = _workflow_project(tmp_path, STEPS.format(second="slow"),
+    conductor = kit.workflow_project(tmp_path, STEPS.format(second="slow"),
                                   {"good": GOOD, "slow": "import time\n\ndef run(value):\n    time.sleep(600)\n"})
     result = conductor.perform("flow", {"value": 1}, step_timeout=2)
     assert not result.success and "timed out after 2s" in result.steps[1].error
@@ -112,7 +98,7 @@ def test_independent_steps_run_at_the_same_time(tmp_path):
     steps = ("- name: left\n  spec: a\n  inputs:\n    value: inputs.value\n"
              "- name: right\n  spec: b\n  inputs:\n    value: inputs.value\n"
              "- name: join\n  spec: c\n  inputs:\n    value: left.outputs.result\n")
-    conductor = _workflow_project(tmp_path, steps, {"a": slow, "b": slow, "c": GOOD})
+    conductor = kit.workflow_project(tmp_path, steps, {"a": slow, "b": slow, "c": GOOD})
     result = conductor.perform("flow", {"value": 1})
     assert result.success and [s.name for s in result.steps] == ["left", "right", "join"]
     left, right = result.trace["steps"][0], result.trace["steps"][1]
@@ -145,7 +131,7 @@ RECORDING = "import pathlib\npathlib.Path(__file__).with_name('ran.txt').write_t
 ])
 def test_bad_workflows_fail_before_any_step_runs(tmp_path, steps, modules, message, uncontained):
     from spechestra.orchestration.history import read_flow_runs
-    conductor = _workflow_project(tmp_path, steps, modules)
+    conductor = kit.workflow_project(tmp_path, steps, modules)
     runs_before = len(read_flow_runs("perform", limit=200))
     with pytest.raises(ValueError, match=message):
         conductor.perform("flow", {"value": 1})
@@ -157,7 +143,7 @@ def test_the_ran_marker_would_be_seen(tmp_path, uncontained):
     """The control for the test above: a good workflow of the same modules does write ran.txt,
     and does create a flow run."""
     from spechestra.orchestration.history import read_flow_runs
-    conductor = _workflow_project(tmp_path, STEPS.format(second="good"), {"good": RECORDING})
+    conductor = kit.workflow_project(tmp_path, STEPS.format(second="good"), {"good": RECORDING})
     runs_before = len(read_flow_runs("perform", limit=200))
     assert conductor.perform("flow", {"value": 1}).success
     assert (tmp_path / "build" / "ran.txt").read_text() == "ran"
@@ -165,7 +151,7 @@ def test_the_ran_marker_would_be_seen(tmp_path, uncontained):
 
 
 def test_only_workflow_specs_can_be_performed(tmp_path):
-    conductor = _workflow_project(tmp_path, STEPS.format(second="good"), {"good": GOOD})
+    conductor = kit.workflow_project(tmp_path, STEPS.format(second="good"), {"good": GOOD})
     with pytest.raises(ValueError, match="'good' is a 'function' spec"):
         conductor.perform("good", {})
     with pytest.raises(ValueError, match="no spec named 'nothing'"):
@@ -197,7 +183,7 @@ def test_a_step_that_hangs_with_a_detached_child_times_out_on_time(tmp_path):
     """Before: perform took 102-130 s against a 3 s step timeout (pipes held by the child)."""
     import time
     steps = "- name: one\n  spec: bg\n  inputs:\n    value: inputs.value\n"
-    conductor = _workflow_project(tmp_path, steps, {"bg": DETACHED})
+    conductor = kit.workflow_project(tmp_path, steps, {"bg": DETACHED})
     started = time.monotonic()
     result = conductor.perform("flow", {"value": "hang"}, step_timeout=3)
     took = time.monotonic() - started
@@ -209,7 +195,7 @@ def test_a_step_that_hangs_with_a_detached_child_times_out_on_time(tmp_path):
 @pytest.mark.timeout(120)
 def test_a_step_that_returns_is_a_success_and_what_it_left_is_killed(tmp_path):
     steps = "- name: one\n  spec: bg\n  inputs:\n    value: inputs.value\n"
-    conductor = _workflow_project(tmp_path, steps, {"bg": DETACHED})
+    conductor = kit.workflow_project(tmp_path, steps, {"bg": DETACHED})
     result = conductor.perform("flow", {"value": 7}, step_timeout=60)
     assert result.success and result.outputs == {"result": 7}
     assert _ps_sleepers() == []
@@ -221,7 +207,7 @@ def test_huge_and_nan_outputs_give_a_bounded_valid_trace(tmp_path):
     written as bare NaN, which is not JSON."""
     import json
     code = "def run(value):\n    return {'big': 'x' * 20_000_000, 'nan': float('nan'), 'inf': float('inf')}\n"
-    conductor = _workflow_project(tmp_path, "- name: one\n  spec: big\n  inputs:\n    value: inputs.value\n",
+    conductor = kit.workflow_project(tmp_path, "- name: one\n  spec: big\n  inputs:\n    value: inputs.value\n",
                                   {"big": code})
     result = conductor.perform("flow", {"value": 1})
     assert result.success and len(result.outputs["big"]) == 20_000_000  # the full value, from Python
@@ -231,6 +217,6 @@ def test_huge_and_nan_outputs_give_a_bounded_valid_trace(tmp_path):
     assert trace["steps"][0]["outputs"]["truncated"].startswith("20,000,0")
     history = conductor.get_trace("flow")[0]  # the run history shows the same, bounded
     assert history["flow_run_id"] == result.flow_run_id and len(json.dumps(history)) < 100_000
-    small = _workflow_project(tmp_path / "nan", "- name: one\n  spec: n\n  inputs:\n    value: inputs.value\n",
+    small = kit.workflow_project(tmp_path / "nan", "- name: one\n  spec: n\n  inputs:\n    value: inputs.value\n",
                               {"n": "def run(value):\n    return {'x': float('nan')}\n"}).perform("flow", {"value": 1})
     assert json.loads(Path(small.trace_path).read_text())["outputs"] == {"x": "NaN"}

@@ -66,3 +66,21 @@ def composer_provider(arch_yaml: str | None = None, spec_answer=None) -> Scripte
 def four_component_factory():
     """`SPECHESTRA_PROVIDER=kit:four_component_factory` (module:callable selection)."""
     return composer_provider()
+
+
+def workflow_project(root: Path, steps_yaml: str, modules: dict):
+    """A project whose workflow spec `flow` runs `steps_yaml` over modules already in build/
+    (name -> code; None: the spec without its module), ready to perform (no build needed)."""
+    from spechestra import Conductor
+
+    src, build = root / "src", root / "build"
+    src.mkdir(parents=True, exist_ok=True)
+    build.mkdir(exist_ok=True)
+    for name in modules:
+        (src / f"{name}.spec.md").write_text(spec_markdown(name))
+    (src / "flow.spec.md").write_text(spec_markdown("flow", type_="workflow", deps=list(modules))
+                                      .split("# Steps")[0] + "# Steps\n```yaml:steps\n" + steps_yaml + "```\n")
+    for name, code in modules.items():
+        if code is not None:
+            (build / f"{name}.py").write_text(code)
+    return Conductor(str(root))

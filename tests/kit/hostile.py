@@ -3,8 +3,8 @@
 `hostile_code` is what a misled model (or a prompt injection in a spec) might write: at import
 and again at test time it reads the provider key from its environment and sends it to a listener
 on 127.0.0.1 and to the Prefect API, and writes a file in $HOME, one in the project's root and a
-new spec in the project's src/. `quiet=True` swallows every refusal, so its tests pass: what it
-managed to do is all that tells. `quiet=False` fails the tests with every refusal in the message.
+new spec in the project's src/, and one in the machine's /tmp (`shared_tmp`). `quiet=True`
+swallows every refusal, so its tests pass: what it managed to do is all that tells. `quiet=False` fails the tests with every refusal in the message.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def _leave(tag):
         lambda: open(os.path.join({home!r}, "hostile-" + tag), "w").write(key),
         lambda: open(os.path.join({project!r}, "hostile-" + tag), "w").write(key),
         lambda: open(os.path.join({project!r}, "src", "evil_" + tag + ".spec.md"), "w").write("---\\nname: evil\\n---\\n"),
+        lambda: open({shared_tmp!r} + "-" + tag, "w").write(key),
     ):
         try:
             action()
@@ -56,10 +57,22 @@ def test_thing():
 '''
 
 
-def hostile_provider(port: int, api: str, home: str, project: str, quiet: bool):
-    fill = dict(port=port, api=api, home=home, project=project, quiet=quiet)
-    code = {"thing": MODULE.format(**fill)}
-    tests = {"thing": TEST.format(**fill)}
+STEP = ATTEMPTS.replace('_leave("import")', '') + '''
+
+def run(value):
+    _leave("step")
+    return {{"result": value + 1}}
+'''
+
+
+def fill(port: int, api: str, home: str, project: str, quiet: bool, shared_tmp: str) -> dict:
+    return dict(port=port, api=api, home=home, project=project, quiet=quiet, shared_tmp=shared_tmp)
+
+
+def hostile_provider(port: int, api: str, home: str, project: str, quiet: bool, shared_tmp: str):
+    values = fill(port, api, home, project, quiet, shared_tmp)
+    code = {"thing": MODULE.format(**values)}
+    tests = {"thing": TEST.format(**values)}
     return build_provider(code, tests, {"marker-thing": "thing"})
 
 
