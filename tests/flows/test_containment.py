@@ -125,3 +125,29 @@ def test_a_hostile_perform_step_is_contained_and_the_workflow_still_runs(victim)
         result = conductor.perform("flow", {"value": 1})
     assert result.success and result.outputs == {"result": 2}, result.error
     assert listener.received == [] and _left_behind(home, project) == []
+
+
+RUNAWAY = {
+    "fork loop": ("import os, time\nfor _ in range(500):\n    if os.fork() == 0:\n        time.sleep(60)\n"
+                  "        os._exit(0)\n", dict(sandbox_processes=30), "more than 30 processes at once"),
+    "memory hog": ("hog = bytearray(3 * 2**30)\n", dict(sandbox_memory_mb=300), "MemoryError"),
+    "gigabytes of output": ("import sys\nfor _ in range(20_000):\n    sys.stdout.write('x' * 100_000)\n",
+                            dict(sandbox_output_mb=2), "more than 2 MiB of output"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNAWAY))
+def test_runaway_generated_tests_are_stopped_with_the_reason_and_honest_specs_build(project, case):
+    from kit.build import build_provider
+    body, limits, reason = RUNAWAY[case]
+    for name in ("honest", "runaway"):
+        (project / "src" / f"{name}.spec.md").write_text(spec_markdown(name, description=f"Spec {name} marker-{name}."))
+    code = {n: f"def {n}(value):\n    return value\n" for n in ("honest", "runaway")}
+    tests = {"honest": "from honest import honest\n\ndef test_it():\n    assert honest(3) == 3\n",
+             "runaway": "from runaway import runaway\n\ndef test_it():\n" + "".join(
+                 f"    {line}\n" for line in body.splitlines()) + "    assert runaway(3) == 3\n"}
+    provider = build_provider(code, tests, {"marker-honest": "honest", "marker-runaway": "runaway"})
+    with temporary_settings(**limits):
+        result = Conductor(str(project), provider=provider, max_fixes=0).build()
+    assert result.specs_compiled == ["honest"] and result.specs_failed == ["runaway"], result.errors
+    assert reason in result.details["runaway"].error, result.details["runaway"].error[-1500:]
