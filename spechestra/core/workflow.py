@@ -39,6 +39,8 @@ class Step:
     after: tuple[str, ...]  # steps whose outputs this step reads
     module_path: str  # absolute path of the compiled module
     function: str  # fallback entry-point name (the spec's own name)
+    network: bool = False  # its spec asks for the network (`network: true`); else it runs without
+    declared_env: tuple[str, ...] = ()  # the arrangement's env_vars, passed to the step when set
 
 
 @dataclass
@@ -113,7 +115,8 @@ def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> Wor
             problems.append(f"{where}: compiled module for {raw.spec!r} not found at {module} (build first)")
         after = tuple(dict.fromkeys(r.source for r in refs.values() if r.kind == "step"))
         steps.append(Step(raw.name, raw.spec, bool(raw.checkpoint), refs, after, str(module),
-                          raw.spec.split("/")[-1]))
+                          raw.spec.split("/")[-1], step_spec.metadata.raw.get("network") is True,
+                          layout.declared_env()))
     if problems:
         raise WorkflowError(f"workflow {workflow!r} cannot run: " + "; ".join(problems), workflow=workflow,
                             problems=problems)

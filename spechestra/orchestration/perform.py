@@ -44,8 +44,10 @@ from .prefect import (
 @sp_task(name="step", task_run_name="{step.name}", persist_result=True, tags=[STEP_TAG])
 def step_task(step: Step, inputs: dict, import_dirs: tuple, timeout: float):
     started = time.time()
+    if step.network:
+        logger().warning("%s runs with the network: its spec %s asks for it (network: true)", step.name, step.spec)
     try:
-        run = run_step(step.module_path, step.function, inputs, import_dirs, timeout)
+        run = run_step(step.module_path, step.function, inputs, import_dirs, timeout, step.network, step.declared_env)
     except StepError as exc:
         if exc.output:
             logger().info("%s printed:\n%s", step.name, exc.output[-4000:])

@@ -25,7 +25,7 @@ class StepRun:
 
 
 def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[str, ...],
-             timeout: float) -> StepRun:
+             timeout: float, network: bool = False, declared_env: tuple[str, ...] = ()) -> StepRun:
     with tempfile.TemporaryDirectory(prefix="spechestra-step-") as tmp:
         request, result = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
         try:
@@ -35,7 +35,8 @@ def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[s
         except Exception as exc:
             raise StepError(f"the step's inputs cannot be passed on: {exc}") from None
         run = run_reaped([sys.executable, str(CHILD), request, result], os.path.dirname(module_path), timeout,
-                         import_paths=list(import_dirs), writable=[tmp], readable=[module_path])
+                         import_paths=list(import_dirs), writable=[tmp], readable=[module_path], network=network,
+                         declared_env=declared_env)
         output = run.output + (f"\n(the step left {run.left_running} process(es) running; they were killed)"
                                if run.left_running else "")
         if run.timed_out:
