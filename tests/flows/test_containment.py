@@ -114,17 +114,32 @@ def test_required_without_bubblewrap_refuses_before_anything_is_paid(victim, mon
     assert listener.received == [] and _left_behind(home, project) == []
 
 
-@needs_bwrap
-def test_a_hostile_perform_step_is_contained_and_the_workflow_still_runs(victim):
+def _hostile_step(victim, network=False):
+    """Perform a one-step workflow whose step tries to leave: (its result, what the listener heard)."""
     home, project = victim
     with Listener() as listener:
         step = STEP.format(**fill(listener.port, prefect_value("PREFECT_API_URL") or "http://127.0.0.1:1",
                                   str(home), str(project), True, str(SHARED_TMP)))
         conductor = workflow_project(project, "- name: one\n  spec: evil\n  inputs:\n    value: inputs.value\n",
                                      {"evil": step})
-        result = conductor.perform("flow", {"value": 1})
+        if network:
+            spec = project / "src" / "evil.spec.md"
+            spec.write_text(spec.read_text().replace("status: draft", "status: draft\nnetwork: true", 1))
+        return conductor.perform("flow", {"value": 1}), listener.received
+
+
+@needs_bwrap
+def test_a_hostile_perform_step_is_contained_and_the_workflow_still_runs(victim):
+    result, received = _hostile_step(victim)
     assert result.success and result.outputs == {"result": 2}, result.error
-    assert listener.received == [] and _left_behind(home, project) == []
+    assert received == [] and _left_behind(*victim) == []
+
+
+@needs_bwrap
+def test_a_step_whose_spec_asks_for_the_network_gets_it(victim):
+    result, received = _hostile_step(victim, network=True)
+    assert result.success and received and all(sent["key"] == "" for sent in received)
+    assert _left_behind(*victim) == []
 
 
 RUNAWAY = {
@@ -151,17 +166,3 @@ def test_runaway_generated_tests_are_stopped_with_the_reason_and_honest_specs_bu
         result = Conductor(str(project), provider=provider, max_fixes=0).build()
     assert result.specs_compiled == ["honest"] and result.specs_failed == ["runaway"], result.errors
     assert reason in result.details["runaway"].error, result.details["runaway"].error[-1500:]
-
-
-@needs_bwrap
-def test_a_step_whose_spec_asks_for_the_network_gets_it(victim):
-    home, project = victim
-    with Listener() as listener:
-        step = STEP.format(**fill(listener.port, "http://127.0.0.1:1", str(home), str(project), True, str(SHARED_TMP)))
-        conductor = workflow_project(project, "- name: one\n  spec: evil\n  inputs:\n    value: inputs.value\n",
-                                     {"evil": step})
-        spec = project / "src" / "evil.spec.md"
-        spec.write_text(spec.read_text().replace("status: draft", "status: draft\nnetwork: true", 1))
-        result = conductor.perform("flow", {"value": 1})
-    assert result.success and listener.received and all(sent["key"] == "" for sent in listener.received)
-    assert _left_behind(home, project) == []
