@@ -79,8 +79,8 @@ def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_p
     assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once
 
 
-def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
-    """Before: SPECHESTRA_TASK_RUNNER=ray was refused."""
+def _ray_project(tmp_path):
+    """(the call log, a wide project, the CLI's environment for a local Ray)."""
     pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
     if not EXE.exists():
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
@@ -88,6 +88,12 @@ def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
     kit_build.write_wide_project(project, names=NAMES)
     env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
                   WIDE_NAMES=NAMES, SPECHESTRA_TASK_RUNNER="ray", RAY_USAGE_STATS_ENABLED="0")
+    return times, project, env
+
+
+def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
+    """Before: SPECHESTRA_TASK_RUNNER=ray was refused."""
+    times, project, env = _ray_project(tmp_path)
     done = subprocess.run([str(EXE), "build", "--project", str(project), "--workers", "2", "--max-llm-calls", "10"],
                           env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
@@ -120,13 +126,7 @@ def _busy_ray_workers(root: int) -> list[int]:
 def test_a_killed_ray_worker_makes_no_finished_spec_pay_again(tmp_path):
     """The Dask guarantee on Ray: a worker process killed (kill -9) while it runs a spec; Ray runs
     the task again, and every answer is still bought once."""
-    pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
-    if not EXE.exists():
-        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
-    times, project = tmp_path / "calls.txt", tmp_path / "proj"
-    kit_build.write_wide_project(project, names=NAMES)
-    env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
-                  WIDE_NAMES=NAMES, SPECHESTRA_TASK_RUNNER="ray", RAY_USAGE_STATS_ENABLED="0")
+    times, project, env = _ray_project(tmp_path)
     proc = subprocess.Popen([str(EXE), "build", "--project", str(project), "--workers", "2", "--force"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
