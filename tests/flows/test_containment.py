@@ -166,3 +166,14 @@ def test_runaway_generated_tests_are_stopped_with_the_reason_and_honest_specs_bu
         result = Conductor(str(project), provider=provider, max_fixes=0).build()
     assert result.specs_compiled == ["honest"] and result.specs_failed == ["runaway"], result.errors
     assert reason in result.details["runaway"].error, result.details["runaway"].error[-1500:]
+
+
+@pytest.mark.parametrize("case", sorted(RUNAWAY))
+def test_a_runaway_perform_step_is_stopped_with_the_reason(tmp_path, case):
+    body, limits, reason = RUNAWAY[case]
+    step = "def run(value):\n" + "".join(f"    {line}\n" for line in body.splitlines()) + "    return {'result': 1}\n"
+    conductor = workflow_project(tmp_path, "- name: one\n  spec: wild\n  inputs:\n    value: inputs.value\n",
+                                 {"wild": step})
+    with temporary_settings(**limits):
+        result = conductor.perform("flow", {"value": 1})
+    assert not result.success and reason in (result.steps[0].error or ""), result.steps[0].error
