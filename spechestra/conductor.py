@@ -17,7 +17,9 @@ from .core.models import BuildResult, PerformResult, StepResult, VerifyResult
 from .core.options import MAX_WORKERS, STEP_TIMEOUT
 from .core.planning import BuildOptions, Project
 from .core.precheck import check_build
+from .core.reviews import continue_at_checkpoints
 from .facade import Facade
+from .orchestration import runtime
 from .orchestration.build import build_in_run, log_refusal
 from .orchestration.history import get_traces
 from .orchestration.perform import perform_in_run
@@ -66,10 +68,17 @@ class BaseConductor(Facade, Project):
     # --- perform -----------------------------------------------------------------------------
     def perform(self, workflow: str, inputs: Optional[dict] = None, checkpoint_callback: Optional[Callable] = None,
                 auto_approve: bool = False, step_timeout: Optional[float] = None,
-                progress: Optional[Callable[[str, str], None]] = None) -> PerformResult:
-        """Run a workflow spec's steps (one task run each); returns the steps and the trace."""
+                progress: Optional[Callable[[str, str], None]] = None,
+                pause_at_checkpoints: bool = False) -> PerformResult:
+        """Run a workflow spec's steps (one task run each); returns the steps and the trace.
+
+        A checkpoint asks `checkpoint_callback` when one is given; without one it does not stop a
+        Python caller (the log says so), unless `pause_at_checkpoints` pauses the run for an answer
+        in the UI or the API. The CLI's terminal review and deployment runs always pause."""
         inputs = dict(inputs or {})
         self.plan_workflow(workflow, inputs)  # fail fast, before a flow run exists
+        if checkpoint_callback is None and not pause_at_checkpoints and runtime.current().board is None:
+            checkpoint_callback = continue_at_checkpoints
         with self._runtime(checkpoint_callback=checkpoint_callback, progress=progress):
             result = perform_in_run(self.project_dir, workflow, inputs, auto_approve, step_timeout or STEP_TIMEOUT.default)
         self.last_flow_run_id = result.flow_run_id

@@ -14,6 +14,16 @@ ReviewCallback = Callable[[ReviewRequest], Union[bool, ReviewDecision, dict]]
 CheckpointCallback = Callable[[str], bool]
 
 
+def continue_at_checkpoints(step_name: str) -> bool:
+    """What a Python caller that gave no checkpoint callback gets: the workflow goes on (a script
+    is never left waiting on a pause nobody will answer; the CLI and the UI pause instead)."""
+    return True
+
+
+continue_at_checkpoints.who = ("no checkpoint_callback given: continued (pass one, or "  # type: ignore[attr-defined]
+                               "pause_at_checkpoints=True to answer in the UI)")
+
+
 def summarize(req: ReviewRequest) -> str:
     """Markdown shown above the resume form in the Prefect UI."""
     lines = [f"## Review the {req.stage}", "", req.architecture.description or "", "",

@@ -129,7 +129,7 @@ def checkpoint(step_name: str, spec: str, done: dict, *, auto_approve: bool,
     if auto_approve:
         return True, "auto-approved"
     if callback is not None:
-        return bool(callback(step_name)), "checkpoint callback"
+        return bool(callback(step_name)), getattr(callback, "who", "checkpoint callback")
     summary = reviews.checkpoint_summary(step_name, spec, done)
     req = ReviewRequest(stage="checkpoint", checkpoint=step_name, architecture=Architecture(), summary=summary)
     answer = _pause_posted(CheckpointReview, summary, f"checkpoint-{step_name}", req, board)

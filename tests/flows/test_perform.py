@@ -47,12 +47,21 @@ def test_checkpoint_callback_false_stops_with_one_step_done(built_math):
     assert "checkpoint" in result.error
 
 
+@pytest.mark.timeout(120)
+def test_without_a_callback_a_checkpoint_does_not_stop_a_python_caller(built_math):
+    """Before: the README's own snippet paused at the checkpoint and waited up to 24 h."""
+    result = built_math.perform("math_workflow", {"n": 5})
+    assert result.success and [s.name for s in result.steps] == ["compute_factorial", "check_prime"]
+    assert result.duration - result.work_duration < 0.5  # nobody was waited for
+
+
 def test_checkpoint_pauses_for_input_and_resumes(built_math):
     from kit.runs import wait_for_flow_run_state
     from spechestra.orchestration.history import read_flow_runs
     from spechestra.orchestration.pauses import resume_with_input
     box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("r", built_math.perform("math_workflow", {"n": 4})),
+    thread = threading.Thread(target=lambda: box.setdefault("r", built_math.perform("math_workflow", {"n": 4},
+                                                                                    pause_at_checkpoints=True)),
                               daemon=True)
     thread.start()
     run_id = None
