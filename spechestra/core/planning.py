@@ -121,6 +121,9 @@ class Project:
         the project as a whole (no specs, an arrangement writing outside build/, an unknown name in
         `specs`) is raised as a `ProjectError`: it is not a spec's."""
         errors: dict[str, str] = {}
+        if not os.path.isdir(self.project_dir):
+            raise ProjectError(f"no project folder at {self.project_dir}: give the folder that holds the specs, "
+                               "or create one with `spechestra compose REQUEST --project FOLDER`", path=self.project_dir)
         try:
             deps = self.dependencies(specs)
         except (MissingDependency, UnsafeDependency) as exc:

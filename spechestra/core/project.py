@@ -45,7 +45,7 @@ def find_specs_dir(project_dir: str, config: SpecSoloistConfig, arrangement: Opt
     for candidate in candidates:
         if os.path.isdir(candidate) and SpecParser(candidate).list_specs():
             return os.path.abspath(candidate)
-    if any(name.endswith(".spec.md") for name in os.listdir(project_dir)):
+    if os.path.isdir(project_dir) and any(name.endswith(".spec.md") for name in os.listdir(project_dir)):
         return os.path.abspath(project_dir)
     return config.src_path
 

@@ -114,3 +114,14 @@ def test_run_step_calls_the_entry_point_in_a_fresh_interpreter(tmp_path):
 def test_outcomes_read_as_plain_words():
     assert f"{Outcome.BUILT}" == "built" and str(Outcome.BLOCKED) == "blocked"
     assert Outcome.CACHED.ok and not Outcome.REJECTED.ok
+
+
+def test_a_missing_project_folder_is_one_line_and_nothing_is_created(tmp_path):
+    """Before: `[Errno 2] No such file or directory` (a raw FileNotFoundError from the planner)."""
+    from specsoloist.config import SpecSoloistConfig
+
+    from spechestra.core.precheck import check_build
+    missing = tmp_path / "projects" / "default"
+    refused = check_build(Project(str(missing), SpecSoloistConfig(root_dir=str(missing))))
+    assert refused is not None and refused.problem.startswith(f"no project folder at {missing}: ")
+    assert not (tmp_path / "projects").exists()
