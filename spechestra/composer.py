@@ -77,6 +77,8 @@ class BaseComposer(Facade, ABC):
         if in_flow_run():
             self.last_flow_run_id = current_flow_run_id()
         with self._runtime(review_callback=review_callback):
+            if not in_flow_run():
+                self.prepare()  # a provider that cannot work is one clear error here, not a failed flow run
             return compose_flow.compose_in_run(request, self.project_dir, auto_accept, context,
                                                max_llm_calls, max_tokens)
 

@@ -95,3 +95,17 @@ def sandbox_line() -> tuple[Optional[str], Optional[str]]:
         return "[yellow]sandbox: off[/]: generated code runs as you, with your files and network", None
     return (f"[yellow]sandbox: unavailable[/] ({box.why_not}): generated code runs as you, with your files and "
             "network; install bubblewrap, or set SPECHESTRA_SANDBOX=required to refuse", None)
+
+
+def llm_line() -> str:
+    """Which LLM a compose or build would call, and whether it is set up (made, never called)."""
+    from specsoloist.config import SpecSoloistConfig
+
+    from ..providers import identity_of, resolve_provider
+    if settings.api_key_block:
+        return f"llm: {identity_of()} with its key from the Prefect Secret block {settings.api_key_block!r} (read at run time)"
+    try:
+        resolve_provider(None, SpecSoloistConfig.from_env())
+    except ConfigurationError as exc:
+        return f"[yellow]llm: not set up[/]: {exc}"
+    return f"[green]llm:[/] {identity_of()} (set up; not called)"

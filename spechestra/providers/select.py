@@ -83,7 +83,15 @@ def resolve_provider(explicit=None, config=None, meter: Optional[Meter] = None, 
     if name:
         return MeteredProvider(provider_from_name(name, config, api_key=api_key, model=model), meter, **extra)
     config = config if config is not None else SpecSoloistConfig.from_env()
-    return MeteredProvider(provider_from_name(config.llm_provider, config, api_key=api_key, model=model), meter, **extra)
+    try:
+        return MeteredProvider(provider_from_name(config.llm_provider, config, api_key=api_key, model=model), meter,
+                               **extra)
+    except ConfigurationError as exc:
+        if settings.llm_provider:  # the user chose it: the message as it is
+            raise
+        raise ConfigurationError(f"{exc} ({config.llm_provider} is SpecSoloist's default provider, used because "
+                                 "none is chosen: set SPECHESTRA_PROVIDER, see the README's 'Using a real LLM')",
+                                 setting=exc.setting) from None
 
 
 def identity_of(explicit=None, config=None, name: Optional[str] = None, model: Optional[str] = None) -> str:

@@ -52,3 +52,20 @@ def test_edited_architecture_with_escape_is_not_used(project):
     result = composer.compose("CSV statistics", review_callback=lambda req: {"approve": True, "architecture_yaml": evil})
     assert result.cancelled and "escape the specs directory" in result.message
     assert _files(project) == []
+
+
+def test_a_first_compose_with_no_llm_set_up_is_one_line_naming_the_default(tmp_path, capsys, monkeypatch):
+    """Before: 49 lines of Prefect traceback ending in "gemini needs an API key"."""
+    from spechestra.cli import main
+    from spechestra.orchestration.history import read_flow_runs
+    for name in ("SPECHESTRA_PROVIDER", "SPECSOLOIST_LLM_PROVIDER", "GEMINI_API_KEY", "SPECHESTRA_API_KEY_BLOCK"):
+        monkeypatch.delenv(name, raising=False)
+    runs_before = len(read_flow_runs("compose", limit=200))
+    project = tmp_path / "first"
+    code = main(["compose", "a calculator", "--project", str(project), "--yes"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and "Prefect server" not in line]
+    assert code == 2 and len(" ".join(lines).split("error: ")) == 2, err
+    said = " ".join(" ".join(lines).split())
+    assert "gemini needs an API key: set GEMINI_API_KEY" in said and "SpecSoloist's default provider" in said, said
+    assert not project.exists() and len(read_flow_runs("compose", limit=200)) == runs_before
