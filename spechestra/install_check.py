@@ -15,6 +15,7 @@ import importlib.machinery
 import importlib.metadata as metadata
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -95,9 +96,9 @@ def check(path: Optional[list[str]] = None) -> InstallReport:
     ours_dist = _dist("spechestra", path)
     soloist = _dist("specsoloist", path)
     source = _project_source(ours_dist)
-    repair = (f"python -m pip install --no-deps --force-reinstall {source}" if source
-              else "from your Spechestra checkout: make install   "
-                   "(or: python -m pip install --no-deps --force-reinstall .)")
+    pip = f"{sys.executable} -m pip install --no-deps --force-reinstall"  # this venv's, not a bare python
+    repair = (f"{pip} {source}" if source
+              else f"from your Spechestra checkout: make install   (or: {pip} .)")
     if spec is None or not spec.submodule_search_locations:
         return InstallReport(None, False, ["no importable 'spechestra' package was found"], repair)
     pkg_dir = Path(list(spec.submodule_search_locations)[0])
