@@ -12,15 +12,20 @@ server_app = typer.Typer(help="The local Prefect server (API + UI) that commands
                               "in the background (start, stop, status); commands start the managed one when they "
                               "need it and no PREFECT_API_URL is configured.",
                          invoke_without_command=True, no_args_is_help=False)
-PORT = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (another free one if taken).")
+PORT = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (default: the one this PREFECT_HOME used "
+                    "before, else 4200, else one derived from PREFECT_HOME: the same at every start).")
 
 
 @server_app.callback()
 def foreground(ctx: typer.Context, port: int = PORT):
     """With no subcommand: `prefect server start` in the foreground (Ctrl-C ends it)."""
     if ctx.invoked_subcommand is None:
+        from ..server.local import home_port, prefect_home
         from .operate import serve
-        raise typer.Exit(serve(port=port))
+        chosen = home_port(prefect_home(), port)  # 4200 taken: the same other port each time, said
+        if chosen != port:
+            say(f"port {port} is in use; serving on {chosen} (export PREFECT_API_URL=http://127.0.0.1:{chosen}/api)")
+        raise typer.Exit(serve(port=chosen))
 
 
 def _configured() -> tuple[str, str] | tuple[None, None]:

@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -86,6 +87,36 @@ def running(home: Optional[Path] = None) -> Optional[ServerInfo]:
     return info if info is not None and alive(info.pid) and healthy(info.api_url) else None
 
 
+def home_port(home: Path, asked: int) -> int:
+    """The port of this PREFECT_HOME's managed server, the same at every start, so an exported
+    PREFECT_API_URL stays right: the one it used before, else 4200, else a port derived from the
+    home's path (4201-4299); a port given with --port is used as given, or refused if taken."""
+    remembered = home / "spechestra-server.port"
+    if asked != DEFAULT_PORT:
+        if not _free(asked):
+            raise ServerError(f"port {asked} on 127.0.0.1 is in use: choose another with --port")
+        chosen = asked
+    else:
+        try:
+            before = [int(remembered.read_text().strip())]
+        except (OSError, ValueError):
+            before = []
+        offset = zlib.crc32(str(home).encode()) % 99
+        candidates = before + [DEFAULT_PORT] + [4201 + (offset + i) % 99 for i in range(99)]
+        chosen = next((p for p in candidates if _free(p)), 0) or free_port(0)
+    atomic_write(remembered, str(chosen))
+    return chosen
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(preferred: int) -> int:
     for port in (preferred, 0):
         with socket.socket() as sock:
@@ -140,7 +171,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         found = running(home)
         if found:
             return found
-        port = free_port(port)
+        port = home_port(home, port)
         log = home / "spechestra-server.log"
         say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}) ...")
         with open(log, "ab") as out:

@@ -1,0 +1,52 @@
+"""The managed server's port stays where it is (`server.local.home_port`): an exported
+PREFECT_API_URL is still right after a restart, even when 4200 belongs to someone else."""
+
+import socket
+
+import pytest
+
+from spechestra.errors import ServerError
+from spechestra.server.local import DEFAULT_PORT, home_port
+
+
+def _hold(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1)
+    return sock
+
+
+def test_the_port_is_the_same_at_every_start(tmp_path):
+    first = home_port(tmp_path, DEFAULT_PORT)
+    assert home_port(tmp_path, DEFAULT_PORT) == first == int((tmp_path / "spechestra-server.port").read_text())
+
+
+def test_with_its_port_taken_a_home_falls_back_to_the_same_other_port_each_time(tmp_path):
+    """Before: a new random port at each start (50279, 43075, 49203...)."""
+    remembered = home_port(tmp_path / "a", DEFAULT_PORT)
+    with _hold(remembered):
+        taken = [DEFAULT_PORT] if remembered != DEFAULT_PORT else []
+        holders = [_hold(p) for p in taken if _can_bind(p)]
+        try:
+            again = home_port(tmp_path / "b", DEFAULT_PORT)
+            (tmp_path / "b" / "spechestra-server.port").unlink()
+            assert home_port(tmp_path / "b", DEFAULT_PORT) == again and 4200 <= again <= 4299
+        finally:
+            for sock in holders:
+                sock.close()
+
+
+def test_an_explicit_port_that_is_taken_is_refused(tmp_path):
+    with _hold(0) as sock:
+        busy = sock.getsockname()[1]
+        with pytest.raises(ServerError, match=f"port {busy} on 127.0.0.1 is in use: choose another with --port"):
+            home_port(tmp_path, busy)
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
