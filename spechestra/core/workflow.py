@@ -15,6 +15,7 @@ from typing import Any, Optional
 from specsoloist.parser import SpecParser
 
 from ..errors import WorkflowError
+from .interface import input_problems
 from .project import Layout
 
 WORKFLOW_TYPES = ("workflow", "orchestrator")
@@ -77,7 +78,7 @@ def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> Wor
     if not raw_steps:
         raise WorkflowError(f"workflow {workflow!r} has no steps (expected a yaml:steps block)", workflow=workflow)
 
-    problems: list[str] = []
+    problems: list[str] = input_problems(spec.schema.inputs if spec.schema else {}, inputs)
     names = [s.name for s in raw_steps]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

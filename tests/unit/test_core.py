@@ -2,6 +2,7 @@
 parsing, YAML extraction, trace trees, running one step."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -125,3 +126,26 @@ def test_a_missing_project_folder_is_one_line_and_nothing_is_created(tmp_path):
     refused = check_build(Project(str(missing), SpecSoloistConfig(root_dir=str(missing))))
     assert refused is not None and refused.problem.startswith(f"no project folder at {missing}: ")
     assert not (tmp_path / "projects").exists()
+
+
+@pytest.mark.parametrize("given, says", [
+    ({"n": 25}, "input 'n'=25 is above the maximum 20"),
+    ({"n": -1}, "input 'n'=-1 is below the minimum 0"),
+    ({"n": "x"}, "input 'n'='x' is not an integer"),
+    ({"n": True}, "input 'n'=True is not an integer"),
+    ({}, "input 'n' is required (integer from 0 to 20)"),
+])
+def test_a_workflow_s_declared_inputs_are_held_to(tmp_path, given, says):
+    """SpecSoloist's math_workflow declares `n: integer, minimum 0, maximum 20`; before, `n=25` ran."""
+    from spechestra.core.interface import input_problems
+    from spechestra.core.workflow import plan
+    from spechestra.errors import WorkflowError
+    conductor = kit.workflow_project(tmp_path, "- name: one\n  spec: good\n  inputs:\n    value: inputs.value\n",
+                                     {"good": "def run(value):\n    return {'result': value}\n"})
+    spec = tmp_path / "src" / "flow.spec.md"
+    spec.write_text(spec.read_text().replace("inputs:\n  value:\n    type: integer\n",
+                                             "inputs:\n  n:\n    type: integer\n    minimum: 0\n    maximum: 20\n"
+                                             "  value:\n    type: integer\n    required: false\n", 1))
+    with pytest.raises(WorkflowError, match=re.escape(says)):
+        plan(conductor.parser, conductor.layout(), "flow", dict(given, value=1))
+    assert input_problems(conductor.parser.parse_spec("flow").schema.inputs, {"n": 20, "value": 1}) == []

@@ -1,0 +1,68 @@
+"""A workflow's declared interface (its `yaml:schema` block), held to what a caller gives it.
+
+SpecSoloist's workflows declare their inputs with types and bounds (`n: integer, minimum 0,
+maximum 20`); performing one with `n=25` or `n="x"` used to run every step on it. Each given
+input is checked against its declaration before any step runs, and a required one that is
+missing is named. Only what is declared is checked: an input the schema does not mention passes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Declared type -> what Python values count as it (bool is never a number here).
+TYPES: dict[str, tuple[type, ...]] = {"integer": (int,), "number": (int, float), "string": (str,),
+                                      "boolean": (bool,), "array": (list, tuple), "object": (dict,)}
+
+
+def input_problems(declared: dict, given: dict) -> list[str]:
+    """One line per input that does not fit its declaration, naming what was expected."""
+    problems = []
+    for name, param in (declared or {}).items():
+        if name not in given:
+            if getattr(param, "required", False) and getattr(param, "default", None) is None:
+                problems.append(f"input {name!r} is required ({_expected(param)})")
+            continue
+        why = _misfit(param, given[name])
+        if why:
+            problems.append(f"input {name!r}={given[name]!r} {why}")
+    return problems
+
+
+def _misfit(param: Any, value: Any) -> str:
+    kind = getattr(param, "type", None)
+    allowed = TYPES.get(kind or "")
+    if allowed is not None and (not isinstance(value, allowed) or (kind != "boolean" and isinstance(value, bool))):
+        return f"is not {_article(kind or '')} {kind}"
+    enum = getattr(param, "enum", None)
+    if enum and value not in enum:
+        return f"is not one of {', '.join(map(repr, enum))}"
+    low, high = getattr(param, "minimum", None), getattr(param, "maximum", None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if low is not None and value < low:
+            return f"is below the minimum {low}"
+        if high is not None and value > high:
+            return f"is above the maximum {high}"
+    if isinstance(value, str):
+        shortest, longest = getattr(param, "minLength", None), getattr(param, "maxLength", None)
+        if shortest is not None and len(value) < shortest:
+            return f"is shorter than {shortest} characters"
+        if longest is not None and len(value) > longest:
+            return f"is longer than {longest} characters"
+        pattern = getattr(param, "pattern", None)
+        if pattern and re.fullmatch(pattern, value) is None:
+            return f"does not match {pattern!r}"
+    return ""
+
+
+def _expected(param: Any) -> str:
+    parts = [getattr(param, "type", None) or "any value"]
+    low, high = getattr(param, "minimum", None), getattr(param, "maximum", None)
+    if low is not None or high is not None:
+        parts.append(f"from {low if low is not None else '-inf'} to {high if high is not None else 'inf'}")
+    return " ".join(parts)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
