@@ -139,8 +139,11 @@ def print_perform(console: Console, result, hint: bool = True) -> None:
         waited = max(0.0, result.duration - result.work_duration)
         took = (f"{result.duration:.2f}s ({result.work_duration:.2f}s of work, {waited:.2f}s waiting for review)"
                 if waited >= 0.5 else f"{result.duration:.2f}s")
+        outputs = result.declared_outputs or result.outputs  # the workflow's own interface, when it declares one
         console.print(f"[green]Workflow {result.workflow} finished[/] in {took}; outputs: "
-                      f"{json.dumps(shown(result.outputs))}", highlight=False)
+                      f"{json.dumps(shown(outputs))}", highlight=False)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
     else:
         console.print(f"[red]Workflow {result.workflow} did not finish:[/] {result.error}")
     if result.trace_path:

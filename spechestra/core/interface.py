@@ -66,3 +66,22 @@ def _expected(param: Any) -> str:
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
+
+
+def declared_outputs(declared: list[str], steps: list) -> tuple[dict, list[str]]:
+    """The workflow's declared outputs from its steps' results, and a note for each it cannot
+    find. A step output of the same name wins (the last step that has it); else, when the
+    workflow declares one output per step and each step returned one value (SpecSoloist's
+    math_workflow: factorial_result, is_prime_result), they are taken in step order."""
+    if not declared:
+        return {}, []
+    found: dict = {}
+    for step in steps:
+        for key, value in (step.outputs or {}).items():
+            if key in declared:
+                found[key] = value
+    missing = [name for name in declared if name not in found]
+    singles = [step for step in steps if step.success and len(step.outputs or {}) == 1]
+    if missing and not found and len(declared) == len(steps) == len(singles):
+        return {name: next(iter(step.outputs.values())) for name, step in zip(declared, steps)}, []
+    return found, [f"declared output {name!r} was not produced by any step" for name in missing]

@@ -336,6 +336,9 @@ class PerformResult(BaseModel):
     workflow: str
     steps: list[StepResult] = Field(default_factory=list, description="Steps that ran, in declared order.")
     outputs: dict = Field(default_factory=dict, description="The last step's outputs.")
+    declared_outputs: dict = Field(default_factory=dict, description="The workflow's declared outputs (its "
+                                   "yaml:schema), from the step outputs of the same name, else one per step in order.")
+    notes: list[str] = Field(default_factory=list, description="What the run noticed: declared outputs no step produced.")
     trace_path: str = Field(default="", description="JSON trace written under build/.spechestra/traces/.")
     duration: float = Field(default=0.0, description="Wall time, reviews at checkpoints included.")
     work_duration: float = Field(default=0.0, description="Time spent running, without waiting for reviews.")

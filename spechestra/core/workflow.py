@@ -49,6 +49,7 @@ class WorkflowPlan:
     workflow: str
     steps: list[Step] = field(default_factory=list)
     import_dirs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()  # the workflow's declared outputs (its yaml:schema), in order
 
 
 def parse_ref(raw: Any, step_names: list[str]) -> Ref:
@@ -122,7 +123,7 @@ def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> Wor
         raise WorkflowError(f"workflow {workflow!r} cannot run: " + "; ".join(problems), workflow=workflow,
                             problems=problems)
     dirs = {os.path.dirname(s.module_path) for s in steps} | {layout.build_dir}
-    return WorkflowPlan(workflow, steps, tuple(sorted(dirs)))
+    return WorkflowPlan(workflow, steps, tuple(sorted(dirs)), tuple(spec.schema.outputs or {}) if spec.schema else ())
 
 
 def resolve(step: Step, inputs: dict, outputs: dict[str, dict]) -> dict:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from pydantic import Field
 from typing_extensions import Annotated
 
+from ..core.interface import declared_outputs
 from ..core.models import Outcome, PerformResult, StepResult
 from ..core.options import STEP_TIMEOUT
 from ..core.planning import Project
@@ -142,6 +143,9 @@ def perform(
                            outputs=done[-1].outputs if done else {}, duration=round(time.time() - started, 3),
                            work_duration=round(time.time() - started - waited, 3),
                            error=why, flow_run_id=current_flow_run_id(), outcome=ended)
+    result.declared_outputs, result.notes = declared_outputs(list(plan.outputs), steps)
+    for note in result.notes:
+        logger().warning("%s", note)
     result.trace = record_trace(result, inputs, project.build_dir)
     result.trace_path = result.trace.get("path", "")
     return final_state(result)

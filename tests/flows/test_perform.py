@@ -31,6 +31,7 @@ def test_math_workflow_runs_both_steps_and_traces_them(built_math):
     assert [s.name for s in result.steps] == ["compute_factorial", "check_prime"]
     assert result.steps[0].outputs == {"result": 120} and result.steps[1].inputs == {"n": 120}
     assert result.outputs == {"result": False}  # 120 is not prime
+    assert result.declared_outputs == {"factorial_result": 120, "is_prime_result": False} and result.notes == []
     assert Path(result.trace_path).is_file() and ".spechestra/traces" in result.trace_path
     traced = [(s["name"], s["state"]) for s in result.trace["steps"]]
     assert traced == [("compute_factorial", "Completed"), ("check_prime", "Completed")]
