@@ -21,7 +21,7 @@ from ..errors import SpechestraError
 from ..settings import export
 from . import doctor as checks
 from .app import app
-from .consoles import err
+from .consoles import err, fit_to_output
 
 __all__ = ["app", "main"]
 
@@ -36,6 +36,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     # Prefect's local server would otherwise send usage telemetry (and log each failure to).
     export("PREFECT_SERVER_ANALYTICS_ENABLED", "false", only_if_unset=True)
     redaction.install()  # keys in the environment never reach the terminal, logs or Prefect
+    fit_to_output()
     if args[:1] != ["doctor"]:
         report = install_check.check()
         if not report.ok:

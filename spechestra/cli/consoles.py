@@ -7,6 +7,19 @@ from rich.console import Console
 console = Console()
 err = Console(stderr=True)
 
+#: Lines sent to a file or a pipe are never wrapped, and tables are as wide as their content.
+UNWRAPPED_WIDTH = 1000
+
+
+def fit_to_output() -> None:
+    """Called once per command: Rich wraps everything at 80 columns when it is not writing to a
+    terminal (paths split mid-word, errors over 2-3 lines, table columns cut to `math_…`); a file
+    or a pipe gets whole lines instead. A terminal keeps Rich's own handling of its width."""
+    for out in (console, err):
+        if not out.is_terminal:
+            out.soft_wrap = True
+            out.width = UNWRAPPED_WIDTH
+
 
 def say(line: str) -> None:
     """A progress line on stderr (dim): starting a server, waiting for one."""

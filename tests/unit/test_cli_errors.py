@@ -61,3 +61,25 @@ def test_an_injected_bug_prints_its_traceback_and_says_it_is_a_bug(capsys, tmp_p
     assert code == BUG
     assert "Traceback (most recent call last)" in err and "AttributeError" in err and "no_such_attribute" in err
     assert "This is a bug in Spechestra (AttributeError)" in " ".join(err.split())
+
+
+
+
+def test_output_to_a_file_or_pipe_is_never_wrapped(capsys):
+    """Before: Rich wrapped at 80 columns off a terminal: `math_utils` and `math_workflow` both
+    cut to `math_…`, an error column one word per line, paths split mid-word."""
+    from rich.table import Table
+
+    from spechestra.cli.consoles import console, fit_to_output
+    fit_to_output()  # what every command does first (stdout here is pytest's capture, not a terminal)
+    why = "tests still failing after 3 run(s): AssertionError: expected 120 from factorial(5) but got 24"
+    table = Table()
+    for column in ("spec", "state", "error"):
+        table.add_column(column)
+    table.add_row("math_utils", "built", "")
+    table.add_row("math_workflow", "failed", why)
+    console.print(table)
+    console.print(f"code in /tmp/{'deep/' * 30}build")
+    out = capsys.readouterr().out
+    assert "math_utils" in out and "math_workflow" in out and any(why in line for line in out.splitlines()), out
+    assert any(f"/tmp/{'deep/' * 30}build" in line for line in out.splitlines()), out
