@@ -55,5 +55,10 @@ def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
                + (f"\n\nGenerated code (tests, fixes, setup) ran: {result.contained}" if result.contained else ""))
     setup = "".join(f"- {line}\n" for line in result.setup)
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
-    markdown_artifact(f"## Build graph\n\n{summary}\n\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
+    # Prefect's UI renders markdown but not Mermaid: the graph as a table the UI shows, the
+    # Mermaid text after it for tools that draw it (GitHub, mermaid.live).
+    edges = "".join(f"| {name} | {result.details[name].status.value if name in result.details else '-'} | "
+                    f"{', '.join(deps.get(name, [])) or '-'} |\n" for name in deps)
+    table = f"| spec | outcome | needs |\n|---|---|---|\n{edges}"
+    markdown_artifact(f"## Build graph\n\n{summary}\n\n{table}\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
                       description="Dependency graph coloured by outcome")

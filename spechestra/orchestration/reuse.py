@@ -51,7 +51,7 @@ def reuse_cached_task(jobs: list[SpecJob], hits: dict[str, SpecOutcome]) -> dict
     for job in jobs:
         spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
         reused[job.name] = reuse(job, hits[job.name], spec_text)
-        rows.append({"spec": job.name, "cache_key": job.cache_key[:16], "files": len(reused[job.name].files)})
+        rows.append({"spec": job.name, "cache_key": job.cache_key, "files": len(reused[job.name].files)})
         runtime.report(job.name, "cached")
     table_artifact(rows, key="reused-specs", description="Specs served from the build cache, unchanged")
     return cached_state(reused)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,10 @@ def test_incremental_rebuilds_exactly_what_changed(tmp_path):
     assert [(t.name, t.state.name) for t in runs] == [("reuse-cached-specs", "Cached")]
     reused = read_artifacts(again.flow_run_id, key="reused-specs")[0].data
     assert sorted(row["spec"] for row in _rows(reused)) == ["a", "b", "c", "d"]
+    assert all(re.fullmatch(rf"spechestra-{row['spec']}-[0-9a-f]{{32}}", row["cache_key"])
+               for row in _rows(reused))  # the whole key (was its first 16 characters: the hash cut off)
+    graph = read_artifacts(again.flow_run_id, key="build-graph")[0].data
+    assert "| spec | outcome | needs |" in graph and "| b | cached | a |" in graph  # drawn by the UI, unlike Mermaid
     table = read_artifacts(again.flow_run_id, key="build-specs")[0].data
     assert {row["spec"]: row["state"] for row in _rows(table)} == dict.fromkeys("abcd", "cached")
     spec = tmp_path / "src" / "b.spec.md"
