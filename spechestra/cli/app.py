@@ -61,7 +61,8 @@ def doctor(install: bool = typer.Option(False, "--install", help="Check only the
         console.print("[green]settings OK[/] (spechestra settings lists them)")
         if contained:
             console.print(contained, highlight=False)
-        console.print(checks.llm_line(), highlight=False)
+        if not install:
+            console.print(checks.llm_line(), highlight=False)
         return
     err.print(report.explain() if not report.ok else f"[green]{report.explain()}[/]")
     for line in settings_problems:
