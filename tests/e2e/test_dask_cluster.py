@@ -104,7 +104,8 @@ def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
 
 
 def _busy_ray_workers(root: int) -> list[int]:
-    """Ray worker processes under `root` running a task now (Ray titles idle ones `ray::IDLE`)."""
+    """Ray worker processes under `root` running a spec's task now (Ray titles a worker after its
+    task, `ray::build-spec`; idle ones `ray::IDLE`; its own agents `ray::DashboardAgent`...)."""
     from pathlib import Path
     busy = []
     for entry in Path("/proc").iterdir():
@@ -118,7 +119,7 @@ def _busy_ray_workers(root: int) -> list[int]:
                 ancestors.append(pid)
         except (OSError, ValueError, IndexError):
             continue
-        if root in ancestors and title.startswith("ray::") and "IDLE" not in title:
+        if root in ancestors and title.startswith("ray::build-spec"):
             busy.append(int(entry.name))
     return busy
 
