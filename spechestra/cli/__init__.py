@@ -35,6 +35,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # Prefect's local server would otherwise send usage telemetry (and log each failure to).
     export("PREFECT_SERVER_ANALYTICS_ENABLED", "false", only_if_unset=True)
+    # Prefect 3.9's client telemetry: the same choice for the client (its first-run notice would
+    # otherwise land in the middle of a command's output). Set DO_NOT_TRACK=0 to keep it.
+    export("DO_NOT_TRACK", "1", only_if_unset=True)
     redaction.install()  # keys in the environment never reach the terminal, logs or Prefect
     fit_to_output()
     if args[:1] != ["doctor"]:

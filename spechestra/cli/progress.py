@@ -4,6 +4,7 @@ one per change, when the output is a file or a pipe (CI logs, `| tee`)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Optional
@@ -26,6 +27,7 @@ class LiveProgress:
         self.started = time.monotonic()
         self.lock = threading.Lock()
         self.live: Optional[Live] = None
+        self.rerouted = contextlib.ExitStack()
         self.elsewhere = 0  # the run's own count of calls (see calls_made)
 
     def __call__(self, name: str, phase: str) -> None:
@@ -73,9 +75,12 @@ class LiveProgress:
         if self.use_live:
             self.live = Live(self.render(), console=self.console, refresh_per_second=4, transient=True)
             self.live.__enter__()
+            from ..orchestration.prefect import console_logs_to
+            self.rerouted.enter_context(console_logs_to(self.console))
         return self
 
     def __exit__(self, *exc) -> None:
         if self.live is not None:
+            self.rerouted.close()
             self.live.__exit__(*exc)
             self.live = None

@@ -34,9 +34,13 @@ def ui_hint(flow_run_id: str | None) -> str:
     if not flow_run_id:
         return ""
     base = ui_base()
-    if base is None:  # temporary mode: the server this command used is gone
+    if base is None:  # temporary mode: the server this command used is gone; the managed one keeps
+        from ..server.local import expected_port, prefect_home, running  # the same database
+        up = running()
+        if up is not None:
+            return f"Flow run {flow_run_id}: {up.ui_url}/runs/flow-run/{flow_run_id}"
         return (f"Flow run {flow_run_id}. To browse it: `spechestra server start`, then open "
-                f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}")
+                f"http://127.0.0.1:{expected_port(prefect_home())}/runs/flow-run/{flow_run_id}")
     return f"Flow run {flow_run_id}: {base}/runs/flow-run/{flow_run_id}"
 
 

@@ -47,6 +47,20 @@ def start(port: int = PORT):
 
 
 @server_app.command()
+def url():
+    """Print the API address commands use (for `export PREFECT_API_URL=$(spechestra server url)`):
+    the configured PREFECT_API_URL, else the running managed server's. Exit 1 when neither."""
+    from ..server.local import prefect_home, running
+    configured, _ = _configured()
+    info = None if configured else running()
+    if not configured and info is None:
+        say(f"no server: PREFECT_API_URL is not set and no managed server runs for PREFECT_HOME {prefect_home()} "
+            "(start one with `spechestra server start`)")
+        raise typer.Exit(1)
+    console.print(configured or info.api_url, markup=False, highlight=False, soft_wrap=True)
+
+
+@server_app.command()
 def stop():
     """Stop the managed server of this PREFECT_HOME."""
     from ..server.local import prefect_home

@@ -39,6 +39,7 @@ from .prefect import (
     current_flow_run_id,
     current_task_run_name,
     is_root_flow_run,
+    one_line_for_our_errors,
     secret_value,
     variable_value,
 )
@@ -179,7 +180,8 @@ def complete(project_dir: str) -> Iterator[Runtime]:
 def announce() -> None:
     """Called first thing in every flow: tell an in-process caller which run it started (only the
     top-level run: a stage of the pipeline is not the run the caller asked for); end a deployment
-    run that keeps crashing (`zombies.check_resumes`)."""
+    run that keeps crashing (`zombies.check_resumes`); our errors in one console line each."""
+    one_line_for_our_errors()
     zombies.check_resumes()
     on_run = current().on_run
     if on_run is not None and is_root_flow_run():

@@ -90,42 +90,45 @@ def running(home: Optional[Path] = None) -> Optional[ServerInfo]:
 def home_port(home: Path, asked: int) -> int:
     """The port of this PREFECT_HOME's managed server, the same at every start, so an exported
     PREFECT_API_URL stays right: the one it used before, else 4200, else a port derived from the
-    home's path (4201-4299); a port given with --port is used as given, or refused if taken."""
-    remembered = home / "spechestra-server.port"
+    home's path (4201-4299); a port given with --port is used as given, or refused if taken.
+    Remembered for the next start."""
     if asked != DEFAULT_PORT:
-        if not _free(asked):
+        if _bind(asked) is None:
             raise ServerError(f"port {asked} on 127.0.0.1 is in use: choose another with --port")
         chosen = asked
     else:
-        try:
-            before = [int(remembered.read_text().strip())]
-        except (OSError, ValueError):
-            before = []
-        offset = zlib.crc32(str(home).encode()) % 99
-        candidates = before + [DEFAULT_PORT] + [4201 + (offset + i) % 99 for i in range(99)]
-        chosen = next((p for p in candidates if _free(p)), 0) or free_port(0)
-    atomic_write(remembered, str(chosen))
+        chosen = expected_port(home)
+    atomic_write(home / "spechestra-server.port", str(chosen))
     return chosen
 
 
-def _free(port: int) -> bool:
+def expected_port(home: Path) -> int:
+    """The port `spechestra server start` would choose now for this PREFECT_HOME (nothing kept):
+    what a link to a run can name when no server is up (temporary mode)."""
+    try:
+        before = [int((home / "spechestra-server.port").read_text().strip())]
+    except (OSError, ValueError):
+        before = []
+    offset = zlib.crc32(str(home).encode()) % 99
+    candidates = before + [DEFAULT_PORT] + [4201 + (offset + i) % 99 for i in range(99)]
+    return next((p for p in candidates if _bind(p) is not None), 0) or free_port(0)
+
+
+def _bind(port: int) -> Optional[int]:
+    """The port a listening socket could bind on 127.0.0.1 (the one asked, or any for 0), else None."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            return False
-    return True
+            return None
+        return sock.getsockname()[1]
 
 
 def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise ServerError("no free port on 127.0.0.1")
+    port = _bind(preferred) or _bind(0)
+    if port is None:
+        raise ServerError("no free port on 127.0.0.1")
+    return port
 
 
 def prefect_exe() -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from kit import build as kit_build
 from kit.cli import EXE, cli_env, run
+from spechestra.server.local import expected_port
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -80,11 +81,15 @@ def test_a_killed_command_leaves_only_the_managed_server(tmp_path):
         left = _processes_with_home(home)
         assert server["pid"] in left
         assert all(pid == server["pid"] or _child_of(pid, server["pid"]) for pid in left), left
+        url = run(["server", "url"], tmp_path, own_home=home)  # what the README exports
+        assert url.returncode == 0 and url.stdout.strip() == f"http://127.0.0.1:{server['port']}/api", url.stdout
     finally:
         stopped = run(["server", "stop"], tmp_path, own_home=home)
     assert stopped.returncode == 0 and _processes_with_home(home) == []
     status = run(["server", "status"], tmp_path, own_home=home)
     assert status.returncode == 1 and "not running" in status.stdout
+    url = run(["server", "url"], tmp_path, own_home=home)
+    assert url.returncode == 1 and url.stdout == "" and "spechestra server start" in url.stderr
 
 
 def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
@@ -117,6 +122,8 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
                SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0")
     assert done.returncode == 0 and "temporary Prefect server for this command" in done.stderr, done.stderr[-2000:]
     assert "To browse it: `spechestra server start`" in " ".join(done.stdout.split())  # not a dead link
+    # and the address that start will use for this PREFECT_HOME (was a fixed :4200, someone else's here)
+    assert f"http://127.0.0.1:{expected_port(home)}/runs/flow-run/" in done.stdout, done.stdout[-1000:]
     deadline = time.monotonic() + 60  # and a command that ends normally takes its server with it
     while _processes_with_home(home) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -1,52 +1,16 @@
 """Reviews in a real terminal (a pseudo-terminal): the exact prompt text, no default decision,
 and a pause answered elsewhere (the API, as the UI does) while the prompt waits."""
 
-import os
-import pty
 import re
-import select
-import subprocess
-import time
 
 import pytest
 
-from kit.cli import EXE, cli_env
 from kit.runs import paused_runs
+from kit.terminal import Terminal
 from spechestra.orchestration.pauses import resume_with_input
 
 pytestmark = pytest.mark.timeout(300)
 PROMPT = "[a]pprove, [r]eject, or [e]dit then approve [a/r/e]: "
-
-
-class Terminal:
-    def __init__(self, args, cwd, **env):
-        if not EXE.exists():
-            pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
-        self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen([str(EXE), *args], cwd=cwd, env=cli_env(None, COLUMNS="200", **env),
-                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        self.seen = ""
-
-    def expect(self, text: str, timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while text not in self.seen:
-            assert time.monotonic() < deadline, f"never saw {text!r}; saw:\n{self.seen[-3000:]}"
-            ready, _, _ = select.select([self.master], [], [], 0.5)
-            if ready:
-                try:
-                    self.seen += os.read(self.master, 65536).decode("utf-8", "replace").replace("\r", "")
-                except OSError:  # the command ended
-                    assert text in self.seen, f"never saw {text!r}; saw:\n{self.seen[-3000:]}"
-        return self.seen
-
-    def type(self, line: str) -> None:
-        os.write(self.master, (line + "\n").encode())
-
-    def close(self) -> int:
-        code = self.proc.wait(timeout=120)
-        os.close(self.master)
-        return code
 
 
 def test_the_prompt_reads_as_written_and_has_no_default(tmp_path):

@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from spechestra.errors import ServerError
-from spechestra.server.local import DEFAULT_PORT, home_port
+from spechestra.server.local import DEFAULT_PORT, expected_port, free_port, home_port
 
 
 def _hold(port: int) -> socket.socket:
@@ -26,7 +26,7 @@ def test_with_its_port_taken_a_home_falls_back_to_the_same_other_port_each_time(
     remembered = home_port(tmp_path / "a", DEFAULT_PORT)
     with _hold(remembered):
         taken = [DEFAULT_PORT] if remembered != DEFAULT_PORT else []
-        holders = [_hold(p) for p in taken if _can_bind(p)]
+        holders = [_hold(p) for p in taken if free_port(p) == p]
         try:
             again = home_port(tmp_path / "b", DEFAULT_PORT)
             (tmp_path / "b" / "spechestra-server.port").unlink()
@@ -43,10 +43,10 @@ def test_an_explicit_port_that_is_taken_is_refused(tmp_path):
             home_port(tmp_path, busy)
 
 
-def _can_bind(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def test_the_expected_port_is_the_one_a_start_takes_and_keeps_nothing(tmp_path):
+    """A link printed when no server is up (temporary mode) names the port `server start` will use."""
+    home = tmp_path / "home"
+    home.mkdir()
+    predicted = expected_port(home)
+    assert not (home / "spechestra-server.port").exists()
+    assert home_port(home, DEFAULT_PORT) == predicted
