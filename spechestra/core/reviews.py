@@ -6,6 +6,7 @@ auto-accept); everything here is the same for all three, so it lives in plain co
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Union
 
 from .models import ReviewDecision, ReviewRequest
@@ -37,6 +38,26 @@ def summarize(req: ReviewRequest) -> str:
     if req.failed:
         lines += ["", "Not written:", ""] + [f"- **{n}**: {why}" for n, why in req.failed.items()]
     lines += ["", "Choose a decision: **approve**, **edit** (use your edits), or **reject**."]
+    return "\n".join(lines)
+
+
+def review_document(req: ReviewRequest, max_spec_chars: int = 20_000) -> str:
+    """The whole of what is under review, for a markdown artifact the resume form links to: the
+    form itself has room for a few lines of YAML and cuts long table cells."""
+    lines = [f"# {req.stage.capitalize()} under review", "", req.architecture.description or "", "",
+             "## Components", ""]
+    for comp in req.architecture.components:
+        deps = ", ".join(f"`{d}`" for d in comp.dependencies) or "none"
+        lines += [f"### `{comp.name}` ({comp.type})", "", f"Depends on: {deps}", "", comp.description or "", ""]
+    lines += ["## The architecture as YAML", "", "```yaml", req.architecture.to_yaml().rstrip(), "```", ""]
+    for path in req.spec_paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            text = f"(cannot be read: {exc.strerror or exc})"
+        if len(text) > max_spec_chars:
+            text = text[:max_spec_chars] + f"\n\n... ({len(text) - max_spec_chars} more characters in the file)"
+        lines += [f"## Spec `{path}`", "", "````markdown", text.rstrip(), "````", ""]
     return "\n".join(lines)
 
 

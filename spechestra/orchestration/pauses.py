@@ -20,7 +20,7 @@ from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Paused
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..core import reviews
 from ..core.models import Architecture, ReviewDecision, ReviewRequest
@@ -28,7 +28,7 @@ from ..core.reviews import CheckpointCallback, ReviewCallback
 from ..errors import ReviewError
 from ..settings import settings
 from .history import read_child_flow_runs, read_flow_run
-from .prefect import client, current_flow_run_id, in_flow_run, logger
+from .prefect import client, current_flow_run_id, in_flow_run, logger, markdown_artifact, ui_link
 
 T = TypeVar("T", bound=RunInput)
 
@@ -37,10 +37,26 @@ T = TypeVar("T", bound=RunInput)
 # Each form's `decision` is required and has no default: pressing Submit without choosing does
 # nothing (the UI asks for it) instead of rejecting, and rejecting the spec review deletes work.
 # A text field with a pattern, not an enum: Prefect 3.8's resume form renders an enum as a
-# dropdown with no options (checked in headless Chromium), which no one could answer.
-CHOICE = "^(approve|edit|reject)$"
-GO = "^(approve|reject)$"
-class ArchitectureReview(RunInput):
+# dropdown with no options (checked in headless Chromium), which no one could answer. The pattern
+# takes any case and spaces around ("Approve ", as people type it; the server checks it with the
+# JSON schema, where no inline flag like (?i) is portable); the form's value is then normalized.
+def _any_case(*words: str) -> str:
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" for c in word) for word in words)
+    return r"^\s*(" + "|".join(spelled) + r")\s*$"
+
+
+CHOICE = _any_case("approve", "edit", "reject")
+GO = _any_case("approve", "reject")
+
+
+class _Decided(RunInput):
+    @field_validator("decision", mode="after", check_fields=False)
+    @classmethod
+    def _normalized(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class ArchitectureReview(_Decided):
     decision: str = Field(pattern=CHOICE, description=(
         "Type approve, edit or reject. approve: write the specs as drafted. edit: write them from the YAML "
         "below, as you edited it. reject: write nothing and stop."))
@@ -49,14 +65,14 @@ class ArchitectureReview(RunInput):
         default=None, description="The architecture as YAML. Edit it (and choose edit) to change what gets written.")
 
 
-class SpecReview(RunInput):
+class SpecReview(_Decided):
     decision: str = Field(pattern=CHOICE, description=(
         "Type approve, edit or reject. approve: build the specs as written. edit: you edited the spec files "
         "on disk; build those. reject: remove the specs this run wrote and stop."))
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
 
 
-class CheckpointReview(RunInput):
+class CheckpointReview(_Decided):
     decision: str = Field(pattern=GO, description="Type approve or reject. approve: run this step and continue. "
                                                   "reject: stop the workflow here.")
     comment: Optional[str] = Field(default=None, description="Optional note, kept in the run's logs.")
@@ -118,7 +134,11 @@ def _pause_for_review(req: ReviewRequest, key: str, board: Optional[ReviewBoard]
     if req.stage == "architecture":
         form = ArchitectureReview
         initial["architecture_yaml"] = req.architecture.to_yaml()
-    answer = _pause_posted(form, reviews.summarize(req), key, req, board, **initial)
+    whole = markdown_artifact(reviews.review_document(req), key=f"{req.stage}-review",
+                              description=f"Everything under review at the {req.stage} review, in full")
+    summary = (reviews.summarize(req) + f"\n\nRead it all (every component, the YAML, the specs): "
+               f"[the {req.stage} under review]({ui_link(f'/artifacts/artifact/{whole}')})")
+    answer = _pause_posted(form, summary, key, req, board, **initial)
     return ReviewDecision(approve=answer.decision != "reject", comment=answer.comment,
                           architecture_yaml=getattr(answer, "architecture_yaml", None))
 
@@ -167,6 +187,10 @@ def pause_for_input(input_type: Type[T], description: str, key: str, **initial: 
     """
     form = input_type.with_initial_data(description=description, **initial)
     root = root_flow_run_id()
+    waiting = root or current_flow_run_id() or ""
+    logger().info("Waiting for an answer (%s): Resume in the UI, %s, or `spechestra review %s --approve` (or "
+                  "--reject); gives up after %gs (SPECHESTRA_REVIEW_TIMEOUT)", key,
+                  ui_link(f"/runs/flow-run/{waiting}"), waiting, settings.review_timeout)
     if root is None or root == current_flow_run_id():
         return pause_flow_run(wait_for_input=form, timeout=settings.review_timeout,
                               poll_interval=settings.review_poll, key=safe_key(key))

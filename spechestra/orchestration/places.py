@@ -32,8 +32,10 @@ def project_here(project_dir: str, creating: bool = False) -> str:
         raise ProjectError(f"the project folder {path} does not exist ({where}): give the folder that holds the specs",
                            path=path)
     if not creating:
-        raise ProjectError(f"the project folder {path} does not exist on this machine ({where}): put the project "
-                           "where every worker sees it and set SPECHESTRA_PROJECTS to that folder there", path=path)
+        raise ProjectError(f"the project folder {path} does not exist on this machine ({where}; the run's "
+                           f"project_dir parameter is {project_dir!r}): give the run a project_dir that exists, "
+                           "kept where every worker sees it, with SPECHESTRA_PROJECTS set to that folder there",
+                           path=path)
     if in_deployment_run() and not _under(path, root):
         raise ProjectError(f"the project folder {path} does not exist, and a run on a worker creates a new project "
                            f"only under SPECHESTRA_PROJECTS ({where}): set it on every worker to a folder they all "

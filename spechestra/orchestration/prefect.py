@@ -303,8 +303,17 @@ def variable_value(name: str) -> Optional[str]:
     return str(value) if value not in (None, "") else None
 
 
-def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> None:
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
+def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> str:
+    """The artifact's id (a resume form links to it)."""
+    return str(create_markdown_artifact(markdown=markdown, key=key, description=description))
+
+
+def ui_link(path: str) -> str:
+    """A link into the Prefect UI: absolute where the UI's address is known (PREFECT_UI_URL, or
+    derived by Prefect from PREFECT_API_URL), else relative to the UI that shows it."""
+    from prefect.settings import PREFECT_UI_URL
+    base = (PREFECT_UI_URL.value() or "").rstrip("/")
+    return f"{base}{path}"
 
 
 def table_artifact(rows: list[dict], key: Optional[str] = None, description: Optional[str] = None) -> None:

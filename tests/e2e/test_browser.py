@@ -71,7 +71,7 @@ def _approve(page, heading: str) -> None:
     dialog.get_by_role("button", name="Submit").click()  # no decision chosen: the form must not submit
     page.wait_for_timeout(1000)
     assert dialog.is_visible(), "the review form submitted without a decision"
-    dialog.locator("textarea").first.fill("approve")  # the Decision field: no default, typed
+    dialog.locator("textarea").first.fill("Approve")  # the Decision field: no default, typed as people do
     page.screenshot(path=str(ARTIFACTS / "review-form-chosen.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
     dialog.wait_for(state="hidden", timeout=30_000)

@@ -172,7 +172,19 @@ def test_a_worker_that_cannot_see_the_project_fails_at_once_in_one_line(server, 
     message = run.state.message or ""
     assert f"the project folder {shared / 'absent'} does not exist on this machine" in message, message
     assert "SPECHESTRA_PROJECTS" in message and "\n" not in message.strip()
+    assert "project_dir parameter is 'absent'" in message, message  # which parameter to change
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()  # the worker's console too
     assert list(shared.iterdir()) == []  # nothing created
+
+
+def test_the_default_project_of_a_fresh_clone_is_one_line_naming_the_parameter(server, tmp_path):
+    """Before: the nightly build (project_dir `default`, absent in a fresh clone) failed every night
+    with a raw `FileNotFoundError` traceback."""
+    run = _run_on_a_worker(server, tmp_path, "build/build", {}, SPECHESTRA_PROJECTS=str(tmp_path / "none"))
+    assert run.state.is_failed(), run.state
+    message = run.state.message or ""
+    assert "project_dir parameter is 'default'" in message and "\n" not in message.strip(), message
+    assert "Traceback" not in (tmp_path / "worker.log").read_text()
 
 
 def test_a_worker_never_creates_a_new_project_outside_its_projects_root(server, tmp_path):

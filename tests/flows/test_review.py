@@ -80,3 +80,30 @@ def test_edited_architecture_replaces_the_draft(project):
     result = box["result"]
     assert [c.name for c in result.architecture.components] == ["parse_csv"]
     assert [p.name for p in (project / "src").rglob("*.spec.md")] == ["parse_csv.spec.md"]
+
+
+def test_the_form_links_the_whole_architecture_and_takes_any_case(project):
+    """Before: the dialog showed two lines of YAML and cut the description column, no link to the
+    rest; and the Decision field refused "Approve" (only lowercase matched its pattern)."""
+    from prefect.input.actions import read_flow_run_input
+    from prefect.input.run_input import keyset_from_paused_state
+
+    from spechestra.orchestration.history import read_artifacts
+    long_description = "Reads the CSV file given on the command line " + "and keeps every column " * 20 + "END."
+    components = [{"name": "reader", "type": "function", "description": long_description, "dependencies": []},
+                  {"name": "report", "type": "function", "description": "Prints it", "dependencies": ["reader"]}]
+    arch = "```yaml\n" + kit.architecture(components) + "```"
+    composer = Composer(str(project), provider=kit.composer_provider(arch))
+    thread, box, run_id = _start(composer)
+    run = _wait_paused(run_id)
+    [whole] = read_artifacts(run_id, key="architecture-review")
+    assert long_description in whole.data and "```yaml" in whole.data and "reader" in whole.data
+    shown = read_flow_run_input(keyset_from_paused_state(run.state)["description"], flow_run_id=run.id)
+    assert f"/artifacts/artifact/{whole.id}" in shown, shown
+    resume_with_input(run_id, {"decision": " Approve "})  # as a person types it
+    run = _wait_paused(run_id)
+    [specs] = read_artifacts(run_id, key="specs-review")
+    assert "reader.spec.md" in specs.data and "````markdown" in specs.data
+    resume_with_input(run_id, {"decision": "APPROVE"})
+    thread.join(60)
+    assert box["result"].ready_for_build, box["result"].message
