@@ -152,12 +152,13 @@ def status(project: Path = PROJECT,
     if not conductor.spec_names():
         raise ProjectError(f"no specs in {conductor.project_dir} (looked in {conductor.specs_dir})",
                            path=conductor.specs_dir)
-    jobs, _ = conductor.plan(llm=conductor.llm_identity())
+    llm = conductor.llm_identity()
+    jobs, _ = conductor.plan(llm=llm)
     found = project_status(conductor, {n: j.cache_key for n, j in jobs.items()})
     if as_json:
         console.print(json.dumps([s.as_dict() for s in found], indent=2), markup=False, highlight=False)
     else:
-        print_status(console, found)
+        print_status(console, found, llm)
     if any(s.drifted for s in found):
         raise typer.Exit(1)
 
@@ -231,7 +232,7 @@ def _one_trace(flow_run_id: Optional[str], workflow: Optional[str], **_) -> None
 @app.command()
 @needs_server(watch=False, validate=_one_trace)
 def trace(flow_run_id: Optional[str] = typer.Argument(None, help="A perform flow run id."),
-          workflow: Optional[str] = typer.Option(None, "--workflow", "-w", help="The newest run of this workflow."),
+          workflow: Optional[str] = typer.Option(None, "--workflow", help="The newest run of this workflow."),
           as_json: bool = typer.Option(False, "--json", help="Print the trace as JSON.")):
     """Print a workflow run's trace from Prefect's run history, as a tree with timings."""
     from ..core.tracing import format_tree

@@ -111,10 +111,7 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
             failures.setdefault(first_line(o.error), []).append(o.name)
     for why, names in failures.items():
         err.print(f"[red]{', '.join(names)}[/]: {why}", highlight=False)
-    skipped = f", {len(result.specs_budget_skipped)} skipped (budget)" if result.specs_budget_skipped else ""
-    console.print(f"{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
-                  f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked{skipped} "
-                  f"in {result.duration:.1f}s; code in {conductor.build_dir}")
+    console.print(f"{result.counts()} in {result.duration:.1f}s; code in {conductor.build_dir}")
     console.print(f"This run: {spending(outcomes)}", highlight=False)
     if result.contained:
         console.print(f"Tests ran {'sandboxed: ' if not result.contained.startswith('NOT') else ''}{result.contained}",
@@ -161,8 +158,7 @@ def print_pipeline(console: Console, result) -> None:
         print_composition(console, result.composition, _Specs(result), hint=False)
     console.print(f"[bold]{'Done' if result.success else 'Stopped'} at {result.stage}:[/] {result.message}")
     if result.build is not None:
-        console.print(f"Build: {len(result.build.specs_compiled)} compiled, {len(result.build.specs_skipped)} cached, "
-                      f"{len(result.build.specs_failed)} failed, {len(result.build.specs_blocked)} blocked")
+        console.print(f"Build: {result.build.counts()}")
     if result.perform is not None:
         print_perform(console, result.perform, hint=False)
     if result.llm:
@@ -179,8 +175,9 @@ class _Specs:
         self.specs_dir = os.path.dirname(paths[0]) if paths else "(none written)"
 
 
-def print_status(console: Console, found) -> None:
-    table = Table(title="Status")
+def print_status(console: Console, found, llm: str = "") -> None:
+    """`llm`: the provider and model a build would use now; cache keys include it."""
+    table = Table(title="Status", caption=f"cached: for {llm}, the provider and model set now" if llm else None)
     for column in ("spec", "state", "spec changed", "files", "cached"):
         table.add_column(column)
     colour = {"built": "green", "failed": "red", "blocked": "yellow", "never built": "dim"}
@@ -188,10 +185,15 @@ def print_status(console: Console, found) -> None:
         files = "; ".join([f"edited by hand: {', '.join(s.edited)}"] * bool(s.edited)
                           + [f"missing: {', '.join(s.missing)}"] * bool(s.missing)) or "as built"
         table.add_row(s.spec, f"[{colour.get(s.state, 'white')}]{s.state}[/]", "yes" if s.spec_changed else "no",
-                      files, "yes" if s.cached else "no")
+                      files, "yes" if s.cached else ("no: cached for another provider or model" if s.cached_other else "no"))
     console.print(table)
     drifted = [s.spec for s in found if s.drifted]
     console.print(f"{len(drifted)} of {len(found)} spec(s) drifted" + (f": {', '.join(drifted)}" if drifted else ""))
+    other = [s.spec for s in found if s.cached_other]
+    if other and llm:  # was: every spec "no" next to "0 drifted", with no word why
+        console.print(f"{len(other)} spec(s) were built with another provider or model than {llm}: a build now "
+                      "asks the LLM again (set SPECHESTRA_PROVIDER / SPECSOLOIST_LLM_MODEL as when they were built "
+                      "to reuse them)", highlight=False)
 
 
 def print_settings(console: Console, rows) -> None:

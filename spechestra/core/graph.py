@@ -58,13 +58,16 @@ def topological_order(deps: Mapping[str, Iterable[str]], preferred: Iterable[str
     return order
 
 
+#: Fill and stroke of a node by its class (the Mermaid text and the picture share them).
+PALETTE = {
+    "completed": ("#c8f7c5", "#2e7d32"), "cached": ("#e0f2f1", "#00796b"), "failed": ("#ffcdd2", "#c62828"),
+    "blocked": ("#eeeeee", "#9e9e9e"), "running": ("#fff9c4", "#f9a825"), "pending": ("#ffffff", "#90a4ae"),
+}
+
+
 def mermaid(deps: Mapping[str, Iterable[str]], classes: Optional[Mapping[str, str]] = None) -> str:
     """A Mermaid flowchart, edges pointing from dependency to dependent, nodes coloured by class."""
-    palette = {
-        "completed": "fill:#c8f7c5,stroke:#2e7d32", "cached": "fill:#e0f2f1,stroke:#00796b",
-        "failed": "fill:#ffcdd2,stroke:#c62828", "blocked": "fill:#eeeeee,stroke:#9e9e9e",
-        "running": "fill:#fff9c4,stroke:#f9a825", "pending": "fill:#ffffff,stroke:#90a4ae",
-    }
+    palette = {cls: f"fill:{fill},stroke:{stroke}" for cls, (fill, stroke) in PALETTE.items()}
     ident = {n: "n" + str(i) for i, n in enumerate(deps)}
     lines = ["flowchart LR"]
     for node in deps:

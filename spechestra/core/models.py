@@ -266,7 +266,9 @@ class BuildResult(BaseModel):
     """Upstream's BuildResult fields, plus what Spechestra adds."""
 
     success: bool
-    specs_compiled: list[str] = Field(default_factory=list)
+    specs_compiled: list[str] = Field(default_factory=list, description="Compiled to code and tests by this run.")
+    specs_reference: list[str] = Field(default_factory=list, description="Reference specs: documentation for "
+                                       "the specs that use them, nothing to compile.")
     specs_skipped: list[str] = Field(default_factory=list, description="Unchanged: served from cache.")
     specs_failed: list[str] = Field(default_factory=list)
     specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
@@ -285,6 +287,13 @@ class BuildResult(BaseModel):
     llm_calls_made: int = Field(default=0, description="Provider calls this build started, counted in every "
                                 "process it used: the specs' own counts plus attempts that never finished "
                                 "(a lost cluster worker, a killed task).")
+
+    def counts(self) -> str:
+        """The build in one line of counts, the same in the terminal, the UI and the pipeline."""
+        reference = f", {len(self.specs_reference)} reference" if self.specs_reference else ""
+        skipped = f", {len(self.specs_budget_skipped)} skipped (budget)" if self.specs_budget_skipped else ""
+        return (f"{len(self.specs_compiled)} compiled{reference}, {len(self.specs_skipped)} cached, "
+                f"{len(self.specs_failed)} failed, {len(self.specs_blocked)} blocked{skipped}")
 
     @property
     def outcome(self) -> Outcome:

@@ -19,6 +19,7 @@ class SpecStatus:
     edited: list[str] = field(default_factory=list)   # built files changed since Spechestra wrote them
     missing: list[str] = field(default_factory=list)  # built files no longer on disk
     cached: bool = False            # a build now would be served from the cache
+    cached_other: bool = False      # the last build is cached, but under another provider or model
     error: str = ""
 
     @property
@@ -41,6 +42,8 @@ def project_status(project, cache_keys: dict[str, str]) -> list[SpecStatus]:
         status = SpecStatus(name, "never built", cached=cache_keys.get(name, "") in cache)
         if record.get("published"):
             status.state = "built"
+            last_key = record.get("cache_key") or ""
+            status.cached_other = not status.cached and bool(last_key) and last_key in cache
             status.spec_changed = record.get("spec_sha256") != sha256(text)
             for rel, written in sorted(record.get("files", {}).items()):
                 on_disk = file_sha256(layout.absolute(rel))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..core.graph import mermaid
+from ..core.graph_picture import markdown_image
 from ..core.models import BuildResult, Outcome, SpecOutcome
 from ..core.pricing import spending
 from .prefect import current_flow_run_id, markdown_artifact, table_artifact
@@ -31,7 +32,7 @@ def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: floa
     return BuildResult(
         success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED] and not by[Outcome.SKIPPED],
         specs_budget_skipped=by[Outcome.SKIPPED], budget_reached=budget_reason if by[Outcome.SKIPPED] else None,
-        specs_compiled=by[Outcome.BUILT] + by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
+        specs_compiled=by[Outcome.BUILT], specs_reference=by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
         specs_failed=by[Outcome.FAILED], specs_blocked=by[Outcome.BLOCKED], build_order=order,
         duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in by[Outcome.FAILED] + by[Outcome.BLOCKED]},
         flow_run_id=current_flow_run_id(), details=outcomes)
@@ -47,18 +48,17 @@ def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
     colour = {Outcome.BUILT: "completed", Outcome.REFERENCE: "completed", Outcome.CACHED: "cached",
               Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked", Outcome.SKIPPED: "blocked"}
     graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
-    summary = (f"**{len(result.specs_compiled)} compiled, {len(result.specs_skipped)} cached, "
-               f"{len(result.specs_failed)} failed, {len(result.specs_blocked)} blocked"
-               + (f", {len(result.specs_budget_skipped)} skipped" if result.specs_budget_skipped else "")
+    summary = (f"**{result.counts()}"
                + f"** in {result.duration:.1f}s; {spending(list(result.details.values()))}"
                + (f"\n\n**{result.budget_reached}**" if result.budget_reached else "")
                + (f"\n\nGenerated code (tests, fixes, setup) ran: {result.contained}" if result.contained else ""))
     setup = "".join(f"- {line}\n" for line in result.setup)
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
-    # Prefect's UI renders markdown but not Mermaid: the graph as a table the UI shows, the
-    # Mermaid text after it for tools that draw it (GitHub, mermaid.live).
+    # Prefect's UI renders markdown but not Mermaid: the graph as a picture and a table the UI
+    # shows, the Mermaid text after them for tools that draw it (GitHub, mermaid.live).
+    picture = markdown_image(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
     edges = "".join(f"| {name} | {result.details[name].status.value if name in result.details else '-'} | "
                     f"{', '.join(deps.get(name, [])) or '-'} |\n" for name in deps)
     table = f"| spec | outcome | needs |\n|---|---|---|\n{edges}"
-    markdown_artifact(f"## Build graph\n\n{summary}\n\n{table}\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
+    markdown_artifact(f"## Build graph\n\n{summary}\n\n{picture}\n\n{table}\n```mermaid\n{graph}\n```\n{setup}", key="build-graph",
                       description="Dependency graph coloured by outcome")

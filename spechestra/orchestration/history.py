@@ -149,4 +149,17 @@ def get_traces(workflow: str, limit: int = 50) -> list[dict]:
 
 
 def get_trace_by_id(flow_run_id: str) -> dict:
-    return trace_of(read_flow_run(flow_run_id))
+    """The trace of a perform run, or of the perform stage of a pipeline run; any other run (a
+    build's, say) has no trace, said in one line (was printed as `perform None`, exit 0)."""
+    run = read_flow_run(flow_run_id)
+    with client() as c:
+        def name_of(one) -> str:
+            return c.read_flow(one.flow_id).name
+        name = name_of(run)
+        if name != "perform":
+            run = next((r for r in read_child_flow_runs(str(run.id)) if name_of(r) == "perform"), None)
+    if run is None:
+        raise RunNotFound(f"flow run {flow_run_id} is a {name} run, which performed no workflow: give the id of a "
+                          "perform run, or of the pipeline run above one (`spechestra trace --workflow NAME` "
+                          "finds the newest)", flow_run_id=flow_run_id)
+    return trace_of(run)

@@ -67,12 +67,15 @@ def _approve(page, heading: str) -> None:
     page.get_by_role("button", name=re.compile(r"^\s*Resume")).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(heading).wait_for(timeout=30_000)
-    page.screenshot(path=str(ARTIFACTS / "review-form.png"), full_page=True)
+    stage = heading.split()[-1]  # architecture | specs
+    whole = dialog.get_by_role("link", name=f"the {stage} under review")  # the full text, one click away
+    assert "/artifacts/artifact/" in (whole.get_attribute("href") or "")
+    page.screenshot(path=str(ARTIFACTS / f"review-form-{stage}.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()  # no decision chosen: the form must not submit
     page.wait_for_timeout(1000)
     assert dialog.is_visible(), "the review form submitted without a decision"
     dialog.locator("textarea").first.fill("Approve")  # the Decision field: no default, typed as people do
-    page.screenshot(path=str(ARTIFACTS / "review-form-chosen.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"review-form-{stage}-chosen.png"), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
     dialog.wait_for(state="hidden", timeout=30_000)
 
@@ -120,9 +123,11 @@ def test_start_from_the_ui_pause_approve_complete(ui, tmp_path):
             page.wait_for_timeout(4000)  # the graph is drawn on a canvas once the runs load
             page.screenshot(path=str(ARTIFACTS / "build-run-graph.png"), full_page=False)
             page.goto(f"{ui.ui}/artifacts/artifact/{graph.id}")
-            page.wait_for_timeout(3000)
-            page.screenshot(path=str(ARTIFACTS / "build-graph-artifact.png"), full_page=True)
             page.get_by_text("2 compiled").first.wait_for()
+            picture = page.locator("img[alt='Build graph']").first
+            picture.wait_for()  # drawn, not raw Mermaid text: the browser decoded the SVG
+            assert picture.evaluate("img => img.complete && img.naturalWidth") > 100
+            page.screenshot(path=str(ARTIFACTS / "build-graph-artifact.png"), full_page=True)
         finally:
             browser.close()
     assert (project / "build" / "double.py").exists() and "/runs/flow-run/" in run_url

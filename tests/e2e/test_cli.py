@@ -108,6 +108,13 @@ def test_run_then_perform_then_trace(tmp_path):
     assert "└── first (double)  Completed" in newest.stdout and 'in:  {"value": 5}' in newest.stdout
     by_id = run(["trace", perform_id, "--json"], tmp_path)
     assert by_id.returncode == 0 and '"result": 10' in by_id.stdout
+    pipeline_id = re.findall(r"Flow run ([0-9a-f-]{36})", done.stdout)[-1]  # the pipeline's trace is its perform's
+    assert '"result": 42' in run(["trace", pipeline_id, "--json"], tmp_path).stdout
+    build = run(["build", "--project", str(tmp_path)], tmp_path)
+    build_id = re.findall(r"Flow run ([0-9a-f-]{36})", build.stdout)[-1]
+    not_a_perform = run(["trace", build_id], tmp_path)  # before: `perform None`, exit 0
+    assert not_a_perform.returncode == 1 and f"flow run {build_id} is a build run, which performed no workflow" \
+        in not_a_perform.stderr and not_a_perform.stdout == "", not_a_perform.stdout + not_a_perform.stderr
 
 
 

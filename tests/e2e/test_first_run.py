@@ -33,3 +33,31 @@ def test_a_provider_404_is_one_line(tmp_path, command):
     assert len(server.requests) == 1, out[-3000:]  # a 404 is not retried
     said = "error: anthropic: 404" if command == "compose" else "a: ProviderError: anthropic: 404"
     assert [line for line in _lines(done) if line.startswith(said + " Not Found from http")], out[-3000:]
+
+
+def test_a_dask_build_prints_no_cluster_chatter(tmp_path):
+    """Before: SPECHESTRA_TASK_RUNNER=dask printed ~40 `distributed` INFO lines and, at the end,
+    a `CommClosedError` traceback."""
+    project = tmp_path / "p"
+    write_chain_project(project)
+    done = run(["build", "--project", str(project), "--workers", "2"], tmp_path, SPECHESTRA_TASK_RUNNER="dask",
+               SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=tmp_path / "calls", CALL_SECONDS="0")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "4 compiled" in done.stdout, out[-3000:]
+    chatter = [line for line in out.splitlines() if "| distributed." in line or "CommClosedError" in line]
+    assert chatter == [] and "Traceback" not in out, "\n".join(chatter[:20]) or out[-3000:]
+
+
+def test_status_says_when_the_cache_is_for_another_provider(tmp_path):
+    """Before: with another provider set in the shell, every spec showed cached "no" next to
+    "0 of 4 spec(s) drifted", with no word why (cache keys include the provider and model)."""
+    project = tmp_path / "p"
+    write_chain_project(project)
+    built = run(["build", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:chain_provider")
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    same = run(["status", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:chain_provider")
+    assert same.returncode == 0 and "another provider" not in same.stdout, same.stdout
+    other = run(["status", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
+    assert other.returncode == 0 and "0 of 4 spec(s) drifted" in other.stdout, other.stdout
+    assert other.stdout.count("no: cached for another provider or model") == 4, other.stdout
+    assert "4 spec(s) were built with another provider or model than" in other.stdout, other.stdout

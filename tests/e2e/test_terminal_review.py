@@ -27,6 +27,7 @@ def test_the_prompt_reads_as_written_and_has_no_default(tmp_path):
     term.type("too big")
     term.expect("Cancelled:")
     assert term.close() == 1 and "architecture rejected in review: too big" in " ".join(term.seen.split())
+    assert "Traceback" not in term.seen and "EndedEarly" not in term.seen  # was 35 lines of ERROR traceback
     assert list((tmp_path / "src").rglob("*.spec.md")) == []
 
 

@@ -249,3 +249,20 @@ def test_a_retried_build_run_never_marks_itself_crashed(tmp_path):
     with get_client(sync_client=True) as c:
         names = [s.name for s in c.read_flow_run_states(run_id)]
     assert "AwaitingRetry" in names and "Crashed" not in names, names
+
+
+@pytest.mark.corpus
+def test_reference_specs_are_counted_as_reference_not_compiled(tmp_path):
+    """Before: a project of SpecSoloist's two reference specs reported "2 compiled"."""
+    corpus = CORPUS / "fasthtml_app"
+    if not corpus.is_dir():
+        pytest.skip(f"corpus not present at {CORPUS} (it exists in CI beside the repo)")
+    (tmp_path / "src").mkdir()
+    for name in ("fasthtml_interface", "fastlite_interface"):
+        shutil.copy(corpus / f"{name}.spec.md", tmp_path / "src")
+    provider = kit_build.math_provider()
+    result = Conductor(str(tmp_path), provider=provider).build()
+    assert result.success and result.specs_compiled == [], result
+    assert sorted(result.specs_reference) == ["fasthtml_interface", "fastlite_interface"]
+    assert result.counts() == "0 compiled, 2 reference, 0 cached, 0 failed, 0 blocked"
+    assert sum(d.llm_calls for d in result.details.values()) == 0
