@@ -29,7 +29,8 @@ def svg(deps: Mapping[str, Iterable[str]], classes: Optional[Mapping[str, str]] 
     for node in sorted(depth, key=lambda n: (depth[n], n)):
         columns.setdefault(depth[node], []).append(node)
     width_of = {c: max(len(n) for n in nodes) * CHAR_W + 2 * PAD for c, nodes in columns.items()}
-    x_of, x = {}, PAD
+    x_of: dict[int, float] = {}
+    x: float = PAD
     for col in sorted(columns):
         x_of[col] = x
         x += width_of[col] + GAP_X
