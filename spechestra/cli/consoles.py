@@ -24,3 +24,21 @@ def fit_to_output() -> None:
 def say(line: str) -> None:
     """A progress line on stderr (dim): starting a server, waiting for one."""
     err.print(line, style="dim", highlight=False)
+
+
+def command() -> str:
+    """How to type this command again, for hints: `spechestra` when that is what PATH finds,
+    else the path it was started by (`.venv/bin/spechestra` after `make install`; the README's
+    way), else `python -m spechestra`."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if started is None or started.name in ("__main__.py", "-c"):
+        return f"{sys.executable} -m spechestra"
+    found = shutil.which("spechestra")
+    if found and Path(found).resolve() == started.resolve():
+        return "spechestra"
+    relative = os.path.relpath(started.resolve())
+    return relative if not relative.startswith("..") else str(started.resolve())

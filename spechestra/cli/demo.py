@@ -11,6 +11,7 @@ from ..errors import RunFailed
 from ..orchestration.history import settle_runs
 from ..pipeline import run_pipeline
 from ..settings import settings, temporary_settings
+from .consoles import command
 from .report import print_pipeline
 
 
@@ -30,6 +31,6 @@ def run_demo(directory: Path, console: Console) -> None:
         settle_runs(result.flow_run_id)  # records reach the API asynchronously: wait before exiting
     print_pipeline(console, result)
     console.print(f"Rebuild it (nothing to do: served from the cache): SPECHESTRA_PROVIDER={provider_name} "
-                  f"spechestra build --project {directory}", highlight=False, markup=False, soft_wrap=True)
+                  f"{command()} build --project {directory}", highlight=False, markup=False, soft_wrap=True)
     if not result.success:
         raise RunFailed(f"demo stopped at {result.stage}: {result.message}", outcome=result.outcome)

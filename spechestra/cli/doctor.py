@@ -1,6 +1,6 @@
 """Is the Prefect database under PREFECT_HOME one this Prefect can open?
 
-A database migrated by a newer Prefect (say 3.9, then a downgrade to the 3.8 this project pins)
+A database migrated by a newer Prefect (say a 3.10 tried out, then the 3.9 this project pins)
 makes the local server fail at start-up with only "Timed out while attempting to connect to
 ephemeral Prefect API server" on screen. Reading the database's migration revision names the
 cause. It reads Prefect's migration files without importing Prefect's server (sqlite3), and

@@ -6,6 +6,7 @@ no server, as a first-time user runs it.
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,9 @@ def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
         assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
         server = json.loads((home / "spechestra-server.json").read_text())
         assert f"http://127.0.0.1:{server['port']}/runs/flow-run/" in out  # the UI address of *this* server
+        hint = re.search(r"Rebuild it \(.*?\): SPECHESTRA_PROVIDER=\S+ (\S+) build --project", out)
+        assert hint and (shutil.which(hint.group(1)) or (tmp_path / hint.group(1)).exists()), out  # was a bare
+        # `spechestra`, not on the PATH of a user who followed the README (`.venv/bin/spechestra`)
         run_id = re.findall(r"Flow run ([0-9a-f-]{36})", out)[-1]
         specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
         assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
