@@ -72,7 +72,8 @@ def declared_outputs(declared: list[str], steps: list) -> tuple[dict, list[str]]
     """The workflow's declared outputs from its steps' results, and a note for each it cannot
     find. A step output of the same name wins (the last step that has it); else, when the
     workflow declares one output per step and each step returned one value (SpecSoloist's
-    math_workflow: factorial_result, is_prime_result), they are taken in step order."""
+    math_workflow: factorial_result, is_prime_result), they are taken in step order; else one
+    declared output is the last step's only value (the demo's `top`, returned as `words`)."""
     if not declared:
         return {}, []
     found: dict = {}
@@ -84,4 +85,6 @@ def declared_outputs(declared: list[str], steps: list) -> tuple[dict, list[str]]
     singles = [step for step in steps if step.success and len(step.outputs or {}) == 1]
     if missing and not found and len(declared) == len(steps) == len(singles):
         return {name: next(iter(step.outputs.values())) for name, step in zip(declared, steps)}, []
+    if missing and not found and len(declared) == 1 and steps and steps[-1] in singles:
+        return {declared[0]: next(iter(steps[-1].outputs.values()))}, []
     return found, [f"declared output {name!r} was not produced by any step" for name in missing]

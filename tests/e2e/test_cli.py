@@ -37,6 +37,7 @@ def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
         out = " ".join(done.stdout.split())
         assert f"Specs are in {tmp_path / 'spechestra-demo' / 'src'}" in out
         assert 'outputs: {"words": [["the", 6], ["cat", 2], ["dog", 2]]}' in out  # the performed workflow
+        assert "was not produced" not in out  # its declared output `top` is the last step's `words`
         assert "├── normalize (normalize_text) Completed" in out and "└── rank (top_words) Completed" in out
         server = json.loads((home / "spechestra-server.json").read_text())
         assert f"http://127.0.0.1:{server['port']}/runs/flow-run/" in out  # the UI address of *this* server

@@ -149,3 +149,20 @@ def test_a_workflow_s_declared_inputs_are_held_to(tmp_path, given, says):
     with pytest.raises(WorkflowError, match=re.escape(says)):
         plan(conductor.parser, conductor.layout(), "flow", dict(given, value=1))
     assert input_problems(conductor.parser.parse_spec("flow").schema.inputs, {"n": 20, "value": 1}) == []
+
+
+def test_declared_outputs_resolve_by_the_documented_rules():
+    """The demo's word_report declares `top` and its last step returns `words`: before, the note
+    "declared output 'top' was not produced by any step" on every demo run."""
+    from types import SimpleNamespace as Step
+
+    from spechestra.core.interface import declared_outputs
+    same = [Step(outputs={"x": 1}, success=True), Step(outputs={"top": 2, "y": 3}, success=True)]
+    assert declared_outputs(["top"], same) == ({"top": 2}, [])
+    per_step = [Step(outputs={"result": 120}, success=True), Step(outputs={"result": False}, success=True)]
+    assert declared_outputs(["factorial_result", "is_prime_result"], per_step) == (
+        {"factorial_result": 120, "is_prime_result": False}, [])
+    last = [Step(outputs={"text": "a"}, success=True), Step(outputs={"words": [["a", 1]]}, success=True)]
+    assert declared_outputs(["top"], last) == ({"top": [["a", 1]]}, [])
+    two_values = [Step(outputs={"a": 1, "b": 2}, success=True)]
+    assert declared_outputs(["top"], two_values) == ({}, ["declared output 'top' was not produced by any step"])
