@@ -9,7 +9,7 @@ SOURCES := pyproject.toml $(shell find spechestra -type f -not -path '*/__pycach
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install demo test lint doctor clean
+.PHONY: install demo test test-fast lint doctor clean
 
 # The stamp alone would say "Nothing to be done" after `pip install --force-reinstall specsoloist`
 # put the old package back over ours: the install check (standard library, run from the
@@ -33,6 +33,11 @@ demo: install
 
 test: install lint
 	$(PY) -m pytest
+
+# What a developer runs between edits: plain code and real flow runs, no CLI subprocesses,
+# deployments, workers or browser (those are `make test`, which CI runs).
+test-fast: install
+	$(PY) -m pytest tests/unit tests/flows
 
 lint: install
 	$(PY) -m ruff check spechestra flows tests benchmarks scripts

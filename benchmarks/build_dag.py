@@ -101,6 +101,16 @@ def run_specsoloist(root: Path, provider, workers: int) -> tuple[float, int]:
     return time.perf_counter() - started, passed
 
 
+def set_llm_limit(slots: int) -> None:
+    """The README's `spechestra-llm` limit, active, on this run's server (its own PREFECT_HOME)."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from spechestra.orchestration.prefect import client, local_api
+    from spechestra.settings import settings
+    with local_api(), client() as c:  # the managed server of this PREFECT_HOME, started if need be
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=settings.llm_limit, limit=slots))
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--specs", type=int, default=40)
@@ -109,6 +119,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--skip-specsoloist", action="store_true")
+    ap.add_argument("--llm-limit", type=int, default=0, help="slots of an active `spechestra-llm` global "
+                    "concurrency limit during the build (0: none); with slots >= workers it is never contended")
     args = ap.parse_args(argv)
 
     dag = make_dag(args.specs, args.seed)
@@ -120,6 +132,8 @@ def main(argv=None) -> dict:
         tests_s = test_cost(next(iter(dag)))
         seconds = {n: ours.delay(n, "code") + ours.delay(n, "tests") + tests_s for n in dag}
         bound_s, critical_s, work_s = bound(dag, seconds, args.workers)
+        if args.llm_limit:
+            set_llm_limit(args.llm_limit)
         result, wall = run_spechestra(work / "ours", ours, args.workers)
         figures = {
             "specs": args.specs, "workers": args.workers, "latency": args.latency, "seed": args.seed,
@@ -127,7 +141,7 @@ def main(argv=None) -> dict:
             "bound_s": round(bound_s, 2), "critical_path_s": round(critical_s, 2), "work_s": round(work_s, 2),
             "makespan_over_bound": round(result.duration / bound_s, 3),
             "overhead_ms_per_spec": round(1000 * (result.duration - bound_s) / args.specs, 1),
-            "tests_s_per_spec": round(tests_s, 3), "llm_calls": ours.calls,
+            "tests_s_per_spec": round(tests_s, 3), "llm_calls": ours.calls, "llm_limit_slots": args.llm_limit,
         }
         if not args.skip_specsoloist:
             theirs = BenchProvider(args.latency, args.sigma, args.seed)

@@ -177,6 +177,7 @@ class _Specs:
 
 def print_status(console: Console, found, llm: str = "") -> None:
     """`llm`: the provider and model a build would use now; cache keys include it."""
+    llm = f"{llm[:-1]} (its default model)" if llm.endswith(":") else llm
     table = Table(title="Status", caption=f"cached: for {llm}, the provider and model set now" if llm else None)
     for column in ("spec", "state", "spec changed", "files", "cached"):
         table.add_column(column)
