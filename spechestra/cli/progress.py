@@ -75,7 +75,7 @@ class LiveProgress:
         if self.use_live:
             self.live = Live(self.render(), console=self.console, refresh_per_second=4, transient=True)
             self.live.__enter__()
-            from ..orchestration.prefect import console_logs_to
+            from ..orchestration.console_logs import console_logs_to
             self.rerouted.enter_context(console_logs_to(self.console))
         return self
 

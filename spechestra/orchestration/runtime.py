@@ -34,12 +34,12 @@ from ..providers import (
 )
 from ..settings import settings
 from . import zombies
+from .console_logs import one_line_for_our_errors
 from .pauses import ReviewBoard
 from .prefect import (
     current_flow_run_id,
     current_task_run_name,
     is_root_flow_run,
-    one_line_for_our_errors,
     secret_value,
     variable_value,
 )

@@ -1,0 +1,90 @@
+"""Prefect's console lines in a terminal Spechestra draws on: above a live display, and one line
+(no traceback) for a run that failed on one of our own errors. The run history is untouched:
+these change only the console handlers' file and formatter, never the API handler's."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..core.llm_calls import chain
+from ..errors import SpechestraError
+
+
+def _console_handlers() -> set:
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+    loggers = [logging.getLogger()] + [one for one in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(one, logging.Logger)]
+    return {h for one in loggers for h in one.handlers if isinstance(h, PrefectConsoleHandler)}
+
+
+class _OneLineForOurErrors:
+    """A console formatter that leaves out the traceback of a run that failed on one of our own
+    errors (a provider's 404, a bad spec): its message already says what is wrong and what to do.
+    The run history (Prefect's API handler, another formatter) keeps the whole traceback."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def format(self, record) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not any(isinstance(link, SpechestraError) for link in chain(exc)):
+            return self.inner.format(record)
+        kept = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text = kept
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def one_line_for_our_errors() -> None:
+    """Idempotent: Prefect's console lines for our errors without their traceback (49 lines for a
+    missing key, 95 for a 404 were printed before the command's own one-line error)."""
+    import logging
+    for handler in _console_handlers():
+        if not isinstance(handler.formatter, _OneLineForOurErrors):
+            handler.setFormatter(_OneLineForOurErrors(handler.formatter or logging.Formatter()))
+
+
+class _Above:
+    """A file for Prefect's console handler that prints each finished line through a Rich
+    console with a live display: above the display, which is drawn again below it. (Rich's own
+    stderr proxy would not do: a Console unwraps it and writes to the real stream.)"""
+
+    def __init__(self, console, real):
+        self.console, self.real, self.pending = console, real, ""
+
+    def write(self, text: str) -> int:
+        from rich.text import Text
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.console.print(Text.from_ansi(line), soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+
+@contextlib.contextmanager
+def console_logs_to(console):
+    """Prefect's console handlers keep the stderr they found when logging was set up: under a
+    Rich live display their lines are written past it, then erased or overwritten by its next
+    refresh ("View at ...", "Finished in state ..." lost). While the display is up their lines
+    go through its console instead, above it."""
+    kept = {h: h.console.file for h in _console_handlers()}
+    for handler, file in kept.items():
+        handler.console.file = _Above(console, file)
+    try:
+        yield
+    finally:
+        for handler, file in kept.items():
+            handler.console.file = file
