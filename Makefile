@@ -31,13 +31,18 @@ $(STAMP): $(SOURCES)
 demo: install
 	$(VENV)/bin/spechestra demo
 
+# Test files run on TEST_WORKERS processes (pytest-xdist), each with its own Prefect test server
+# and PREFECT_HOME; a file's tests stay together (module fixtures: one server per deploy file).
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 # What a developer runs between edits: plain code and real flow runs, no CLI subprocesses,
 # deployments, workers or browser (those are `make test`, which CI runs).
 test-fast: install
-	$(PY) -m pytest tests/unit tests/flows
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/unit tests/flows
 
 lint: install
 	$(PY) -m ruff check spechestra flows tests benchmarks scripts
