@@ -10,14 +10,12 @@ still explains an install whose Prefect is broken.
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Optional
 
 from ..errors import ConfigurationError
+from ..server.fresh_database import known_revisions, revisions_of
 from ..settings import prefect_database_url, prefect_home, settings
 
 
@@ -30,31 +28,12 @@ def database_path() -> Optional[Path]:
     return path if path.is_file() else None
 
 
-def known_revisions() -> set[str]:
-    """Migration revisions the installed Prefect knows (read from its files, not imported)."""
-    spec = importlib.util.find_spec("prefect")
-    if spec is None or not spec.submodule_search_locations:
-        return set()
-    folder = Path(list(spec.submodule_search_locations)[0]) / "server" / "database" / "_migrations" / "versions" / "sqlite"
-    found = set()
-    for script in folder.glob("*.py"):
-        match = re.search(r'^revision = "([0-9a-f]+)"', script.read_text(encoding="utf-8"), re.M)
-        if match:
-            found.add(match.group(1))
-    return found
-
-
 def problem() -> Optional[str]:
     """A one-paragraph explanation when the database is newer than this Prefect, else None."""
     path = database_path()
     if path is None:
         return None
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-    except sqlite3.Error:
-        return None
-    revisions = {r[0] for r in rows}
+    revisions = revisions_of(path)
     known = known_revisions()
     if not revisions or not known or revisions <= known:
         return None

@@ -31,6 +31,7 @@ from .. import settings
 from ..core.fileio import atomic_write
 from ..errors import ServerError
 from ..processes.control import alive, stop_group
+from .fresh_database import seed
 
 DEFAULT_PORT = 4200
 Say = Callable[[str], None]
@@ -176,7 +177,9 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
             return found
         port = home_port(home, port)
         log = home / "spechestra-server.log"
-        say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}) ...")
+        seeded = seed(home)  # a new home's database, migrated already (7 s of a first start)
+        say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}"
+            + (f"; a new database from {seeded}" if seeded else "") + ") ...")
         with open(log, "ab") as out:
             proc = subprocess.Popen(server_command(port), env=server_env(home, port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -190,7 +193,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
                 stop_group(proc.pid)
                 raise ServerError(f"the local Prefect server did not answer within {timeout:g}s "
                                   f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {log}:\n{tail(log)}", log=str(log))
-            time.sleep(0.5)
+            time.sleep(0.1)
         atomic_write(_state_file(home), json.dumps(asdict(info)))
         say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
         return info

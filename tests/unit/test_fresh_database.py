@@ -1,0 +1,55 @@
+"""A new PREFECT_HOME's database comes from a template Prefect migrated once (`server.fresh_database`),
+only where the server would have made one itself, and only when the template is current."""
+
+import sqlite3
+
+import pytest
+
+from spechestra.server import fresh_database as fresh
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
+    return tmp_path / "cache"
+
+
+def _database(path, revision):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+        conn.execute("CREATE TABLE flow (id TEXT)")
+    return path
+
+
+def test_the_head_is_one_of_prefects_own_revisions():
+    assert fresh.head_revision() in fresh.known_revisions() and len(fresh.known_revisions()) > 100
+
+
+def test_a_current_template_seeds_a_new_home_only(cache, tmp_path):
+    template = _database(fresh.template_path(), fresh.head_revision())
+    home = tmp_path / "home"
+    home.mkdir()
+    assert fresh.seed(home) == template
+    assert fresh.revisions_of(home / "prefect.db") == {fresh.head_revision()}
+    with sqlite3.connect(home / "prefect.db") as conn:  # a whole copy, not an empty file
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'flow'").fetchone() == (1,)
+    assert fresh.seed(home) is None  # a database that exists is never touched
+
+
+def test_a_stale_or_missing_template_leaves_the_migrations_to_prefect(cache, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    assert fresh.seed(home) is None and not (home / "prefect.db").exists()  # no template yet
+    _database(fresh.template_path(), "0123456789ab")  # made by another Prefect
+    assert fresh.seed(home) is None and not (home / "prefect.db").exists()
+
+
+def test_a_database_of_the_users_choosing_is_never_seeded(cache, tmp_path, monkeypatch):
+    _database(fresh.template_path(), fresh.head_revision())
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{tmp_path / 'mine.db'}")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert fresh.seed(home) is None and not (home / "prefect.db").exists()
