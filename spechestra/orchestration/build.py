@@ -213,6 +213,11 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
                                         _spent(outcomes), runtime.current().budget,
                                         wait_for=_edges(finished[d] for d in deps[name]))
+        # The UI's progress after the next specs started, not before (each update is an API call
+        # this loop would otherwise make while they wait), and a version a second at most.
+        if time.monotonic() - worded >= 1.0:
+            _show_progress(progress, outcomes, order, running)
+            worded = time.monotonic()
         if not running:
             continue
         first = next(as_completed(list(running.values())))
@@ -223,16 +228,18 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             outcome.name = name
             outcomes[name] = outcome
             runtime.report(name, outcome.status.value)
-        update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
         runtime.report_calls(runtime.current().budget)
-        if time.monotonic() - worded >= 2.0 or not (pending or running):  # a version every 2 s at most
-            progress_words(outcomes, order, running)
-            worded = time.monotonic()
+    _show_progress(progress, outcomes, order, running)
     budget = runtime.current().budget
     result = summarize(order, outcomes, time.time() - started, budget.reason() if budget is not None else None)
     result.setup, result.contained = setup, contained
     publish_artifacts(result, deps)
     return result
+
+
+def _show_progress(progress, outcomes: dict, order: list[str], running: dict) -> None:
+    update_progress(progress, 100.0 * len(outcomes) / max(1, len(order)))
+    progress_words(outcomes, order, running)
 
 
 @sp_flow(name="build", description="Compile every spec to code and tests, dependency-ordered, cached by content.")
