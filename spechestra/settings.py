@@ -263,6 +263,11 @@ def temporary_settings(**values: Any) -> Iterator[None]:
 
 
 # --- the environment as a whole, for child processes and for Prefect ------------------------
+def cache_dir() -> Path:
+    """Where Spechestra keeps what is worth keeping between PREFECT_HOMEs (the XDG cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spechestra"
+
+
 def environment(drop: tuple[str, ...] = (), **changes: str) -> dict[str, str]:
     """A copy of this process's whole environment with `changes`, without `drop`: what a child
     process (a server, a test run, `prefect deploy`) is started with."""

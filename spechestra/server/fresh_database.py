@@ -22,7 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Optional
 
-from ..settings import prefect_source
+from ..settings import cache_dir, environment, prefect_source
 
 
 def migration_scripts() -> list[Path]:
@@ -71,8 +71,7 @@ def template_path() -> Optional[Path]:
         prefect_version = version("prefect")
     except PackageNotFoundError:
         return None
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spechestra"
-    return cache / f"prefect-{prefect_version}-empty.db"
+    return cache_dir() / f"prefect-{prefect_version}-empty.db"
 
 
 def _usable(template: Optional[Path]) -> bool:
@@ -100,8 +99,8 @@ def make_template(prefect_exe: str, timeout: float = 300) -> Optional[Path]:
     if template is None or _usable(template):
         return template
     with tempfile.TemporaryDirectory(prefix="spechestra-db-") as scratch:
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_DATABASE_CONNECTION_URL"}
-        env.update(PREFECT_HOME=scratch, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+        env = environment(drop=("PREFECT_API_DATABASE_CONNECTION_URL",), PREFECT_HOME=scratch,
+                          PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
         try:
             done = subprocess.run([prefect_exe, "server", "database", "upgrade", "-y"], env=env, timeout=timeout,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
