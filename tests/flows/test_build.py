@@ -266,3 +266,22 @@ def test_reference_specs_are_counted_as_reference_not_compiled(tmp_path):
     assert sorted(result.specs_reference) == ["fasthtml_interface", "fastlite_interface"]
     assert result.counts() == "0 compiled, 2 reference, 0 cached, 0 failed, 0 blocked"
     assert sum(d.llm_calls for d in result.details.values()) == 0
+
+
+def test_tests_that_use_anyio_still_get_its_plugin(tmp_path):
+    """Spec test runs skip anyio's pytest plugin (0.18 s of each run) unless the tests name anyio:
+    an async test marked `anyio` must still run, and pass (with the plugin off it is skipped as
+    "async def functions are not natively supported", which reads as "ran no test")."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in ("plain", "waits"):
+        (src / f"{n}.spec.md").write_text(kit.spec_markdown(n, description=f"Spec {n} marker-{n}."))
+    code = {"plain": "def plain(v):\n    return v\n",
+            "waits": "import anyio\n\n\nasync def waits(v):\n    await anyio.sleep(0)\n    return v\n"}
+    tests = {"plain": "from plain import plain\n\n\ndef test_it():\n    assert plain(1) == 1\n",
+             "waits": "import pytest\n\nfrom waits import waits\n\n\n@pytest.mark.anyio\nasync def test_it():\n"
+                      "    assert await waits(2) == 2\n\n\n@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"}
+    provider = kit_build.build_provider(code, tests, {"marker-plain": "plain", "marker-waits": "waits"})
+    result = Conductor(str(tmp_path), provider=provider).build()
+    assert result.success and sorted(result.specs_compiled) == ["plain", "waits"], result.errors
+    assert all(d.attempts == 1 for d in result.details.values())  # no fix was needed for either
