@@ -8,6 +8,8 @@ in one place, before anything is read or any LLM call is paid for.
 from __future__ import annotations
 
 import re
+import sys
+from typing import Iterable, Optional
 
 from ..errors import SpecError
 
@@ -48,3 +50,32 @@ def check_spec_names(names, what: str = "spec") -> list[str]:
     if problems:
         raise SpecError("; ".join(problems))
     return names
+
+
+#: Modules a spec's code must not replace: a spec `json` would shadow the standard library for every
+#: later test and step, `conftest` would become a pytest plugin for all specs, `typing` or `os`
+#: break pytest's own start; and the tools every test run imports.
+RESERVED_MODULES = frozenset(sys.stdlib_module_names) | {"conftest", "pytest", "_pytest", "pluggy", "iniconfig",
+                                                         "spechestra", "specsoloist"}
+
+
+def collision(name: str, others: Iterable[str]) -> Optional[str]:
+    """Why spec `name` cannot live beside `others` (a project's spec names, from its files), or
+    None. Names from files get the same check as names from an LLM, then the ones files allow:
+    a module Python or pytest already owns, a test module's name, two names one letter-case apart."""
+    try:
+        check_spec_name(name)
+    except SpecError as exc:
+        return str(exc).replace("component name", "spec name", 1)
+    parts = name.split("/")
+    owned = next((p for p in (parts[-1], parts[0]) if p in RESERVED_MODULES), None)
+    if owned:
+        return (f"spec name {name!r} would replace Python's or pytest's own module {owned!r} for every test and "
+                f"step: rename the spec (e.g. {owned}_tools)")
+    if parts[-1] == "test" or parts[-1].startswith("test_"):
+        return (f"spec name {name!r} is a test module's name (pytest collects test_*.py, and spec "
+                f"{name.removeprefix('test_')!r}'s tests would be written to it): rename the spec")
+    twin = next((o for o in others if o != name and o.casefold() == name.casefold()), None)
+    if twin:
+        return f"spec name {name!r} differs from spec {twin!r} only in letter case: rename one of them"
+    return None

@@ -27,7 +27,7 @@ from ..errors import (
 from . import options, prompts
 from .graph import find_cycle, mermaid, topological_order
 from .models import VerifyResult
-from .names import check_spec_name, check_spec_names
+from .names import check_spec_name, check_spec_names, collision
 from .project import Layout, check_project_dir, find_specs_dir, load_arrangement
 from .spec_build import SpecJob
 from .spec_parser import CachingSpecParser
@@ -135,6 +135,10 @@ class Project:
                                "specs_path, or the project folder itself)", path=self.specs_dir)
         self.layout().check_paths(deps)
         for name in deps:
+            clash = collision(name, self.spec_names())
+            if clash:  # before anything is paid for: a clash is no better after a build
+                errors[name] = clash
+                continue
             verdict = self.parser.validate_spec(name)
             if not verdict["valid"]:
                 errors[name] = "invalid spec: " + "; ".join(verdict["errors"])
