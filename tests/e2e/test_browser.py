@@ -99,10 +99,16 @@ def test_start_from_the_ui_pause_approve_complete(ui, tmp_path):
             page.locator("textarea").nth(1).fill(str(project))
             page.get_by_role("button", name="dict", exact=True).click()  # inputs: a JSON editor
             page.locator("textarea.p-code-input__textarea").first.fill('{"value": 21}')
+            expect(page.locator("textarea").nth(0)).to_have_value("A number doubler")
+            page.wait_for_timeout(1000)  # the JSON editor hands its text to the form on a debounce
             page.get_by_role("button", name="Submit").click()
             # Where the UI goes after Submit varies (seen: no navigation within 60 s on a cold first
             # run), so the new run is found through the API, then opened.
-            run_id = _new_run(ui, "compose_build_perform")
+            try:
+                run_id = _new_run(ui, "compose_build_perform", timeout=240)
+            except AssertionError:  # once, on a loaded machine: what the form showed says why
+                page.screenshot(path=str(ARTIFACTS / "submit-no-run.png"), full_page=True)
+                raise
             page.goto(f"{ui.ui}/runs/flow-run/{run_id}")
             run_url = page.url
 
