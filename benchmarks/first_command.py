@@ -46,8 +46,8 @@ def main(argv=None) -> dict:
     try:
         homes.append(work / "demo-home")
         _run(["demo", "--dir", str(work / "demo")], homes[-1], work)
-        recordings = next(Path(p) for p in sys.path if (Path(p) / "spechestra" / "demo" / "recordings").is_dir())
-        env = {"SPECHESTRA_PROVIDER": f"replay:{recordings / 'spechestra' / 'demo' / 'recordings'}"}
+        from spechestra.demo import RECORDINGS  # the demo's recorded answers: the rebuild needs none of them
+        env = {"SPECHESTRA_PROVIDER": f"replay:{RECORDINGS}"}
         if args.no_template:
             env["XDG_CACHE_HOME"] = str(work / "empty-cache")
         seconds = []

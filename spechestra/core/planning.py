@@ -134,8 +134,9 @@ class Project:
             raise ProjectError(f"no specs in {self.specs_dir} (specs are read from src/, the arrangement's "
                                "specs_path, or the project folder itself)", path=self.specs_dir)
         self.layout().check_paths(deps)
+        names_here = self.spec_names()  # one listing of the specs folder, not one per spec
         for name in deps:
-            clash = collision(name, self.spec_names())
+            clash = collision(name, names_here)
             if clash:  # before anything is paid for: a clash is no better after a build
                 errors[name] = clash
                 continue

@@ -47,7 +47,8 @@ def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
     table_artifact(rows, key="build-specs", description="One row per spec: this run's calls, tokens and cost")
     colour = {Outcome.BUILT: "completed", Outcome.REFERENCE: "completed", Outcome.CACHED: "cached",
               Outcome.FAILED: "failed", Outcome.BLOCKED: "blocked", Outcome.SKIPPED: "blocked"}
-    graph = mermaid(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
+    classes = {n: colour.get(o.status, "pending") for n, o in result.details.items()}
+    graph = mermaid(deps, classes)
     summary = (f"**{result.counts()}"
                + f"** in {result.duration:.1f}s; {spending(list(result.details.values()))}"
                + (f"\n\n**{result.budget_reached}**" if result.budget_reached else "")
@@ -56,7 +57,7 @@ def publish_artifacts(result: BuildResult, deps: dict[str, list[str]]) -> None:
     setup = f"\n### Environment (arrangement)\n\n{setup}" if setup else ""
     # Prefect's UI renders markdown but not Mermaid: the graph as a picture and a table the UI
     # shows, the Mermaid text after them for tools that draw it (GitHub, mermaid.live).
-    picture = markdown_image(deps, {n: colour.get(o.status, "pending") for n, o in result.details.items()})
+    picture = markdown_image(deps, classes)
     edges = "".join(f"| {name} | {result.details[name].status.value if name in result.details else '-'} | "
                     f"{', '.join(deps.get(name, [])) or '-'} |\n" for name in deps)
     table = f"| spec | outcome | needs |\n|---|---|---|\n{edges}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator, Optional
 from uuid import UUID
 
+import httpx
 from prefect.exceptions import ObjectNotFound
 
 from ..errors import LimitError
@@ -81,8 +82,6 @@ def _slot(name: str) -> Iterator[None]:
 
 
 def _take(name: str, wait: float) -> Optional[UUID]:
-    import httpx
-
     deadline = time.monotonic() + wait
     pause = FIRST_PAUSE
     while True:
@@ -116,7 +115,6 @@ def _ask_once(name: str):
     """One request for one slot, answered as the server answers it. Sent by the Prefect client's
     own HTTP client (its address, auth and TLS) but past its retry wrapper, which sleeps 2 s on
     a 503 even when told to retry nothing; a server that wants a CSRF token gets the wrapper."""
-    import httpx
     body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
     with client() as c:
         http = c._client

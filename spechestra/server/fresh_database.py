@@ -12,6 +12,7 @@ Plain code: Prefect's files are read, never imported; making the template runs P
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -46,7 +47,9 @@ def head_revision() -> Optional[str]:
     return heads[0] if len(heads) == 1 else None
 
 
+@functools.lru_cache(maxsize=1)
 def _revisions() -> list[tuple[str, str]]:
+    """(revision, the one before it) of every migration script: read once per process."""
     found = []
     for script in migration_scripts():
         text = script.read_text(encoding="utf-8")
