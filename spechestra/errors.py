@@ -59,6 +59,12 @@ class SandboxUnavailable(ConfigurationError):
         super().__init__(message, setting="SPECHESTRA_SANDBOX")
 
 
+class WarmRunnerUnavailable(SpechestraError):
+    """The warm test runner cannot run this request (it did not start, it ended, or its sandbox
+    no longer shows the build folder): the caller runs the tests in a new interpreter instead.
+    Never reaches a user; the build's log says once that tests ran the slower way."""
+
+
 class UsageError(SpechestraError, ValueError):
     """A call that cannot work as made: an empty request, a negative cap, a bad option value."""
 

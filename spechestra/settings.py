@@ -191,6 +191,9 @@ settings = Settings(
                         "have at once.", _whole),
     sandbox_output_mb=S(("SPECHESTRA_SANDBOX_OUTPUT_MB",), 64, "MiB one run of generated code may print, "
                         "and the largest file it may write.", _whole),
+    warm_tests=S(("SPECHESTRA_WARM_TESTS",), True, "Run specs' tests from a warm pytest (one sandbox per build "
+                 "that forks a fresh, Landlock-restricted process per run) where bubblewrap and Landlock both work; "
+                 "0: a new sandboxed interpreter per run.", _flag),
     # --- reviews ---------------------------------------------------------------------------------
     review_timeout=S(("SPECHESTRA_REVIEW_TIMEOUT",), 86400, "Seconds a review or checkpoint waits for an answer "
                      "before the run fails.", _whole_seconds),

@@ -24,7 +24,7 @@ from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 from specsoloist.providers import LLMProvider
 
-from ..processes import sandbox
+from ..processes import sandbox, warm
 from ..processes.control import alive
 from ..processes.reaped import run_reaped
 from . import options
@@ -69,10 +69,17 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
         report = os.path.join(tmp, "report.xml")
         # Run from build/ (its conftest and environment files apply) on the file in `root`.
         test_file = os.path.join(root or build, test_rel)
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *_unused_plugins(test_file, build),
-               "--rootdir", build, "--confcutdir", build, "-o", "addopts=", f"--junitxml={report}", test_file]
-        run = run_reaped(cmd, build, job.test_timeout, import_paths=paths, writable=[root or build, tmp],
-                         readable=[build], network=job.network, declared_env=job.layout.declared_env())
+        args = ["-q", "-p", "no:cacheprovider", *_unused_plugins(test_file, build), "--rootdir", build,
+                "--confcutdir", build, "-o", "addopts=", test_file]
+        run = None
+        if root and not job.network:  # warm: one sandbox per build, each run Landlock-bound to its own stage
+            run = warm.run_pytest([*args, "--junitxml={run_tmp}/report.xml"], build, job.test_timeout, paths,
+                                  writable=[root], writable_root=str(staging_root(job.layout)), report=report,
+                                  declared_env=job.layout.declared_env())
+        if run is None:
+            run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build, job.test_timeout,
+                             import_paths=paths, writable=[root or build, tmp], readable=[build], network=job.network,
+                             declared_env=job.layout.declared_env())
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
         counts = junit_counts(report)
@@ -227,13 +234,17 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
 def staging(layout: Layout, name: str):
     """A private folder for one spec's build, inside build/ (so the tests see the project's
     conftest and environment files) and removed afterwards."""
-    root = Path(layout.build_dir) / ".spechestra" / "staging"
+    root = staging_root(layout)
     root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '.')}-{os.getpid()}-", dir=root))
     try:
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def staging_root(layout: Layout) -> Path:
+    return Path(layout.build_dir) / ".spechestra" / "staging"
 
 
 def remove_stale_staging(build_dir: str) -> list[str]:

@@ -42,7 +42,7 @@ from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
 from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
 from ..errors import ProjectBusy, SandboxUnavailable
-from ..processes import sandbox
+from ..processes import sandbox, warm
 from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
@@ -314,6 +314,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
             return result
         finally:
             finished_runs.forget(project.project_dir, this_run)
+            warm.stop_for(project.build_dir)  # (servers in Dask or Ray workers end when idle)
 
 
 def build_in_run(project: Project, specs: Optional[list[str]], incremental: bool, max_workers: int,

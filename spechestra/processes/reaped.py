@@ -51,7 +51,7 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
     paths = [*import_paths, *[p for p in settings_pythonpath() if p not in import_paths]]
     with tempfile.TemporaryDirectory(prefix="spechestra-run-") as private, tempfile.TemporaryFile() as out:
         env = sandbox.child_env(paths, private, box.network, declared_env)
-        inner = [sys.executable, str(REAPER), "--limits=" + _limits(timeout, box), *cmd]
+        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed), *cmd]
         full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -78,13 +78,13 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
                       limits[-1] if limits else "", box.describe())
 
 
-def _limits(timeout: float, box: sandbox.Containment) -> str:
+def limits_for(timeout: float, sandboxed: bool) -> str:
     """The reaper's --limits: CPU time per process bounded by the wall timeout (a spinning test
     ends there anyway), the rest from the settings. Inside a PID namespace the process watch
     reads only the run's own processes, so it looks often."""
     return ",".join([f"cpu={max(1, int(timeout) + 1)}", f"data={settings.sandbox_memory_mb * 2**20}",
                      f"fsize={settings.sandbox_output_mb * 2**20}", f"procs={settings.sandbox_processes}",
-                     f"poll={0.05 if box.sandboxed else 0.25}"])
+                     f"poll={0.05 if sandboxed else 0.25}"])
 
 
 def settings_pythonpath() -> list[str]:

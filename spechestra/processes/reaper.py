@@ -56,7 +56,9 @@ def descendants(root: int) -> list[int]:
 
 
 def kill_left_behind() -> int:
-    killed = 0
+    """Kill every descendant; the number of processes killed (each counted once, though a
+    dying one may be seen, and signalled, again)."""
+    killed: set = set()
     for _ in range(3):  # a dying process may still fork: look again
         pids = [pid for pid in descendants(os.getpid()) if not is_zombie(pid)]
         if not pids:
@@ -64,10 +66,10 @@ def kill_left_behind() -> int:
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                killed.add(pid)
             except ProcessLookupError:
                 pass
-    return killed
+    return len(killed)
 
 
 def report(killed: int) -> None:

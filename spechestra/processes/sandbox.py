@@ -122,7 +122,8 @@ def child_env(import_paths: Iterable[str], home: str, network: bool, declared: I
     return env
 
 
-def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], readable: Iterable[str] = ()) -> list[str]:
+def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], readable: Iterable[str] = (),
+         die_with_parent: bool = True) -> list[str]:
     """`cmd` as run inside the sandbox (unchanged when `box` is not sandboxed)."""
     if not box.sandboxed:
         return cmd
@@ -147,8 +148,9 @@ def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], re
         args += ["--ro-bind", "/dev/null", secret]
     for folder in hidden:
         args += ["--remount-ro", folder]
-    args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-             "--chdir", os.path.realpath(cwd)]
+    args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--chdir", os.path.realpath(cwd)]
+    if die_with_parent:
+        args.append("--die-with-parent")
     if not box.network:
         args.append("--unshare-net")
     return args + ["--", *cmd]

@@ -15,7 +15,8 @@ PACKAGE = Path(spechestra.__file__).parent
 README = PACKAGE.parent / "README.md"
 #: Files allowed to read os.environ, and why (the settings module's docstring says the same).
 ALLOWED = {"settings.py": "the one place settings are read",
-           "install_check.py": "must work when the rest of the package has been overwritten"}
+           "install_check.py": "must work when the rest of the package has been overwritten",
+           "processes/warm_server.py": "sets each forked test run's environment, as a new interpreter would get it"}
 
 
 def test_values_are_read_when_used_not_at_import(monkeypatch):
