@@ -206,8 +206,10 @@ class Project:
         jobs: dict[str, SpecJob] = {}
         for name in order:
             job = make_job(name, deps[name], layout, model, import_dirs, llm_limit)
-            key = cache_key(job, self.parser.read_spec(name), [jobs[d].cache_key for d in deps[name]], soloist, llm)
-            jobs[name] = replace(job, cache_key=key, network=self.wants_network(name))
+            text = self.parser.read_spec(name)
+            key = cache_key(job, text, [jobs[d].cache_key for d in deps[name]], soloist, llm)
+            jobs[name] = replace(job, cache_key=key, spec_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                                 network=self.wants_network(name))
         return jobs, order
 
     def wants_network(self, name: str) -> bool:

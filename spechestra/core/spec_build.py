@@ -9,6 +9,7 @@ No Prefect in this module: the task wrapper lives in `orchestration.build`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ class SpecJob:
     layout: Layout
     deps: tuple[str, ...] = ()
     cache_key: str = ""
+    spec_sha256: str = ""  # the spec text the cache key was computed from (a later edit must not be cached under it)
     model: Optional[str] = None
     max_fixes: int = options.MAX_FIXES.default
     test_timeout: float = options.TEST_TIMEOUT.default
@@ -51,6 +53,11 @@ class SpecJob:
     llm_limit: Optional[str] = None
     import_dirs: tuple[str, ...] = field(default=())
     network: bool = False  # its generated code may use the network (the spec asks: `network: true`)
+
+
+def changed_since_plan(job: SpecJob, spec_text: str) -> bool:
+    """Whether the spec's text is no longer the one the build planned (and keyed its cache) from."""
+    return bool(job.spec_sha256) and hashlib.sha256(spec_text.encode("utf-8")).hexdigest() != job.spec_sha256
 
 
 def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[bool, str]:

@@ -40,7 +40,7 @@ from ..core.precheck import check_build
 from ..core.project import ledger_path
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure
-from ..core.spec_build import SpecJob, build_spec, remove_stale_staging
+from ..core.spec_build import SpecJob, build_spec, changed_since_plan, remove_stale_staging
 from ..errors import ProjectBusy, SandboxUnavailable
 from ..processes import sandbox, warm
 from ..settings import settings
@@ -82,6 +82,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
     `spent`: the flow found the run's budget reached before this spec started (said why).
     `budget`: the run's, passed along so that a task in another process (Dask) spends from it."""
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
+    if changed_since_plan(job, spec_text):
+        return _changed_state(job)
     skipped = sorted(n for n, out in deps.items() if isinstance(out, SpecOutcome) and out.status == Outcome.SKIPPED)
     if skipped:
         return _skipped(job, f"budget: dependency {', '.join(skipped)} was skipped")
@@ -112,6 +114,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
     if outcome.status == Outcome.SKIPPED:  # stopped by the budget: its paid answers stay for the next build
         return final_state(outcome, Outcome.SKIPPED, f"Skipped: {outcome.error}")
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
+    if changed_since_plan(job, SpecParser(job.layout.specs_dir).read_spec(job.name)):
+        return _changed_state(job)  # built from a text its cache key does not name: never kept
     if outcome.status.ok:
         cache.put(job.cache_key, outcome)
         outcome.notes = publish(job.layout, outcome, spec_text, job.cache_key, replace_edits=True,
@@ -120,6 +124,16 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         record_failure(job.layout, outcome, spec_text, job.cache_key)
     finished_runs.record(job.layout, run_id, outcome)
     return final_state(outcome, outcome.status, outcome.error or "failed")
+
+
+def _changed_state(job: SpecJob):
+    """A spec edited while its build ran: what was built (if anything) is not cached or published
+    under the key of the text the build planned from; the next build takes the text as it is."""
+    why = ("its spec file changed while this build ran (after the build read it); nothing built from it is "
+           "kept: run the build again to build the spec as it is now")
+    outcome = SpecOutcome(name=job.name, status=Outcome.FAILED, error=why, started=time.time(), ended=time.time())
+    logger().warning("%s: %s", job.name, why)
+    return final_state(outcome, Outcome.FAILED, why)
 
 
 def _skipped(job: SpecJob, why: str):

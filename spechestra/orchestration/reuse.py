@@ -14,7 +14,7 @@ from specsoloist.parser import SpecParser
 from ..core.build_cache import BuildCache
 from ..core.models import Outcome, SpecOutcome
 from ..core.publishing import publish
-from ..core.spec_build import SpecJob
+from ..core.spec_build import SpecJob, changed_since_plan
 from . import runtime
 from .prefect import cached_state, logger, sp_task, state_result, table_artifact
 
@@ -50,6 +50,8 @@ def reuse_cached_task(jobs: list[SpecJob], hits: dict[str, SpecOutcome]) -> dict
     reused, rows = {}, []
     for job in jobs:
         spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
+        if changed_since_plan(job, spec_text):
+            continue  # edited since the build read it: its own task says so, nothing is served
         reused[job.name] = reuse(job, hits[job.name], spec_text)
         rows.append({"spec": job.name, "cache_key": job.cache_key, "files": len(reused[job.name].files)})
         runtime.report(job.name, "cached")
