@@ -1,13 +1,18 @@
 """Runs one workflow step in a fresh interpreter: `python step_child.py REQUEST RESULT`.
 
 Standalone on purpose (no spechestra import, so it starts fast and cannot be shadowed): it loads
-the compiled module from its file, calls its entry point with the step's inputs, and pickles
-`("ok", outputs)` or `("error", text)` to RESULT. A fresh process per step means a rebuilt
-module is never served stale, and a hanging or crashing step cannot harm the orchestrator.
+the compiled module from its file, calls its entry point with the step's inputs, and writes
+`["ok", outputs]` or `["error", text]` to RESULT as JSON. A fresh process per step means a
+rebuilt module is never served stale, and a hanging or crashing step cannot harm the orchestrator.
+
+Results are data, never pickles: the orchestrator reads them, and unpickling what generated code
+wrote would run whatever it put there (an object's `__reduce__`) outside the sandbox. The request
+travels the other way (orchestrator to step), so it may be a pickle.
 """
 
 import importlib.util
 import inspect
+import json
 import os
 import pickle
 import sys
@@ -56,15 +61,23 @@ def main(request_path, result_path):
         module = load(request["module_path"], request["import_dirs"])
         value = call(entry_point(module, request["function"]), request["inputs"])
         outputs = value if isinstance(value, dict) else {"result": value}
-        try:
-            payload = pickle.dumps(("ok", outputs))
-        except Exception as exc:
-            payload = pickle.dumps(("error", f"the step's outputs cannot be passed on: {exc}"))
+        payload = as_data(outputs)
     except BaseException as exc:  # SystemExit too: the step failed, with its own message
-        payload = pickle.dumps(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                                + "\n" + traceback.format_exc(limit=-3)))
-    with open(result_path, "wb") as handle:
+        payload = json.dumps(["error", "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                              + "\n" + traceback.format_exc(limit=-3)])
+    with open(result_path, "w", encoding="utf-8") as handle:
         handle.write(payload)
+
+
+def as_data(outputs):
+    """`["ok", outputs]` as JSON, or `["error", why]` when the outputs are not plain data."""
+    try:
+        return json.dumps(["ok", outputs], ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # an object, a cycle, nesting past Python's depth
+        why = "it refers to itself" if "ircular" in str(exc) else (
+            "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc))
+        return json.dumps(["error", f"the step's outputs are not plain data ({why}): return dicts, lists, "
+                                    "strings, numbers, booleans or None"])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ write only its own temp dir. No Prefect here."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sys
@@ -27,7 +28,7 @@ class StepRun:
 def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[str, ...],
              timeout: float, network: bool = False, declared_env: tuple[str, ...] = ()) -> StepRun:
     with tempfile.TemporaryDirectory(prefix="spechestra-step-") as tmp:
-        request, result = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.pkl")
+        request, result = os.path.join(tmp, "request.pkl"), os.path.join(tmp, "result.json")
         try:
             with open(request, "wb") as handle:
                 pickle.dump({"module_path": module_path, "function": function, "inputs": inputs,
@@ -45,11 +46,14 @@ def run_step(module_path: str, function: str, inputs: dict, import_dirs: tuple[s
             raise StepError(f"step stopped: it used {run.limit} (see the SPECHESTRA_SANDBOX_* settings)", output)
         if not os.path.exists(result):
             raise StepError(f"step process died (exit code {run.returncode}) before returning", output)
-        try:
-            with open(result, "rb") as handle:
-                status, value = pickle.load(handle)
-        except Exception as exc:  # e.g. an object of a class only the step's module defines
-            raise StepError(f"the step's outputs cannot be read back: {exc}", output) from None
+        try:  # data only: never unpickle what generated code wrote
+            with open(result, encoding="utf-8") as handle:
+                status, value = json.load(handle)
+            if status not in ("ok", "error") or (status == "ok" and not isinstance(value, dict)):
+                raise ValueError("not a step result")
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            raise StepError(f"the step's outputs cannot be read back ({type(exc).__name__}): the step process "
+                            "wrote something else than its result", output) from None
     if status != "ok":
         raise StepError(value, output)
     return StepRun(outputs=value, output=output, left_running=run.left_running)

@@ -1,0 +1,78 @@
+"""Issue 19 (never wrong, never lost, round 2): hostile results and edits mid-build. Each test
+failed on the code before its fix (said in its docstring). Real builds and perform runs."""
+
+from pathlib import Path
+
+import pytest
+
+import kit
+from kit import build as kit_build
+from kit import workflow_project
+from spechestra import Conductor
+from spechestra.providers import ScriptedProvider
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _spec(root: Path, name: str, deps=(), variant: str = "variant-1") -> None:
+    (root / "src").mkdir(parents=True, exist_ok=True)
+    (root / "src" / f"{name}.spec.md").write_text(
+        kit.spec_markdown(name, deps=deps, description=f"Spec {name} marker-{name} {variant}."))
+
+
+def _editing_provider(root: Path, calls: list):
+    """Answers a and b; while answering a's code it edits b's spec (a user saving mid-build).
+    b's code carries the variant its prompt named, so what was built from which text shows."""
+    def code(prompt: str) -> str:
+        name = kit_build.spec_of_code_prompt(prompt, {"marker-a": "a", "marker-b": "b"})
+        calls.append(name)
+        if name == "a" and "variant-1" in (root / "src" / "b.spec.md").read_text():
+            _spec(root, "b", deps=["a"], variant="variant-2")
+        variant = "variant-2" if "variant-2" in prompt else "variant-1"
+        return f"def {name}(value):\n    return value  # {variant}\n"
+
+    return ScriptedProvider([
+        ("You are an expert QA Engineer", lambda p: (lambda m: f"from {m} import {m}\n\ndef test_it():\n"
+                                                               f"    assert {m}(3) == 3\n")(
+            kit_build.module_of_test_prompt(p))),
+        ("Your task is to implement", code),
+    ])
+
+
+def test_a_spec_edited_mid_build_is_never_cached_under_the_key_of_its_old_text(tmp_path):
+    """Before: b was built from its edited text but cached under the key of the text the build
+    planned from; after the edit was undone, the next build served variant-2 code with 0 calls."""
+    _spec(tmp_path, "a")
+    _spec(tmp_path, "b", deps=["a"])
+    calls: list = []
+    first = Conductor(str(tmp_path), provider=_editing_provider(tmp_path, calls), max_fixes=0).build()
+    assert first.specs_compiled == ["a"] and first.specs_failed == ["b"], first.errors
+    assert "changed while this build ran" in first.errors["b"]
+    _spec(tmp_path, "b", deps=["a"], variant="variant-1")  # the edit undone
+    calls.clear()
+    again = Conductor(str(tmp_path), provider=_editing_provider(tmp_path, calls), max_fixes=0).build()
+    assert again.success and "b" in again.specs_compiled and calls == ["b"], (again.errors, calls)
+    assert "# variant-1" in (tmp_path / "build" / "b.py").read_text()
+
+
+def test_a_step_result_is_data_never_a_pickle_run_by_the_orchestrator(tmp_path):
+    """Before: the step's result was unpickled in the perform process: an object's __reduce__
+    ran os.system there (outside any sandbox) and could forge the step's output."""
+    marker = tmp_path / "ran-outside-the-sandbox"
+    step = ("import os\n\nclass Evil:\n    def __reduce__(self):\n"
+            f"        return (os.system, ('touch {marker}',))\n\n"
+            "def run(value):\n    return {'result': Evil()}\n")
+    conductor = workflow_project(tmp_path / "proj", "- name: one\n  spec: evil\n  inputs:\n    value: inputs.value\n",
+                                 {"evil": step})
+    result = conductor.perform("flow", {"value": 1})
+    assert not marker.exists(), "the step's result ran code in the orchestrator"
+    assert not result.success and "not plain data" in (result.steps[0].error or ""), result.steps[0].error
+
+
+def test_a_step_returning_a_structure_that_contains_itself_fails_in_one_clear_line(tmp_path):
+    """Before: the perform flow itself crashed with RecursionError."""
+    step = "def run(value):\n    loop = {'value': value}\n    loop['self'] = loop\n    return {'result': loop}\n"
+    conductor = workflow_project(tmp_path / "proj", "- name: one\n  spec: loop\n  inputs:\n    value: inputs.value\n",
+                                 {"loop": step})
+    result = conductor.perform("flow", {"value": 1})
+    assert not result.success and "it refers to itself" in (result.steps[0].error or ""), result.error
