@@ -11,7 +11,9 @@ answer is already paid for and raising would buy it again.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator, Optional
@@ -22,7 +24,7 @@ from prefect.exceptions import ObjectNotFound
 
 from ..errors import LimitError
 from ..settings import settings
-from .prefect import client, logger
+from .prefect import client, configured_api_url, logger
 
 #: Prefect's shortest lease (its API refuses less): a dead holder's slot is back within about
 #: this long plus one pass of the server's repossessor (15 s by default).
@@ -66,18 +68,18 @@ def _slot(name: str) -> Iterator[None]:
     its client waits 2 s before retrying a 503, which a local (SQLite) server answers whenever
     two writes collide; one such wait held every other call's slot back behind it (a 5-spec
     build took 2-2.4x as long with an uncontended limit). Here each call asks on its own and
-    retries "not now" within 20-500 ms, until SPECHESTRA_LLM_LIMIT_WAIT."""
-    from prefect.concurrency._leases import maintain_concurrency_lease
-
+    retries "not now" within 20-500 ms, until SPECHESTRA_LLM_LIMIT_WAIT. Nor Prefect's lease
+    keeper, which starts a thread and a client per call and renews at once (80 ms a call here,
+    against 15 ms): one client per process and one thread renew every lease this process holds."""
     lease = _take(name, settings.llm_limit_wait)
     if lease is None:  # the limit was deleted meanwhile: nothing to hold
         yield
         return
+    _RENEWER.hold(lease, _client())  # renewed through the API that gave it (not the renewer thread's)
     try:
-        with maintain_concurrency_lease(lease, LEASE_SECONDS, raise_on_lease_renewal_failure=False,
-                                        suppress_warnings=True):
-            yield
+        yield
     finally:
+        _RENEWER.drop(lease)
         _give_back(lease, name)
 
 
@@ -97,7 +99,7 @@ def _take(name: str, wait: float) -> Optional[UUID]:
             if reply.status_code == 423:
                 hint = _seconds(reply.headers.get("Retry-After"))
         except (httpx.TransportError, OSError):
-            pass  # the server restarting: try again, as for a blip
+            _forget_client()  # the server restarting: try again, as for a blip, on a new connection
         except LimitError:
             raise
         except Exception as exc:
@@ -116,17 +118,17 @@ def _ask_once(name: str):
     own HTTP client (its address, auth and TLS) but past its retry wrapper, which sleeps 2 s on
     a 503 even when told to retry nothing; a server that wants a CSRF token gets the wrapper."""
     body = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS}
-    with client() as c:
-        http = c._client
-        reply = httpx.Client.send(http, http.build_request("POST", "/v2/concurrency_limits/increment-with-lease",
-                                                           json=body))
-        if reply.status_code == 403 and "csrf" in reply.text.lower():
-            try:
-                reply = c.increment_concurrency_slots_with_lease(names=[name], slots=1, mode="concurrency",
-                                                                 lease_duration=LEASE_SECONDS)
-            except httpx.HTTPStatusError as exc:
-                reply = exc.response
-        return reply
+    c = _client()
+    http = c._client
+    reply = httpx.Client.send(http, http.build_request("POST", "/v2/concurrency_limits/increment-with-lease",
+                                                       json=body))
+    if reply.status_code == 403 and "csrf" in reply.text.lower():
+        try:
+            reply = c.increment_concurrency_slots_with_lease(names=[name], slots=1, mode="concurrency",
+                                                             lease_duration=LEASE_SECONDS)
+        except httpx.HTTPStatusError as exc:
+            reply = exc.response
+    return reply
 
 
 def _seconds(value: Optional[str]) -> Optional[float]:
@@ -139,11 +141,84 @@ def _seconds(value: Optional[str]) -> Optional[float]:
 def _give_back(lease: UUID, name: str) -> None:
     """Never raises: the answer is paid for, and raising would buy it again."""
     try:
-        with client() as c:
-            c.release_concurrency_slots_with_lease(lease)
+        _client().release_concurrency_slots_with_lease(lease)
     except Exception as exc:
+        _forget_client()
         logger().warning("could not give back a slot of %s (%s: %s); the server frees it when its lease ends "
                          "(within %gs)", name, type(exc).__name__, exc, LEASE_SECONDS + 15)
+
+
+# --- one client per process and API, kept open (a new one cost ~20 ms per request here) ---------
+_CLIENTS: dict[tuple[int, str], object] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client():
+    """This process's open client for the API it talks to now (a fork or a new API gets its own)."""
+    key = (os.getpid(), configured_api_url() or "")
+    with _CLIENTS_LOCK:
+        found = _CLIENTS.get(key)
+        if found is None:
+            found = _CLIENTS[key] = client().__enter__()
+        return found
+
+
+def _forget_client() -> None:
+    """Drop this process's clients after a transport error: the next request connects anew."""
+    with _CLIENTS_LOCK:
+        for key in [k for k in _CLIENTS if k[0] == os.getpid()]:
+            stale = _CLIENTS.pop(key)
+            with contextlib.suppress(Exception):
+                stale.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+class _Renewer:
+    """Renews every lease this process holds, before it ends, from one thread. A call shorter
+    than RENEW_AFTER costs no renewal at all; a killed process stops renewing, and the server's
+    repossessor frees its slots within about LEASE_SECONDS."""
+
+    RENEW_AFTER = LEASE_SECONDS / 3
+
+    def __init__(self) -> None:
+        self._held: dict[UUID, list] = {}  # lease -> [when last taken or renewed, the client it came from]
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._pid = 0
+
+    def hold(self, lease: UUID, through) -> None:
+        with self._lock:
+            self._held[lease] = [time.monotonic(), through]
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="spechestra-lease-renewer", daemon=True)
+                self._thread.start()
+
+    def drop(self, lease: UUID) -> None:
+        with self._lock:
+            self._held.pop(lease, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                due = [(lease, held[1]) for lease, held in self._held.items()
+                       if time.monotonic() - held[0] >= self.RENEW_AFTER]
+            for lease, through in due:
+                try:
+                    through.renew_concurrency_lease(lease_id=lease, lease_duration=LEASE_SECONDS)
+                except Exception as exc:
+                    gone = getattr(getattr(exc, "response", None), "status_code", 0) in (404, 410)
+                    logger().warning("could not renew a concurrency slot's lease (%s: %s); %s", type(exc).__name__,
+                                     exc, "the server no longer holds it" if gone else "trying again")
+                    if gone:
+                        self.drop(lease)
+                    continue
+                with self._lock:
+                    if lease in self._held:
+                        self._held[lease][0] = time.monotonic()
+
+
+_RENEWER = _Renewer()
 
 
 # --- `spechestra limits` --------------------------------------------------------------------------

@@ -62,3 +62,27 @@ def test_server_killed_and_restarted_mid_build(tmp_path):
             os.killpg(build.pid, 9)
             build.wait(timeout=20)
         server.stop()
+
+
+def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(tmp_path, monkeypatch):
+    """One thread renews every lease the process holds (Prefect's keeper, a thread and a client per
+    call, cost ~65 ms of every call). The lease file on disk must move forward while a slot is held."""
+    import json
+
+    from spechestra.orchestration import limits
+    monkeypatch.setattr(limits._Renewer, "RENEW_AFTER", 1.0)
+    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
+    try:
+        _limit(server, "spechestra-llm", limit=2)
+        with server.client_settings(), limits._slot("spechestra-llm"):
+            files = list((tmp_path / "home").rglob("concurrency_leases/*-*.json"))
+            assert len(files) == 1, files
+            first = json.loads(files[0].read_text())["expiration"]
+            deadline = time.monotonic() + 30
+            while json.loads(files[0].read_text())["expiration"] == first and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert json.loads(files[0].read_text())["expiration"] > first, "the lease was not renewed"
+            assert _limit(server, "spechestra-llm").active_slots == 1
+        assert _limit(server, "spechestra-llm").active_slots == 0
+    finally:
+        server.stop()
