@@ -136,14 +136,16 @@ def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], re
     covered = hidden + ["/tmp", "/run", "/var/tmp"]
     for folder in hidden:
         args += ["--tmpfs", folder]
+    bound = list(writable)
     for path in needed:  # everything else is visible already, read-only, through "/"
         if any(_inside(path, c) for c in covered) and os.path.exists(path):
             args += ["--ro-bind", path, path]
+            bound.append(path)
     for path in writable:
         args += ["--bind", path, path]
     for folder in hidden:
-        if any(_inside(folder, w) and folder != w for w in writable):
-            args += ["--tmpfs", folder]  # a writable parent showed it again
+        if any(_inside(folder, b) and folder != b for b in bound):
+            args += ["--tmpfs", folder]  # a parent bound above (a script's folder in /tmp, say) showed it again
     for secret in _secret_files(needed + writable):
         args += ["--ro-bind", "/dev/null", secret]
     for folder in hidden:
