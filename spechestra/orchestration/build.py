@@ -46,7 +46,7 @@ from ..processes import sandbox, warm
 from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
-from .limits import active_limit, limit_slot
+from .limits import active_limit, limit_slot, settle
 from .places import project_here
 from .prefect import (
     allow_failure,
@@ -109,8 +109,11 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         return _skipped(job, spent or budget.reason())
     record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
-    outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),
-                         phase=lambda phase: runtime.report(job.name, phase), budget=budget)
+    try:
+        outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),
+                             phase=lambda phase: runtime.report(job.name, phase), budget=budget)
+    finally:
+        settle()  # this spec's slots are back before it counts as done
     if outcome.status == Outcome.SKIPPED:  # stopped by the budget: its paid answers stay for the next build
         return final_state(outcome, Outcome.SKIPPED, f"Skipped: {outcome.error}")
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)

@@ -32,7 +32,7 @@ from ..core.project_lock import project_lock
 from ..errors import BudgetReached
 from ..settings import settings
 from . import pauses, runtime
-from .limits import active_limit, limit_slot
+from .limits import active_limit, limit_slot, settle
 from .places import project_here
 from .prefect import (
     current_flow_run_id,
@@ -58,7 +58,10 @@ def one_call(hook: Callable[[], Any], llm_limit: Optional[str]) -> Any:
     """A compose step's LLM call, held to what holds a build's (`guarded_call`). What it used is
     what the provider said, else estimated from the answer (the prompt stays inside the hook)."""
     budget = runtime.current().budget or Budget()
-    value = guarded_call(hook, budget, limit_slot(llm_limit))
+    try:
+        value = guarded_call(hook, budget, limit_slot(llm_limit))
+    finally:
+        settle()
     used = usage.last() or usage.estimate("", value.to_yaml() if isinstance(value, Architecture) else str(value))
     budget.spend(used.total)
     return value

@@ -74,7 +74,7 @@ def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(tmp_path, mo
     server = PrefectServer(tmp_path / "home", **server_defaults()).start()
     try:
         _limit(server, "spechestra-llm", limit=2)
-        with server.client_settings(), limits._slot("spechestra-llm"):
+        with server.client_settings(), limits.limit_slot("spechestra-llm")():
             files = list((tmp_path / "home").rglob("concurrency_leases/*-*.json"))
             assert len(files) == 1, files
             first = json.loads(files[0].read_text())["expiration"]
@@ -83,6 +83,36 @@ def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(tmp_path, mo
                 time.sleep(0.2)
             assert json.loads(files[0].read_text())["expiration"] > first, "the lease was not renewed"
             assert _limit(server, "spechestra-llm").active_slots == 1
+        limits.settle()
         assert _limit(server, "spechestra-llm").active_slots == 0
+    finally:
+        server.stop()
+
+
+def test_a_spec_keeps_its_slot_only_for_its_next_call(tmp_path):
+    """A spec asks for its tests right after its code: the slot stays with it for LINGER_SECONDS
+    (one take instead of two), then goes back by itself; a spec's end gives it back at once."""
+    from spechestra.orchestration import limits
+    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
+    try:
+        _limit(server, "spechestra-llm", limit=1)
+        with server.client_settings():
+            gate = limits.limit_slot("spechestra-llm")
+            with gate():
+                pass
+            with gate():  # the next call within the linger: the same slot, no second take
+                assert _limit(server, "spechestra-llm").active_slots == 1
+            deadline = time.monotonic() + 10
+            while _limit(server, "spechestra-llm").active_slots and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _limit(server, "spechestra-llm").active_slots == 0, "a kept slot was never given back"
+            other = limits.limit_slot("spechestra-llm")
+            with gate():
+                pass
+            limits.settle()
+            assert _limit(server, "spechestra-llm").active_slots == 0
+            with other():  # the only slot is free for another spec at once
+                pass
+            limits.settle()
     finally:
         server.stop()
