@@ -68,11 +68,17 @@ class Budget:
         with self._counts():
             return self._describe()
 
-    def reserve(self) -> None:
-        """Count one call about to start, or raise `BudgetReached` if it would go over."""
+    def reserve(self, prompt_tokens: int = 0) -> None:
+        """Count one call about to start, or raise `BudgetReached` if it would go over: the cap
+        already reached, or a prompt (`prompt_tokens`, estimated) larger than what is left, which
+        would otherwise be paid in full before its answer counted."""
         with self._counts(write=True):
             if self._reached():
                 raise BudgetReached(self._describe())
+            if self.max_tokens is not None and self.tokens + prompt_tokens > self.max_tokens:
+                raise BudgetReached(f"budget: this call's prompt alone is ~{prompt_tokens:,} tokens and "
+                                    f"{max(0, self.max_tokens - self.tokens):,} of {self.max_tokens:,} are left; "
+                                    "nothing was sent")
             self.calls += 1
 
     def spend(self, tokens: int) -> None:

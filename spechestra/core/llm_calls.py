@@ -121,12 +121,12 @@ class FileRecord:
 
 
 def guarded_call(call: Callable[[], str], budget: Budget, gate: Callable[[], ContextManager] = contextlib.nullcontext,
-                 on_start: Callable[[], None] = lambda: None) -> str:
+                 on_start: Callable[[], None] = lambda: None, prompt: str = "") -> str:
     """One LLM call held to what holds every call Spechestra makes (a spec's, a compose step's):
-    the run's budget first (`BudgetReached`: no call starts past the cap), then one slot of the
-    concurrency `gate` while it is in flight. `usage` is reset just before, so the caller reads
-    what this call used."""
-    budget.reserve()
+    the run's budget first (`BudgetReached`: no call starts past the cap, nor one whose `prompt`
+    alone would go over it), then one slot of the concurrency `gate` while it is in flight.
+    `usage` is reset just before, so the caller reads what this call used."""
+    budget.reserve(usage.estimate(prompt, "").input_tokens if prompt else 0)
     with gate():
         on_start()
         usage.start()
@@ -175,7 +175,7 @@ class SpecProvider:
         while True:
             try:
                 response = guarded_call(lambda: self.inner.generate(prompt, temperature=temperature, model=model),
-                                        self.budget, self.gate, on_start=self._started)
+                                        self.budget, self.gate, on_start=self._started, prompt=prompt)
                 self._count(usage.of_call(prompt, response))
                 return response
             except (BudgetReached, LimitError):

@@ -37,3 +37,8 @@ MAX_LLM_CALLS = Option(None, "Hard cap on LLM calls for this run: no call starts
                              "Skipped (empty: the Variable spechestra_max_llm_calls, else no cap).", ge=0)
 MAX_TOKENS = Option(None, "Hard cap on tokens (input + output) for this run: no call starts once it is reached "
                           "(empty: the Variable spechestra_max_tokens, else no cap).", ge=0)
+
+#: The largest spec file a build takes (bytes). A spec is sent whole in every prompt of its build:
+#: 1 MiB is ~260,000 tokens per call, past any model's context; a larger file is refused before
+#: anything is paid (split it into specs that depend on each other).
+MAX_SPEC_BYTES = 1024 * 1024

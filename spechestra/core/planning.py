@@ -136,7 +136,7 @@ class Project:
         self.layout().check_paths(deps)
         names_here = self.spec_names()  # one listing of the specs folder, not one per spec
         for name in deps:
-            clash = collision(name, names_here)
+            clash = collision(name, names_here) or self.too_large(name)
             if clash:  # before anything is paid for: a clash is no better after a build
                 errors[name] = clash
                 continue
@@ -148,6 +148,18 @@ class Project:
             for name in cycle[:-1]:
                 errors.setdefault(name, "dependency cycle: " + " -> ".join(cycle))
         return errors
+
+    def too_large(self, name: str) -> Optional[str]:
+        """Why a spec file is too large to build (None: it is not), from its size on disk."""
+        path = self.parser.get_spec_path(name)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return None  # a missing file is reported by the checks that read it
+        if size <= options.MAX_SPEC_BYTES:
+            return None
+        return (f"{path} is {size / 2**20:.1f} MiB: specs over {options.MAX_SPEC_BYTES // 2**20} MiB are refused "
+                f"(every prompt of its build would carry it whole, ~{size // 4:,} tokens); split it into smaller specs")
 
     def verify(self) -> VerifyResult:
         problems = self.problems() if self.spec_names() else {}  # a project-level problem raises

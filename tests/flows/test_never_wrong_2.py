@@ -76,3 +76,30 @@ def test_a_step_returning_a_structure_that_contains_itself_fails_in_one_clear_li
                                  {"loop": step})
     result = conductor.perform("flow", {"value": 1})
     assert not result.success and "it refers to itself" in (result.steps[0].error or ""), result.error
+
+
+def _plain_provider(*names):
+    code = {n: f"def {n}(value):\n    return value\n" for n in names}
+    tests = {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(3) == 3\n" for n in names}
+    return kit_build.build_provider(code, tests, {f"marker-{n}": n for n in names})
+
+
+def test_a_prompt_larger_than_the_budget_left_is_never_sent(tmp_path):
+    """Before: the whole prompt was sent and paid, then the budget said "reached: 10,4xx of 2,000"."""
+    _spec(tmp_path, "big", variant="x" * 40_000)  # ~10,000 tokens in every prompt of its build
+    provider = _plain_provider("big")
+    result = Conductor(str(tmp_path), provider=provider).build(max_tokens=2000)
+    assert provider.prompts == [] and result.specs_budget_skipped == ["big"], (len(provider.prompts), result.errors)
+    assert "prompt alone is ~1" in result.details["big"].error and "nothing was sent" in result.details["big"].error
+
+
+def test_a_spec_over_the_size_limit_is_refused_before_any_call(tmp_path):
+    """Before: a 10.8 MB spec went out as one 2.7 M-token call."""
+    from spechestra.core.options import MAX_SPEC_BYTES
+    _spec(tmp_path, "huge", variant="y" * (MAX_SPEC_BYTES + 10))
+    _spec(tmp_path, "small")
+    provider = _plain_provider("huge", "small")
+    result = Conductor(str(tmp_path), provider=provider).build()
+    said = result.errors.get("huge", "")
+    assert provider.prompts == [] and result.specs_failed == ["huge"] and result.flow_run_id is None, result
+    assert "huge.spec.md is 1.0 MiB: specs over 1 MiB are refused" in said and "\n" not in said, said
