@@ -99,13 +99,16 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
     kit_build.write_chain_project(project)
     log = tmp_path / "calls.log"
     env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.5")
-    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env)
+    # Slow calls (6 of 3 s) keep the first build running well past the second command's start
+    # (with 0.5 s calls and warm tests it could finish first: the second then built from the cache).
+    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **{**env, "CALL_SECONDS": "3"})
     try:
         deadline = time.monotonic() + 120
         while not (log.exists() and log.read_text().strip()):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         done = run(["build", "--project", str(project), "--lock-timeout", "0"], tmp_path, **env)
+        assert first.poll() is None, "the first build ended before the second asked for the lock"
         assert done.returncode == 1 and "is in use by the build started at" in done.stderr
         assert "Traceback" not in done.stderr + done.stdout
     finally:

@@ -86,13 +86,14 @@ def test_the_environment_is_an_allow_list_in_every_mode(tmp_path, monkeypatch):
 
 
 @needs_bwrap
-def test_prefect_home_stays_hidden_inside_a_folder_the_run_reads(tmp_path, monkeypatch):
+def test_the_home_folder_stays_hidden_inside_a_folder_the_run_reads(tmp_path, monkeypatch):
     """A script run from /tmp puts its folder on sys.path, which the sandbox binds read-only; with
-    PREFECT_HOME below it, bwrap failed ("Can't remount readonly") and every spec's tests failed."""
-    prefect_home = tmp_path / "prefect"
-    prefect_home.mkdir()
-    (prefect_home / "profiles.toml").write_text("PREFECT_API_KEY = 'pnu_secret'")
-    monkeypatch.setenv("PREFECT_HOME", str(prefect_home))
-    probe = f"import os\nprint('SEEN', os.listdir({str(prefect_home)!r}))\n"
+    PREFECT_HOME (or HOME) below it, bwrap failed ("Can't remount readonly") and every spec's
+    tests failed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "id_rsa").write_text("private")
+    monkeypatch.setenv("HOME", str(home))
+    probe = f"import os\nprint('SEEN', os.listdir({str(home)!r}))\n"
     run = _python(probe, tmp_path, readable=[str(tmp_path)])
     assert run.returncode == 0 and "SEEN []" in run.output, run.output
