@@ -181,13 +181,16 @@ def print_status(console: Console, found, llm: str = "") -> None:
     table = Table(title="Status", caption=f"cached: for {llm}, the provider and model set now" if llm else None)
     for column in ("spec", "state", "spec changed", "files", "cached"):
         table.add_column(column)
-    colour = {"built": "green", "failed": "red", "blocked": "yellow", "never built": "dim"}
+    colour = {"built": "green", "failed": "red", "blocked": "yellow", "never built": "dim", "record damaged": "red"}
     for s in found:
         files = "; ".join([f"edited by hand: {', '.join(s.edited)}"] * bool(s.edited)
                           + [f"missing: {', '.join(s.missing)}"] * bool(s.missing)) or "as built"
         table.add_row(s.spec, f"[{colour.get(s.state, 'white')}]{s.state}[/]", "yes" if s.spec_changed else "no",
                       files, "yes" if s.cached else ("no: cached for another provider or model" if s.cached_other else "no"))
     console.print(table)
+    for s in found:
+        if s.state == "record damaged":
+            console.print(f"{s.spec}: {s.error}", highlight=False)
     drifted = [s.spec for s in found if s.drifted]
     console.print(f"{len(drifted)} of {len(found)} spec(s) drifted" + (f": {', '.join(drifted)}" if drifted else ""))
     other = [s.spec for s in found if s.cached_other]

@@ -8,6 +8,9 @@ dependent's key holds its dependencies' keys, so it is rebuilt (or found) on wha
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +18,8 @@ from pydantic import ValidationError
 
 from .fileio import atomic_write
 from .models import SpecOutcome
+
+_log = logging.getLogger("spechestra.cache")
 
 
 class BuildCache:
@@ -25,9 +30,19 @@ class BuildCache:
         return self.root / f"{key}.json"
 
     def get(self, key: str) -> Optional[SpecOutcome]:
+        """The entry, or None: absent, or damaged (a torn write from outside: set aside and said,
+        so the spec is built or recovered again, never served half and never paid for silently)."""
+        path = self._path(key)
         try:
-            outcome = SpecOutcome.model_validate_json(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError, ValidationError):  # absent, or unreadable: build it again
+            outcome = SpecOutcome.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, ValidationError) as exc:
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                path.replace(aside)
+            _log.warning("build cache entry %s is damaged (%s); set aside as %s: the spec is recovered from "
+                         "build/ when its files are intact, else built again", path, _short(exc), aside.name)
             return None
         return outcome if outcome.status.ok else None
 
@@ -38,4 +53,9 @@ class BuildCache:
         return True
 
     def __contains__(self, key: str) -> bool:
-        return self._path(key).exists()
+        """A usable entry (a damaged one is not: `status` says "cached: no" for it)."""
+        return self.get(key) is not None
+
+
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:160] or type(exc).__name__

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .fileio import atomic_write
-from .models import SpecOutcome
+from .models import Outcome, SpecOutcome
 from .project import Layout
 
 
@@ -36,10 +36,36 @@ def manifest_dir(project_dir: str) -> Path:
 
 
 def read_record(project_dir: str, name: str) -> dict:
+    """What was last published for `name`; {} when nothing was, {"damaged": why} when its file
+    cannot be read as a record (a torn write from outside: the next publish rewrites it)."""
+    path = manifest_dir(project_dir) / f"{name.replace('/', '.')}.json"
     try:
-        return json.loads((manifest_dir(project_dir) / f"{name.replace('/', '.')}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        return {"damaged": f"{path} cannot be read ({' '.join(str(exc).split())[:120]})"}
+    return record if isinstance(record, dict) else {"damaged": f"{path} is not a record"}
+
+
+def recover(layout: Layout, name: str, cache_key: str) -> Optional[SpecOutcome]:
+    """A built spec whose cache entry is gone or damaged, from build/: when its record names this
+    very key and every file it lists is on disk exactly as published. Nothing paid for is lost."""
+    record = read_record(layout.project_dir, name)
+    if record.get("cache_key") != cache_key or not record.get("published") or not record.get("files"):
+        return None
+    if record.get("status") not in (Outcome.BUILT.value, Outcome.CACHED.value) or \
+            record.get("attempted", 0) >= record.get("published", 0):
+        return None
+    files = {}
+    for rel, written in record["files"].items():
+        path = layout.absolute(rel)
+        if file_sha256(path) != written:
+            return None
+        files[rel] = Path(path).read_text(encoding="utf-8")
+    now = time.time()
+    return SpecOutcome(name=name, status=Outcome.BUILT, files=files, started=now, ended=now,
+                       notes=["recovered from build/: its cache entry was missing or damaged"])
 
 
 def write_record(project_dir: str, name: str, record: dict) -> None:
@@ -77,6 +103,7 @@ def publish(layout: Layout, outcome: SpecOutcome, spec_text: str, cache_key: str
 def record_failure(layout: Layout, outcome: SpecOutcome, spec_text: str, cache_key: str) -> None:
     """A failed or blocked spec: its files were never published; remember that it failed."""
     record = read_record(layout.project_dir, outcome.name)
+    record.pop("damaged", None)
     record.update({"spec": outcome.name, "last_attempt_sha256": sha256(spec_text), "last_attempt_key": cache_key,
                    "status": outcome.status.value, "error": (outcome.error or "")[:2000], "attempted": time.time()})
     write_record(layout.project_dir, outcome.name, record)

@@ -14,7 +14,7 @@ from .text import first_line
 @dataclass
 class SpecStatus:
     spec: str
-    state: str                      # built | failed | blocked | never built
+    state: str                      # built | failed | blocked | never built | record damaged
     spec_changed: bool = False      # the spec text differs from the one last built
     edited: list[str] = field(default_factory=list)   # built files changed since Spechestra wrote them
     missing: list[str] = field(default_factory=list)  # built files no longer on disk
@@ -40,6 +40,8 @@ def project_status(project, cache_keys: dict[str, str]) -> list[SpecStatus]:
         record = read_record(project.project_dir, name)
         text = project.parser.read_spec(name)
         status = SpecStatus(name, "never built", cached=cache_keys.get(name, "") in cache)
+        if record.get("damaged"):
+            status.state, status.error = "record damaged", f"{record['damaged']}: the next build rewrites it"
         if record.get("published"):
             status.state = "built"
             last_key = record.get("cache_key") or ""

@@ -39,7 +39,7 @@ from ..core.planning import BuildOptions, Project
 from ..core.precheck import check_build
 from ..core.project import ledger_path
 from ..core.project_lock import project_lock
-from ..core.publishing import publish, record_failure
+from ..core.publishing import publish, record_failure, recover
 from ..core.spec_build import SpecJob, build_spec, changed_since_plan, remove_stale_staging
 from ..errors import ProjectBusy, SandboxUnavailable
 from ..processes import sandbox, warm
@@ -101,6 +101,11 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         return final_state(finished, finished.status, finished.error or "failed")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
+    if hit is None and not refresh:
+        hit = recover(job.layout, job.name, job.cache_key)
+        if hit is not None and cache.put(job.cache_key, hit):
+            logger().warning("%s: recovered from build/ (its files are as published for this very spec text); "
+                             "its cache entry was missing or damaged and is written again", job.name)
     runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
         return cached_state(reuse(job, hit, spec_text))

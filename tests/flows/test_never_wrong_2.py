@@ -103,3 +103,46 @@ def test_a_spec_over_the_size_limit_is_refused_before_any_call(tmp_path):
     said = result.errors.get("huge", "")
     assert provider.prompts == [] and result.specs_failed == ["huge"] and result.flow_run_id is None, result
     assert "huge.spec.md is 1.0 MiB: specs over 1 MiB are refused" in said and "\n" not in said, said
+
+
+def _tear(path: Path) -> None:
+    """A torn write from outside: the first half of the file."""
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+
+
+def test_a_torn_cache_entry_is_recovered_from_build_never_paid_for_silently(tmp_path):
+    """Before: a truncated cache entry made the next build pay for the spec again without a word,
+    and `status` said "cached: yes" for it."""
+    from spechestra.core.build_cache import BuildCache
+    _spec(tmp_path, "a")
+    assert Conductor(str(tmp_path), provider=_plain_provider("a")).build().specs_compiled == ["a"]
+    [entry] = (tmp_path / ".spechestra" / "cache").glob("*.json")
+    _tear(entry)
+    key = entry.name[: -len(".json")]
+    assert key not in BuildCache(str(tmp_path)), "a damaged entry counted as cached"
+    assert list(entry.parent.glob("*.damaged-*")), "the damaged entry was not set aside"
+    provider = _plain_provider("a")
+    again = Conductor(str(tmp_path), provider=provider).build()
+    assert again.success and provider.prompts == [] and again.specs_skipped == ["a"], (again, len(provider.prompts))
+    assert BuildCache(str(tmp_path)).get(key) is not None  # written again, whole
+    _tear(entry)  # and now the built file was edited too: nothing to recover from, so built again
+    (tmp_path / "build" / "a.py").write_text("def a(value):\n    return 0\n")
+    provider = _plain_provider("a")
+    third = Conductor(str(tmp_path), provider=provider).build()
+    assert third.specs_compiled == ["a"] and len(provider.prompts) == 2
+
+
+def test_status_says_when_a_spec_record_is_damaged(tmp_path):
+    """Before: a truncated manifest read as "never built" beside "cached: yes"."""
+    from spechestra.core.status import project_status
+    _spec(tmp_path, "a")
+    conductor = Conductor(str(tmp_path), provider=_plain_provider("a"))
+    assert conductor.build().specs_compiled == ["a"]
+    _tear(tmp_path / ".spechestra" / "manifest" / "a.json")
+    [found] = project_status(conductor, {})
+    assert found.state == "record damaged" and "a.json cannot be read" in found.error, found
+    provider = _plain_provider("a")
+    assert Conductor(str(tmp_path), provider=provider).build().success and provider.prompts == []
+    [found] = project_status(conductor, {})
+    assert found.state == "built", found  # the next build rewrote it
