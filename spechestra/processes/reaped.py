@@ -51,7 +51,10 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
     paths = [*import_paths, *[p for p in settings_pythonpath() if p not in import_paths]]
     with tempfile.TemporaryDirectory(prefix="spechestra-run-") as private, tempfile.TemporaryFile() as out:
         env = sandbox.child_env(paths, private, box.network, declared_env)
-        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed), *cmd]
+        # The reaper holds the deadline itself and ends with this process: a killed CLI (no
+        # bubblewrap to end the run with it) leaves nothing running past the timeout.
+        own = f",wall={timeout + GRACE:g},parent={os.getpid()}"
+        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed) + own, *cmd]
         full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

@@ -1,6 +1,6 @@
 """Runs a command and, when it ends or is told to stop, kills every process it left behind.
 
-`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S] CMD...`. Standalone (standard library; no spechestra import, only its sibling
+`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S,wall=S,parent=PID] CMD...`. Standalone (standard library; no spechestra import, only its sibling
 `control.py` as a plain module, so it starts fast and cannot be shadowed) and Linux-aware:
 it makes itself a child subreaper, so a background process that the command detached (`&`,
 `setsid`, a new session) is re-parented here instead of to init, and can still be found and
@@ -27,6 +27,7 @@ from control import is_zombie  # noqa: E402  (the sibling file, as a plain modul
 MARKER = "spechestra-reaper: killed"
 LIMIT_MARKER = "spechestra-reaper: limit reached:"
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 
 
 def become_subreaper() -> None:
@@ -115,6 +116,29 @@ def limit_reached(code: int, limits: dict, hit: list) -> str:
     return ""
 
 
+def end_with_parent(parent: int) -> None:
+    """SIGTERM to this process when the one that started it dies (kill -9 of the CLI, a lost
+    worker): the command and everything it left are killed then, not left running unwatched."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def keep_deadline(seconds: float) -> None:
+    """The run's own deadline, held here too: whatever happens to the process that waits for it,
+    nothing this command started runs past it (plus the caller's grace)."""
+    def expire() -> None:
+        time.sleep(seconds)
+        report(kill_left_behind())
+        print(f"\n{LIMIT_MARKER} more than {seconds:g} s of wall time", flush=True)
+        os._exit(124)
+    threading.Thread(target=expire, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     limits, argv = parse_limits(argv)
     become_subreaper()
@@ -129,6 +153,10 @@ def main(argv: list[str]) -> int:
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
+    if "parent" in limits:
+        end_with_parent(int(limits["parent"]))
+    if "wall" in limits:
+        keep_deadline(limits["wall"])
     code = child.wait()
     reached = limit_reached(code, limits, hit)
     hit.append("done")  # stops the watcher

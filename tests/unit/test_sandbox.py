@@ -1,7 +1,12 @@
 """One run of generated code, contained (`processes.reaped.run_reaped` + `processes.sandbox`):
 its limits, what it can read, and its environment. Real bubblewrap, real processes."""
 
+import os
+import signal
+import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 
@@ -97,3 +102,43 @@ def test_the_home_folder_stays_hidden_inside_a_folder_the_run_reads(tmp_path, mo
     probe = f"import os\nprint('SEEN', os.listdir({str(home)!r}))\n"
     run = _python(probe, tmp_path, readable=[str(tmp_path)])
     assert run.returncode == 0 and "SEEN []" in run.output, run.output
+
+
+def _running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_a_killed_caller_leaves_no_test_running_past_its_timeout(tmp_path, mode):
+    """Before: after kill -9 of the CLI, the tests (and their reaper) lived on past their
+    timeout when bubblewrap was not there to end them with it."""
+    suffix = uuid.uuid4().hex[:8]
+    marker = f"spechestra-orphan-{suffix}"  # only the test process's own command line holds it whole
+    caller = (f"import sys\nsys.path[:0] = {sys.path!r}\n"
+              "from spechestra.processes.reaped import run_reaped\n"
+              f"marker = 'spechestra-orphan-' + {suffix!r}\n"
+              f"run_reaped([sys.executable, '-c', 'import time; time.sleep(300)', marker], {str(tmp_path)!r}, 4)\n")
+    proc = subprocess.Popen([sys.executable, "-c", caller], env={**os.environ, "SPECHESTRA_SANDBOX": mode})
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(marker):
+            assert proc.poll() is None and time.monotonic() < deadline, "the test process never started"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 4 + 3 + 10  # the run's timeout, the reaper's grace, slack
+        while _running(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _running(marker) == [], "the killed caller's test process outlived its timeout"
+    finally:
+        for pid in _running(marker):
+            os.kill(pid, signal.SIGKILL)
