@@ -1,6 +1,6 @@
 """Runs a command and, when it ends or is told to stop, kills every process it left behind.
 
-`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S,wall=S,parent=PID] CMD...`. Standalone (standard library; no spechestra import, only its sibling
+`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S,wall=S,parent=1] CMD...`. Standalone (standard library; no spechestra import, only its sibling
 `control.py` as a plain module, so it starts fast and cannot be shadowed) and Linux-aware:
 it makes itself a child subreaper, so a background process that the command detached (`&`,
 `setsid`, a new session) is re-parented here instead of to init, and can still be found and
@@ -124,7 +124,7 @@ def end_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-    if os.getppid() != parent:  # it died before the line above
+    if os.getppid() != parent:  # it died before the line above (`parent`: read at start, as seen from here)
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -140,6 +140,7 @@ def keep_deadline(seconds: float) -> None:
 
 
 def main(argv: list[str]) -> int:
+    parent = os.getppid()  # inside bubblewrap, the sandbox's init: it ends with the caller too
     limits, argv = parse_limits(argv)
     become_subreaper()
     child = subprocess.Popen(argv, preexec_fn=(lambda: apply_limits(limits)) if limits else None)
@@ -153,8 +154,8 @@ def main(argv: list[str]) -> int:
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
-    if "parent" in limits:
-        end_with_parent(int(limits["parent"]))
+    if limits.get("parent"):
+        end_with_parent(parent)
     if "wall" in limits:
         keep_deadline(limits["wall"])
     code = child.wait()
