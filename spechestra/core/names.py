@@ -78,4 +78,8 @@ def collision(name: str, others: Iterable[str]) -> Optional[str]:
     twin = next((o for o in others if o != name and o.casefold() == name.casefold()), None)
     if twin:
         return f"spec name {name!r} differs from spec {twin!r} only in letter case: rename one of them"
+    namesake = next((o for o in others if o != name and o.split("/")[-1].casefold() == parts[-1].casefold()), None)
+    if namesake:  # both folders are on every test's import path: `import y` would find either
+        return (f"spec name {name!r} and spec {namesake!r} would both be the module {parts[-1]!r}: "
+                "rename one of them")
     return None

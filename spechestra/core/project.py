@@ -88,8 +88,13 @@ class Layout:
         return arr.output_paths.resolve_implementation(name) if arr else f"{name}.py"
 
     def test_path(self, name: str) -> str:
+        """Beside the implementation, `test_` before the file's own name: a spec `x/y` gets
+        `x/test_y.py` (`test_x/y.py` was a module named `y`, which imported itself, not x/y.py)."""
         arr = self.arrangement
-        return arr.output_paths.resolve_tests(name) if arr else f"test_{name}.py"
+        if arr:
+            return arr.output_paths.resolve_tests(name)
+        folder, _, base = name.rpartition("/")
+        return f"{folder}/test_{base}.py" if folder else f"test_{base}.py"
 
     def path_templates(self) -> tuple[str, ...]:
         """The arrangement's output paths as written (`src/{name}.py`), or none."""

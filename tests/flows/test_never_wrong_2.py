@@ -146,3 +146,28 @@ def test_status_says_when_a_spec_record_is_damaged(tmp_path):
     assert Conductor(str(tmp_path), provider=provider).build().success and provider.prompts == []
     [found] = project_status(conductor, {})
     assert found.state == "built", found  # the next build rewrote it
+
+
+def test_a_spec_in_a_folder_gets_its_tests_beside_it_and_they_import_its_code(tmp_path):
+    """Before: spec `pkg/calc` got its tests at `test_pkg/calc.py`, a module named `calc` that
+    imported itself instead of pkg/calc.py, so its tests failed however right the code was."""
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "calc.spec.md").write_text(
+        kit.spec_markdown("pkg/calc", description="Spec calc marker-calc."))
+    provider = kit_build.build_provider({"calc": "def calc(value):\n    return value + 1\n"},
+                                        {"calc": "from calc import calc\n\ndef test_it():\n    assert calc(1) == 2\n"},
+                                        {"marker-calc": "calc"})
+    result = Conductor(str(tmp_path), provider=provider, max_fixes=0).build()
+    assert result.specs_compiled == ["pkg/calc"], result.errors
+    assert (tmp_path / "build" / "pkg" / "test_calc.py").exists() and not (tmp_path / "build" / "test_pkg").exists()
+
+
+def test_two_specs_that_would_be_one_module_are_refused_before_any_call(tmp_path):
+    """Before: `a/util` and `b/util` were both built; `import util` in either's tests found one."""
+    for folder in ("a", "b"):
+        (tmp_path / "src" / folder).mkdir(parents=True)
+        (tmp_path / "src" / folder / "util.spec.md").write_text(kit.spec_markdown(f"{folder}/util"))
+    provider = _plain_provider("util")
+    result = Conductor(str(tmp_path), provider=provider).build()
+    assert provider.prompts == [] and sorted(result.specs_failed) == ["a/util", "b/util"], result.errors
+    assert "would both be the module 'util'" in result.errors["a/util"]
