@@ -43,7 +43,9 @@ def test_a_token_cap_stops_new_calls_once_reached(tmp_path):
                                     {f"marker-{n}": n for n in "pqrs"})
     result = Conductor(str(tmp_path), provider=wide).build(max_workers=1, max_tokens=1)
     assert result.budget_reached.startswith("budget reached: ") and "of 1 tokens" in result.budget_reached
-    assert len(wide.prompts) == 1 and len(result.specs_budget_skipped) == 4  # the first call used the budget up
+    # No prompt fits in 1 token: not even the first call is sent (it was, and paid in full, before
+    # each call's estimated prompt was checked against what is left).
+    assert len(wide.prompts) == 0 and len(result.specs_budget_skipped) == 4
     assert provider.prompts == []
 
 
