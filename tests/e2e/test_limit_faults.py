@@ -64,55 +64,59 @@ def test_server_killed_and_restarted_mid_build(tmp_path):
         server.stop()
 
 
-def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def lease_server(tmp_path_factory):
+    """One server with Spechestra's settings (leases on disk) for the gate's own tests."""
+    server = PrefectServer(tmp_path_factory.mktemp("leases") / "home", **server_defaults()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(lease_server, monkeypatch):
     """One thread renews every lease the process holds (Prefect's keeper, a thread and a client per
     call, cost ~65 ms of every call). The lease file on disk must move forward while a slot is held."""
     import json
 
     from spechestra.orchestration import limits
     monkeypatch.setattr(limits._Renewer, "RENEW_AFTER", 1.0)
-    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
-    try:
-        _limit(server, "spechestra-llm", limit=2)
-        with server.client_settings(), limits.limit_slot("spechestra-llm")():
-            files = list((tmp_path / "home").rglob("concurrency_leases/*-*.json"))
-            assert len(files) == 1, files
-            first = json.loads(files[0].read_text())["expiration"]
-            deadline = time.monotonic() + 30
-            while json.loads(files[0].read_text())["expiration"] == first and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert json.loads(files[0].read_text())["expiration"] > first, "the lease was not renewed"
-            assert _limit(server, "spechestra-llm").active_slots == 1
-        limits.settle()
-        assert _limit(server, "spechestra-llm").active_slots == 0
-    finally:
-        server.stop()
+    server = lease_server
+    _limit(server, "renewed", limit=2)
+    with server.client_settings(), limits.limit_slot("renewed")():
+        files = list(server.home.rglob("concurrency_leases/*-*.json"))
+        assert len(files) == 1, files
+        first = json.loads(files[0].read_text())["expiration"]
+        deadline = time.monotonic() + 30
+        while json.loads(files[0].read_text())["expiration"] == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert json.loads(files[0].read_text())["expiration"] > first, "the lease was not renewed"
+        assert _limit(server, "renewed").active_slots == 1
+    limits.settle()
+    assert _limit(server, "renewed").active_slots == 0
 
 
-def test_a_spec_keeps_its_slot_only_for_its_next_call(tmp_path):
+def test_a_spec_keeps_its_slot_only_for_its_next_call(lease_server):
     """A spec asks for its tests right after its code: the slot stays with it for LINGER_SECONDS
     (one take instead of two), then goes back by itself; a spec's end gives it back at once."""
     from spechestra.orchestration import limits
-    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
-    try:
-        _limit(server, "spechestra-llm", limit=1)
-        with server.client_settings():
-            gate = limits.limit_slot("spechestra-llm")
-            with gate():
-                pass
-            with gate():  # the next call within the linger: the same slot, no second take
-                assert _limit(server, "spechestra-llm").active_slots == 1
-            deadline = time.monotonic() + 10
-            while _limit(server, "spechestra-llm").active_slots and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _limit(server, "spechestra-llm").active_slots == 0, "a kept slot was never given back"
-            other = limits.limit_slot("spechestra-llm")
-            with gate():
-                pass
-            limits.settle()
-            assert _limit(server, "spechestra-llm").active_slots == 0
-            with other():  # the only slot is free for another spec at once
-                pass
-            limits.settle()
-    finally:
-        server.stop()
+    server = lease_server
+    _limit(server, "kept", limit=1)
+    with server.client_settings():
+        gate = limits.limit_slot("kept")
+        with gate():
+            pass
+        with gate():  # the next call within the linger: the same slot, no second take
+            assert _limit(server, "kept").active_slots == 1
+        deadline = time.monotonic() + 10
+        while _limit(server, "kept").active_slots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _limit(server, "kept").active_slots == 0, "a kept slot was never given back"
+        other = limits.limit_slot("kept")
+        with gate():
+            pass
+        limits.settle()
+        assert _limit(server, "kept").active_slots == 0
+        with other():  # the only slot is free for another spec at once
+            pass
+        limits.settle()
