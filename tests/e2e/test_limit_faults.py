@@ -79,8 +79,8 @@ def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(lease_server
     call, cost ~65 ms of every call). The lease file on disk must move forward while a slot is held."""
     import json
 
-    from spechestra.orchestration import limits
-    monkeypatch.setattr(limits._Renewer, "RENEW_AFTER", 1.0)
+    from spechestra.orchestration import limits, slots
+    monkeypatch.setattr(slots._Renewer, "RENEW_AFTER", 1.0)
     server = lease_server
     _limit(server, "renewed", limit=2)
     with server.client_settings(), limits.limit_slot("renewed")():
