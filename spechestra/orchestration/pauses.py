@@ -8,7 +8,6 @@ callback, or a real Prefect pause that the UI, the terminal and `spechestra revi
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import threading
 import time
@@ -268,30 +267,6 @@ def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None
             raise ReviewError(f"flow run {flow_run_id} is not waiting for review "
                               f"(state: {state.name if state else 'unknown'})", flow_run_id=flow_run_id)
         time.sleep(0.5)
-    details = run.state.state_details if run.state else None
-    response_key = ((details.run_input_keyset or {}) if details else {}).get("response")
-    answer = form_answer(ReviewDecision(approve=approve, comment=comment))
-    try:
-        resume_with_input(str(run.id), answer)
-    except Exception:
-        if _stored_answer(str(run.id), response_key) is None:
-            raise
-    # Two answers at once can both be accepted by the server, one after the other: the run acts
-    # on the one it stored, so that is the one this command reports (or refuses to claim).
-    stored = _stored_answer(str(run.id), response_key)
-    if stored is not None and stored != answer:
-        raise ReviewError(f"another answer reached flow run {run.id} first ({stored.get('decision', '?')}"
-                          + (f": {stored['comment']!r}" if stored.get("comment") else "")
-                          + "); this one was not applied", flow_run_id=str(run.id))
-    return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {details.pause_key if details else 'its pause'}"
-
-
-def _stored_answer(flow_run_id: str, key: Optional[str]) -> Optional[dict]:
-    """The answer the paused run will read (its run input), or None when none is stored yet."""
-    if not key:
-        return None
-    try:
-        with client() as c:
-            return json.loads(c.read_flow_run_input(flow_run_id=UUID(flow_run_id), key=key))
-    except Exception:  # not stored (404), or not JSON
-        return None
+    resume_with_input(str(run.id), form_answer(ReviewDecision(approve=approve, comment=comment)))
+    key = run.state.state_details.pause_key if run.state and run.state.state_details else ""
+    return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {key or 'its pause'}"
