@@ -54,7 +54,8 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
         # The reaper holds the deadline itself and ends with this process: a killed CLI (no
         # bubblewrap to end the run with it) leaves nothing running past the timeout.
         own = f",wall={timeout + GRACE:g},parent=1"
-        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed) + own, *cmd]
+        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed) + own,
+                 *sandbox.landlock_args(box, [private, *writable]), *cmd]
         full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

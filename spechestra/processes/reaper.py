@@ -1,6 +1,6 @@
 """Runs a command and, when it ends or is told to stop, kills every process it left behind.
 
-`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S,wall=S,parent=1] CMD...`. Standalone (standard library; no spechestra import, only its sibling
+`python reaper.py [--limits=cpu=S,data=B,fsize=B,procs=N,poll=S,wall=S,parent=1] [--writable=JSON] CMD...`. Standalone (standard library; no spechestra import, only its sibling
 `control.py` as a plain module, so it starts fast and cannot be shadowed) and Linux-aware:
 it makes itself a child subreaper, so a background process that the command detached (`&`,
 `setsid`, a new session) is re-parented here instead of to init, and can still be found and
@@ -13,6 +13,7 @@ processes, watched here (RLIMIT_NPROC counts a user's processes machine-wide and
 root). A limit reached is reported on its own line (`LIMIT_MARKER what`).
 """
 
+import json
 import os
 import resource
 import signal
@@ -85,6 +86,22 @@ def parse_limits(argv: list[str]) -> tuple[dict, list[str]]:
     return {}, argv
 
 
+def parse_writable(argv: list[str]) -> tuple[list, list[str]]:
+    """`--writable=JSON-LIST`: the only folders the command may write (Landlock), where no
+    bubblewrap contains it."""
+    if argv and argv[0].startswith("--writable="):
+        return json.loads(argv[0][len("--writable="):]), argv[1:]
+    return [], argv
+
+
+def prepare_child(limits: dict, writable: list) -> None:
+    """In the command's process, before it starts (inherited by everything it starts)."""
+    apply_limits(limits)
+    if writable:
+        import landlock
+        landlock.restrict_writes([*writable, os.devnull])
+
+
 def apply_limits(limits: dict) -> None:
     """In the command's process, before it starts (inherited by everything it starts)."""
     for key, which, extra in (("cpu", resource.RLIMIT_CPU, 2), ("data", resource.RLIMIT_DATA, 0),
@@ -142,8 +159,9 @@ def keep_deadline(seconds: float) -> None:
 def main(argv: list[str]) -> int:
     parent = os.getppid()  # inside bubblewrap, the sandbox's init: it ends with the caller too
     limits, argv = parse_limits(argv)
+    writable, argv = parse_writable(argv)
     become_subreaper()
-    child = subprocess.Popen(argv, preexec_fn=(lambda: apply_limits(limits)) if limits else None)
+    child = subprocess.Popen(argv, preexec_fn=(lambda: prepare_child(limits, writable)) if limits or writable else None)
     hit: list = []
     if "procs" in limits:
         threading.Thread(target=watch_processes, args=(int(limits["procs"]), limits.get("poll", 0.05), hit),

@@ -18,6 +18,7 @@ key, never a Prefect setting. `SPECHESTRA_SANDBOX` says what happens where bubbl
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -50,10 +51,13 @@ class Containment:
     sandboxed: bool
     network: bool
     why_not: str = ""
+    landlocked: bool = False  # no bubblewrap, but writes limited to the run's own folders (Landlock)
 
     def describe(self) -> str:
         if self.sandboxed:
             return "bubblewrap, " + ("network allowed (the spec asks for it)" if self.network else "no network")
+        if self.landlocked:
+            return f"NOT sandboxed ({self.why_not}); only writes are limited (Landlock) to the run's own folders"
         return f"NOT sandboxed ({self.why_not})"
 
 
@@ -90,7 +94,21 @@ def containment(network: bool = False) -> Containment:
         raise SandboxUnavailable(f"SPECHESTRA_SANDBOX=required, but {why}; install bubblewrap where user "
                                  "namespaces work, or set SPECHESTRA_SANDBOX=auto to run generated code uncontained")
     _warn_once(why)
-    return Containment(False, True, why)
+    return Containment(False, True, why, landlocked=_landlock_abi() >= 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _landlock_abi() -> int:
+    from . import landlock
+    return landlock.abi()
+
+
+def landlock_args(box: Containment, writable: Iterable[str]) -> list[str]:
+    """The reaper's `--writable` where bubblewrap is missing but Landlock works (mode `auto`):
+    the run still writes only its own folders, as it would in the sandbox."""
+    if not box.landlocked:
+        return []
+    return ["--writable=" + json.dumps([os.path.realpath(p) for p in writable if os.path.exists(p)])]
 
 
 def summary(box: Containment, networked: Iterable[str] = ()) -> str:

@@ -142,3 +142,23 @@ def test_a_killed_caller_leaves_no_test_running_past_its_timeout(tmp_path, mode)
     finally:
         for pid in _running(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not __import__("spechestra.processes.landlock", fromlist=["abi"]).abi(),
+                    reason="this kernel has no Landlock")
+def test_without_bubblewrap_writes_are_still_limited_to_the_runs_own_folders(tmp_path, monkeypatch):
+    """Before: where bubblewrap could not run (mode auto), generated tests could write anywhere the
+    user can: build/conftest.py, a dependency's module, which later specs then imported. Landlock
+    now limits the writes; SPECHESTRA_SANDBOX=off still means nothing is limited."""
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "simulated: bubblewrap is not installed")
+    mine, build = tmp_path / "stage", tmp_path / "build"
+    mine.mkdir()
+    build.mkdir()
+    code = (f"open({str(mine / 'ok')!r}, 'w').write('1')\n"
+            f"try:\n    open({str(build / 'conftest.py')!r}, 'w').write('x')\nexcept OSError as e:\n    print('refused', e)\n")
+    run = _python(code, tmp_path, writable=[str(mine)])
+    assert (mine / "ok").exists() and not (build / "conftest.py").exists(), run.output
+    assert "refused" in run.output and "Landlock" in run.contained, (run.output, run.contained)
+    with temporary_settings(sandbox="off"):
+        _python(code, tmp_path, writable=[str(mine)])
+    assert (build / "conftest.py").exists()  # off: the user's explicit choice
