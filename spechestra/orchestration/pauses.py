@@ -8,6 +8,7 @@ callback, or a real Prefect pause that the UI, the terminal and `spechestra revi
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import time
@@ -267,6 +268,42 @@ def answer_review(flow_run_id: str, approve: bool, comment: Optional[str] = None
             raise ReviewError(f"flow run {flow_run_id} is not waiting for review "
                               f"(state: {state.name if state else 'unknown'})", flow_run_id=flow_run_id)
         time.sleep(0.5)
-    resume_with_input(str(run.id), form_answer(ReviewDecision(approve=approve, comment=comment)))
-    key = run.state.state_details.pause_key if run.state and run.state.state_details else ""
-    return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {key or 'its pause'}"
+    details = run.state.state_details if run.state else None
+    answer = form_answer(ReviewDecision(approve=approve, comment=comment))
+    claim = _claim(str(run.id), details, answer)
+    try:
+        resume_with_input(str(run.id), answer)
+    except Exception:
+        _unclaim(str(run.id), claim)  # nothing was answered: the review is open to others again
+        raise
+    return f"{'approved' if approve else 'rejected'} {run.name} ({run.id}) at {details.pause_key if details else 'its pause'}"
+
+
+def _claim(flow_run_id: str, details, answer: dict) -> Optional[str]:
+    """Claim the pause before answering it: a run input under a key of its own, which the
+    server creates once (a unique key). Two answers at once both resumed the run before, both
+    said so, and the run acted on either; now the second is refused, naming the first."""
+    keyset = (details.run_input_keyset or {}) if details else {}
+    if not keyset.get("response"):
+        return None
+    key = f"{keyset['response']}-claimed"
+    with client() as c:
+        try:
+            c.create_flow_run_input(UUID(flow_run_id), key=key, value=json.dumps(answer))
+            return key
+        except Exception as exc:
+            if getattr(getattr(exc, "response", None), "status_code", 0) != 409:
+                raise
+            try:
+                first = json.loads(c.read_flow_run_input(flow_run_id=UUID(flow_run_id), key=key))
+            except Exception:
+                first = {}
+    said = first.get("decision", "an answer") + (f": {first['comment']!r}" if first.get("comment") else "")
+    raise ReviewError(f"another answer reached flow run {flow_run_id} first ({said}); this one was not applied",
+                      flow_run_id=flow_run_id)
+
+
+def _unclaim(flow_run_id: str, key: Optional[str]) -> None:
+    if key:
+        with contextlib.suppress(Exception), client() as c:
+            c.delete_flow_run_input(flow_run_id=UUID(flow_run_id), key=key)

@@ -107,3 +107,37 @@ def test_the_form_links_the_whole_architecture_and_takes_any_case(project):
     resume_with_input(run_id, {"decision": "APPROVE"})
     thread.join(60)
     assert box["result"].ready_for_build, box["result"].message
+
+
+def test_two_answers_at_once_one_wins_and_the_other_says_so(project):
+    """Before: `review --approve` and `--reject` at the same moment both printed success (3 of 5
+    trials) and the specs were kept or deleted at random. Now exactly one answer claims the
+    review, and it is the one the run acted on."""
+    from spechestra.errors import ReviewError
+    from spechestra.orchestration.pauses import answer_review
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    _wait_paused(run_id)
+    said, go = {}, threading.Barrier(2)
+
+    def answer(approve):
+        go.wait()
+        try:
+            said[approve] = answer_review(run_id, approve, comment="approve" if approve else "reject")
+        except ReviewError as exc:
+            said[approve] = exc
+
+    answerers = [threading.Thread(target=answer, args=(a,)) for a in (True, False)]
+    for t in answerers:
+        t.start()
+    for t in answerers:
+        t.join(60)
+    won = [a for a, s in said.items() if isinstance(s, str)]
+    lost = [s for s in said.values() if isinstance(s, ReviewError)]
+    assert len(won) == 1 and len(lost) == 1, said
+    assert "this one was not applied" in str(lost[0])
+    if won == [True]:
+        _wait_paused(run_id)
+        resume_with_input(run_id, {"decision": "approve"})
+    thread.join(60)
+    assert box["result"].ready_for_build is won[0], (won, box["result"].message)
