@@ -120,6 +120,17 @@ class WorkflowError(ProjectError):
         super().__init__(message, workflow=workflow, **fields)
 
 
+class CannotWrite(SpechestraError, OSError):
+    """A file Spechestra must write cannot be written: the disk is full, the folder read-only or
+    not this user's. `path` names the file; the message says why and what to do (an errno alone,
+    "[Errno 28] No space left on device", named neither)."""
+
+    path: Optional[str]
+
+    def __init__(self, message: str, path: Optional[str] = None, **fields: Any):
+        super().__init__(message, path=path, **fields)
+
+
 class ProjectBusy(SpechestraError, RuntimeError):
     """Another build (or compose) holds the project's lock for longer than this one may wait."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ProjectError
+from ..errors import CannotWrite, ProjectError
 from ..processes.control import alive
 
 
@@ -32,17 +33,46 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file: mkstemp's 06
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[str]:
     """A temporary file beside `path`; renamed over it if the block succeeds, removed if not."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     try:
         yield tmp
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, CannotWrite) and exc.errno in _WRITE_SIDE:
+            raise cannot_write(path, exc) from None
         raise
+
+
+#: Errors that are the target's (its disk, its folder), not a source's being read.
+_WRITE_SIDE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def cannot_write(path: Path, exc: OSError) -> CannotWrite:
+    """One line naming the file, why it cannot be written and what to do."""
+    folder = path.parent if path.parent.exists() else next((p for p in path.parents if p.exists()), path.parent)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(folder).free / 2**20:,.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        why = (f"no space left on the device ({free} in {folder}); free some space (or set TMPDIR to a "
+               "larger disk) and run the same command again: what was paid for is kept")
+    elif exc.errno == errno.EROFS:
+        why = f"{folder} is on a read-only file system; make it writable or use a project folder that is"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        why = f"{folder} is not writable by this user; fix its permissions or use a project folder you own"
+    else:
+        why = exc.strerror or str(exc)
+    return CannotWrite(f"cannot write {path}: {why}", path=str(path), errno=exc.errno)
 
 
 def temp_prefix(name: str) -> str:
