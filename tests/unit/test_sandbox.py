@@ -18,6 +18,14 @@ needs_bwrap = pytest.mark.skipif(sandbox.unavailable() is not None,
                                  reason=f"bubblewrap cannot run here: {sandbox.unavailable()}")
 
 
+def _write_probe(mine, elsewhere) -> str:
+    """Code that writes `mine/ok` and tries `elsewhere`, printing "refused ..." when it cannot."""
+    mine.mkdir()
+    elsewhere.parent.mkdir(exist_ok=True)
+    return (f"open({str(mine / 'ok')!r}, 'w').write('1')\n"
+            f"try:\n    open({str(elsewhere)!r}, 'w').write('x')\nexcept OSError as e:\n    print('refused', e)\n")
+
+
 def _python(code: str, cwd, timeout: float = 60, **kw):
     return run_reaped([sys.executable, "-c", code], str(cwd), timeout, **kw)
 
@@ -67,11 +75,7 @@ def test_home_prefect_home_and_env_files_are_hidden(tmp_path, monkeypatch):
 @needs_bwrap
 def test_only_the_writable_folders_can_be_written(tmp_path):
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
-    mine.mkdir()
-    theirs.mkdir()
-    code = (f"open({str(mine / 'ok')!r}, 'w').write('1')\n"
-            f"try:\n    open({str(theirs / 'no')!r}, 'w').write('1')\nexcept OSError as e:\n    print(e)\n")
-    run = _python(code, tmp_path, writable=[str(mine)])
+    run = _python(_write_probe(mine, theirs / "no"), tmp_path, writable=[str(mine)])
     assert (mine / "ok").exists() and not (theirs / "no").exists()
     assert sandbox.refusals(run.output) == [f"the sandbox refused a write outside the build: {theirs / 'no'}"]
 
@@ -152,10 +156,7 @@ def test_without_bubblewrap_writes_are_still_limited_to_the_runs_own_folders(tmp
     now limits the writes; SPECHESTRA_SANDBOX=off still means nothing is limited."""
     monkeypatch.setattr(sandbox, "unavailable", lambda: "simulated: bubblewrap is not installed")
     mine, build = tmp_path / "stage", tmp_path / "build"
-    mine.mkdir()
-    build.mkdir()
-    code = (f"open({str(mine / 'ok')!r}, 'w').write('1')\n"
-            f"try:\n    open({str(build / 'conftest.py')!r}, 'w').write('x')\nexcept OSError as e:\n    print('refused', e)\n")
+    code = _write_probe(mine, build / "conftest.py")
     run = _python(code, tmp_path, writable=[str(mine)])
     assert (mine / "ok").exists() and not (build / "conftest.py").exists(), run.output
     assert "refused" in run.output and "Landlock" in run.contained, (run.output, run.contained)
