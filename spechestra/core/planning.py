@@ -29,6 +29,7 @@ from .graph import find_cycle, mermaid, topological_order
 from .models import VerifyResult
 from .names import check_spec_name, check_spec_names, collision
 from .project import Layout, check_project_dir, find_specs_dir, load_arrangement
+from .publishing import sha256
 from .spec_build import SpecJob
 from .spec_parser import CachingSpecParser
 from .workflow import WorkflowPlan
@@ -220,7 +221,7 @@ class Project:
             job = make_job(name, deps[name], layout, model, import_dirs, llm_limit)
             text = self.parser.read_spec(name)
             key = cache_key(job, text, [jobs[d].cache_key for d in deps[name]], soloist, llm)
-            jobs[name] = replace(job, cache_key=key, spec_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            jobs[name] = replace(job, cache_key=key, spec_sha256=sha256(text),
                                  network=self.wants_network(name))
         return jobs, order
 

@@ -9,7 +9,6 @@ No Prefect in this module: the task wrapper lives in `orchestration.build`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from .fileio import atomic_write, inside
 from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
 from .project import Layout
+from .publishing import sha256
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class SpecJob:
 
 def changed_since_plan(job: SpecJob, spec_text: str) -> bool:
     """Whether the spec's text is no longer the one the build planned (and keyed its cache) from."""
-    return bool(job.spec_sha256) and hashlib.sha256(spec_text.encode("utf-8")).hexdigest() != job.spec_sha256
+    return bool(job.spec_sha256) and sha256(spec_text) != job.spec_sha256
 
 
 def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[bool, str]:
@@ -81,7 +81,7 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
         run = None
         if root and not job.network:  # warm: one sandbox per build, each run Landlock-bound to its own stage
             run = warm.run_pytest([*args, "--junitxml={run_tmp}/report.xml"], build, job.test_timeout, paths,
-                                  writable=[root], writable_root=str(staging_root(job.layout)), report=report,
+                                  writable=[root], writable_root=str(staging_root(job.layout.build_dir)), report=report,
                                   declared_env=job.layout.declared_env())
         if run is None:
             run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build, job.test_timeout,
@@ -241,7 +241,7 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
 def staging(layout: Layout, name: str):
     """A private folder for one spec's build, inside build/ (so the tests see the project's
     conftest and environment files) and removed afterwards."""
-    root = staging_root(layout)
+    root = staging_root(layout.build_dir)
     root.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{name.replace('/', '.')}-{os.getpid()}-", dir=root))
     try:
@@ -250,13 +250,13 @@ def staging(layout: Layout, name: str):
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def staging_root(layout: Layout) -> Path:
-    return Path(layout.build_dir) / ".spechestra" / "staging"
+def staging_root(build_dir: str) -> Path:
+    return Path(build_dir) / ".spechestra" / "staging"
 
 
 def remove_stale_staging(build_dir: str) -> list[str]:
     """Staging folders whose build process is gone (killed): removed at the next build."""
-    root, removed = Path(build_dir) / ".spechestra" / "staging", []
+    root, removed = staging_root(build_dir), []
     for stage in root.iterdir() if root.is_dir() else []:
         match = re.match(r".+-(\d+)-[^-]+$", stage.name)
         if match and not alive(int(match.group(1))):

@@ -82,24 +82,41 @@ class Gate:
         _RELEASER.give_back(held[0], self.name, held[1])
 
 
-class _Linger:
+class _Helper:
+    """One daemon thread running `_loop`, started on first use (again in a forked child, which
+    inherits the object but not the thread)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._thread: Optional[threading.Thread] = None
+        self._pid = 0
+        self._starting = threading.Lock()
+
+    def _running(self) -> None:
+        with self._starting:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class _Linger(_Helper):
     """Gives back each kept slot when its time is up, from one thread."""
 
     def __init__(self) -> None:
+        super().__init__("spechestra-slot-linger")
         self._due: list = []  # (when, tie, gate, held)
         self._wake = threading.Condition()
-        self._thread: Optional[threading.Thread] = None
-        self._pid = 0
         self._tie = 0
 
     def later(self, gate: Gate, held: tuple) -> None:
+        self._running()
         with self._wake:
             self._tie += 1
             heapq.heappush(self._due, (time.monotonic() + LINGER_SECONDS, self._tie, gate, held))
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="spechestra-slot-linger", daemon=True)
-                self._thread.start()
             self._wake.notify()
 
     def now(self) -> None:
@@ -225,7 +242,7 @@ def _forget_client() -> None:
             _CLIENTS.pop(key)
 
 
-class _Renewer:
+class _Renewer(_Helper):
     """Renews every lease this process holds, before it ends, from one thread. A call shorter
     than RENEW_AFTER costs no renewal at all; a killed process stops renewing, and the server's
     repossessor frees its slots within about LEASE_SECONDS."""
@@ -233,18 +250,14 @@ class _Renewer:
     RENEW_AFTER = LEASE_SECONDS / 3
 
     def __init__(self) -> None:
+        super().__init__("spechestra-lease-renewer")
         self._held: dict[UUID, list] = {}  # lease -> [when last taken or renewed, the client it came from]
         self._lock = threading.Lock()
-        self._thread: Optional[threading.Thread] = None
-        self._pid = 0
 
     def hold(self, lease: UUID, through) -> None:
+        self._running()
         with self._lock:
             self._held[lease] = [time.monotonic(), through]
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="spechestra-lease-renewer", daemon=True)
-                self._thread.start()
 
     def drop(self, lease: UUID) -> None:
         with self._lock:
@@ -274,24 +287,18 @@ class _Renewer:
 _RENEWER = _Renewer()
 
 
-class _Releaser:
+class _Releaser(_Helper):
     """Gives slots back from one thread, so the call that is done does not wait for the server
     (15-30 ms a call on a busy local server). A slot is given back a moment later, never
     sooner, so the limit only ever counts more calls in flight than there are; whatever is
     still queued when the process exits is given back then."""
 
     def __init__(self) -> None:
+        super().__init__("spechestra-slot-releaser")
         self._queue: queue.Queue = queue.Queue()
-        self._thread: Optional[threading.Thread] = None
-        self._pid = 0
-        self._lock = threading.Lock()
 
     def give_back(self, lease: UUID, name: str, through) -> None:
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._loop, name="spechestra-slot-releaser", daemon=True)
-                self._thread.start()
+        self._running()
         self._queue.put((lease, name, through))
 
     def _loop(self) -> None:

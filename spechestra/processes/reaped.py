@@ -48,13 +48,13 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
     """Run generated code: `cwd` and `readable` are what it reads, `writable` the folders it may
     change (besides a private HOME/TMPDIR, removed afterwards)."""
     box = sandbox.containment(network)
-    paths = [*import_paths, *[p for p in settings_pythonpath() if p not in import_paths]]
+    paths = with_caller_pythonpath(import_paths)
     with tempfile.TemporaryDirectory(prefix="spechestra-run-") as private, tempfile.TemporaryFile() as out:
         env = sandbox.child_env(paths, private, box.network, declared_env)
         # The reaper holds the deadline itself and ends with this process: a killed CLI (no
         # bubblewrap to end the run with it) leaves nothing running past the timeout.
-        own = f",wall={timeout + GRACE:g},parent=1"
-        inner = [sys.executable, str(REAPER), "--limits=" + limits_for(timeout, box.sandboxed) + own,
+        bounds = {**limits_for(timeout, box.sandboxed), "wall": timeout + GRACE, "parent": 1}
+        inner = [sys.executable, str(REAPER), "--limits=" + ",".join(f"{k}={v}" for k, v in bounds.items()),
                  *sandbox.landlock_args(box, [private, *writable]), *cmd]
         full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -82,13 +82,19 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
                       limits[-1] if limits else "", box.describe())
 
 
-def limits_for(timeout: float, sandboxed: bool) -> str:
-    """The reaper's --limits: CPU time per process bounded by the wall timeout (a spinning test
-    ends there anyway), the rest from the settings. Inside a PID namespace the process watch
-    reads only the run's own processes, so it looks often."""
-    return ",".join([f"cpu={max(1, int(timeout) + 1)}", f"data={settings.sandbox_memory_mb * 2**20}",
-                     f"fsize={settings.sandbox_output_mb * 2**20}", f"procs={settings.sandbox_processes}",
-                     f"poll={0.05 if sandboxed else 0.25}"])
+def limits_for(timeout: float, sandboxed: bool) -> dict[str, float]:
+    """A run's limits (the reaper's, the warm runner's): CPU time per process bounded by the wall
+    timeout (a spinning test ends there anyway), the rest from the settings. Inside a PID
+    namespace the process watch reads only the run's own processes, so it looks often."""
+    return {"cpu": max(1, int(timeout) + 1), "data": settings.sandbox_memory_mb * 2**20,
+            "fsize": settings.sandbox_output_mb * 2**20, "procs": settings.sandbox_processes,
+            "poll": 0.05 if sandboxed else 0.25}
+
+
+def with_caller_pythonpath(import_paths: Iterable[str]) -> list[str]:
+    """A run's import path: its own folders, then the caller's PYTHONPATH entries not among them."""
+    paths = list(import_paths)
+    return paths + [p for p in settings_pythonpath() if p not in paths]
 
 
 def settings_pythonpath() -> list[str]:

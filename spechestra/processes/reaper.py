@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # even under PYTHONSAFEPATH
 from control import is_zombie  # noqa: E402  (the sibling file, as a plain module)
@@ -119,15 +120,18 @@ def watch_processes(limit: int, poll: float, hit: list) -> None:
             kill_left_behind()
 
 
-def limit_reached(code: int, limits: dict, hit: list) -> str:
+def limit_reached(code: int, limits: dict, hit: list, printed: Optional[int] = None) -> str:
+    """Which limit ended the command, in words ("" none). `code`: its exit code, negative for a
+    signal; `printed`: the size of its output (default: this process's stdout, a file)."""
     if hit:
         return hit[0]
     if code == -signal.SIGXCPU and "cpu" in limits:
         return f"more than {limits['cpu']:g} s of CPU time"
-    try:
-        printed = os.fstat(1).st_size
-    except OSError:
-        printed = 0
+    if printed is None:
+        try:
+            printed = os.fstat(1).st_size
+        except OSError:
+            printed = 0
     if "fsize" in limits and (code == -signal.SIGXFSZ or printed >= limits["fsize"]):
         return f"more than {limits['fsize'] / 2**20:g} MiB of output (or of one file)"
     return ""

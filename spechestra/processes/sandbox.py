@@ -94,11 +94,12 @@ def containment(network: bool = False) -> Containment:
         raise SandboxUnavailable(f"SPECHESTRA_SANDBOX=required, but {why}; install bubblewrap where user "
                                  "namespaces work, or set SPECHESTRA_SANDBOX=auto to run generated code uncontained")
     _warn_once(why)
-    return Containment(False, True, why, landlocked=_landlock_abi() >= 1)
+    return Containment(False, True, why, landlocked=landlock_abi() >= 1)
 
 
 @functools.lru_cache(maxsize=1)
-def _landlock_abi() -> int:
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI (0: none), asked once per process."""
     from . import landlock
     return landlock.abi()
 

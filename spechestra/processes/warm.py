@@ -30,9 +30,9 @@ from typing import IO, Iterable, Optional
 
 from ..errors import WarmRunnerUnavailable
 from ..settings import settings
-from . import landlock, sandbox
+from . import sandbox
 from .control import signal_group
-from .reaped import GRACE, ProcessRun, limits_for, settings_pythonpath
+from .reaped import GRACE, ProcessRun, limits_for, settings_pythonpath, with_caller_pythonpath
 
 SERVER = Path(__file__).with_name("warm_server.py")
 IDLE_SECONDS = 30.0     # an unused server exits after this long (a build's gaps are shorter)
@@ -41,14 +41,9 @@ START_SECONDS = 30.0    # a server not ready by then is given up (the build runs
 _log = logging.getLogger("spechestra.sandbox")
 
 
-@functools.lru_cache(maxsize=1)
-def _landlock_abi() -> int:
-    return landlock.abi()
-
-
 def usable(network: bool) -> bool:
     """Whether a run with this network choice can be warm here."""
-    if network or not settings.warm_tests or _landlock_abi() < 1:
+    if network or not settings.warm_tests or sandbox.landlock_abi() < 1:
         return False
     return sandbox.containment(False).sandboxed
 
@@ -61,13 +56,13 @@ def run_pytest(args: list[str], cwd: str, timeout: float, import_paths: Iterable
     None: not possible here or now (run it cold)."""
     if not usable(False):
         return None
-    paths = [*import_paths, *[p for p in settings_pythonpath() if p not in import_paths]]
+    paths = with_caller_pythonpath(import_paths)
     where = os.path.realpath(cwd)
     request: dict = {"cwd": where, "argv": args, "import_paths": paths,
                "writable": [os.path.realpath(w) for w in writable], "timeout": timeout, "keep": keep,
                "env": {k: v for k, v in sandbox.child_env(paths, "", False, declared_env).items()
                        if k not in ("HOME", "TMPDIR")},
-               "limits": _parse(limits_for(timeout, sandboxed=True))}
+               "limits": limits_for(timeout, sandboxed=True)}
     try:
         server = _server(where, os.path.realpath(writable_root))
         answer = server.run(request, timeout + GRACE + 15)
@@ -78,10 +73,6 @@ def run_pytest(args: list[str], cwd: str, timeout: float, import_paths: Iterable
         Path(report).write_text(answer["report"], encoding="utf-8")
     return ProcessRun(answer.get("returncode"), answer.get("output", ""), bool(answer.get("timed_out")),
                       int(answer.get("left", 0)), answer.get("limit", ""), sandbox.containment(False).describe())
-
-
-def _parse(limits: str) -> dict:
-    return {k: float(v) for k, v in (item.split("=", 1) for item in limits.split(",") if item)}
 
 
 class WarmServer:

@@ -106,16 +106,12 @@ def run_process(req: dict, reply_fd: int, path: list) -> None:
             os.close(reply_fd)
             test_process(req, tmp, out_fd, path)
         os.close(out_fd)
-        answer.update(watch(pid, req))
+        code, timed_out, hit = watch(pid, req)
         answer["left"] = reaper.kill_left_behind()
-        limits = req.get("limits") or {}
-        try:
-            printed = os.stat(output).st_size
-        except OSError:
-            printed = 0
-        hit = answer.pop("hit")
-        reached = hit or _limit(answer.get("returncode"), limits, printed)
-        answer["limit"] = reached
+        answer["timed_out"] = timed_out
+        answer["returncode"] = None if timed_out else (code if code >= 0 else 128 - code)  # as the reaper exits
+        answer["limit"] = "" if timed_out else reaper.limit_reached(code, req.get("limits") or {}, [hit] if hit else [],
+                                                                    os.stat(output).st_size)
         answer["output"] = _tail(output, int(req.get("keep", 200_000)))
         report = os.path.join(tmp, "report.xml")
         answer["report"] = _tail(report, REPORT_LIMIT) if os.path.exists(report) else None
@@ -128,33 +124,24 @@ def run_process(req: dict, reply_fd: int, path: list) -> None:
     os._exit(0)
 
 
-def watch(pid: int, req: dict) -> dict:
-    """Wait for the test process within the timeout and the process limit."""
+def watch(pid: int, req: dict) -> tuple[int, bool, str]:
+    """Wait for the test process within the timeout and the process limit: (its exit code,
+    negative for a signal; whether it timed out; the process limit it passed, or "")."""
     limits = req.get("limits") or {}
     deadline = time.monotonic() + float(req["timeout"])
     procs, poll = int(limits.get("procs", 0)), float(limits.get("poll", 0.05))
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            code = os.waitstatus_to_exitcode(status)
-            return {"returncode": code if code >= 0 else 128 - code, "signal": -code if code < 0 else 0,
-                    "timed_out": False, "hit": ""}
-        if time.monotonic() > deadline:
+            return os.waitstatus_to_exitcode(status), False, ""
+        over_time = time.monotonic() > deadline
+        too_many = bool(procs) and len([p for p in reaper.descendants(os.getpid()) if not is_zombie(p)]) > procs
+        if over_time or too_many:
             reaper.kill_left_behind()
-            os.waitpid(pid, 0)
-            return {"returncode": None, "signal": 0, "timed_out": True, "hit": ""}
-        if procs and len([p for p in reaper.descendants(os.getpid()) if not is_zombie(p)]) > procs:
-            reaper.kill_left_behind()
-            os.waitpid(pid, 0)
-            return {"returncode": 137, "signal": 9, "timed_out": False, "hit": f"more than {procs} processes at once"}
+            _, status = os.waitpid(pid, 0)
+            return (os.waitstatus_to_exitcode(status), over_time,
+                    "" if over_time else f"more than {procs} processes at once")
         time.sleep(poll)
-
-
-def _limit(returncode, limits: dict, printed: int) -> str:
-    code = -(returncode - 128) if returncode is not None and returncode > 128 else (returncode or 0)
-    return reaper.limit_reached(code, limits, []) if code < 0 else (
-        f"more than {limits['fsize'] / 2**20:g} MiB of output (or of one file)"
-        if "fsize" in limits and printed >= limits["fsize"] else "")
 
 
 def _tail(path: str, keep: int) -> str:
