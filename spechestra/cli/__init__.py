@@ -14,8 +14,7 @@ from typing import Optional
 import click
 import typer
 
-from .. import install_check
-from ..core import redaction
+from .. import install_check, redaction
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
 from ..settings import export

@@ -16,7 +16,7 @@ from typing import Optional
 
 from pydantic import ValidationError
 
-from .fileio import atomic_write
+from .fileio import masked_write
 from .models import SpecOutcome
 
 _log = logging.getLogger("spechestra.cache")
@@ -49,7 +49,7 @@ class BuildCache:
     def put(self, key: str, outcome: SpecOutcome) -> bool:
         if not outcome.status.ok:
             return False
-        atomic_write(self._path(key), outcome.model_dump_json())
+        masked_write(self._path(key), outcome.model_dump_json())
         return True
 
     def __contains__(self, key: str) -> bool:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .. import redaction
 from ..errors import CannotWrite, ProjectError
 from ..processes.control import alive
 
@@ -105,6 +106,13 @@ def atomic_write(path: str | os.PathLike, text: str) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
     return path
+
+
+def masked_write(path: str | os.PathLike, text: str) -> Path:
+    """`atomic_write` for Spechestra's own records (manifests, cache entries, traces, answers,
+    outcomes): they hold text made by generated code and providers, so every known key is
+    masked first. Files the user's project owns (code, config) go through `atomic_write` as given."""
+    return atomic_write(path, redaction.redact(text))
 
 
 def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from .fileio import atomic_write
+from .fileio import masked_write
 from .models import SpecOutcome
 from .project import Layout, finished_dir
 
@@ -33,7 +33,7 @@ def earlier(layout: Layout, run_id: Optional[str], name: str) -> Optional[SpecOu
 
 def record(layout: Layout, run_id: Optional[str], outcome: SpecOutcome) -> None:
     if run_id:
-        atomic_write(layout.finished_path(run_id, outcome.name), outcome.model_dump_json())
+        masked_write(layout.finished_path(run_id, outcome.name), outcome.model_dump_json())
 
 
 def forget(project_dir: str, run_id: Optional[str]) -> None:

@@ -25,7 +25,7 @@ from typing import Callable, ContextManager, Iterator, Optional, Union
 from ..errors import LimitError
 from . import pricing, usage
 from .budget import Budget, BudgetReached
-from .fileio import atomic_write
+from .fileio import masked_write
 from .options import RETRIES, RETRY_DELAY
 
 #: HTTP statuses worth another try: timeout, too early, rate limited, server errors, overloaded.
@@ -113,7 +113,7 @@ class FileRecord:
             return []
 
     def save(self, answers: list) -> None:
-        atomic_write(self.path, json.dumps([list(a) for a in answers]))
+        masked_write(self.path, json.dumps([list(a) for a in answers]))
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .fileio import atomic_write
+from .fileio import atomic_write, masked_write
 from .models import Outcome, SpecOutcome
 from .project import Layout
 
@@ -72,7 +72,7 @@ def recover(layout: Layout, name: str, cache_key: str) -> Optional[SpecOutcome]:
 
 
 def write_record(project_dir: str, name: str, record: dict) -> None:
-    atomic_write(manifest_dir(project_dir) / f"{name.replace('/', '.')}.json", json.dumps(record, indent=1))
+    masked_write(manifest_dir(project_dir) / f"{name.replace('/', '.')}.json", json.dumps(record, indent=1))
 
 
 def publish(layout: Layout, outcome: SpecOutcome, spec_text: str, cache_key: str, replace_edits: bool,

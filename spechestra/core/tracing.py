@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Optional
 
-from .fileio import atomic_write
+from .fileio import masked_write
 from .models import Outcome
 from .text import first_line
 
@@ -107,7 +107,7 @@ def write_copy(trace: dict, build_dir: str) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     name = f"{trace['workflow'].replace('/', '.')}-{stamp}-{(trace.get('flow_run_id') or 'local')[:8]}.json"
     path = os.path.join(build_dir, ".spechestra", "traces", name)
-    atomic_write(path, json.dumps(plain(trace), indent=2, allow_nan=False))
+    masked_write(path, json.dumps(plain(trace), indent=2, allow_nan=False))
     return path
 
 

@@ -34,25 +34,27 @@ from prefect.states import Cancelled, Completed, Crashed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.variables import Variable
 
-from ..core import redaction
+from .. import redaction
 from ..core.llm_calls import is_transient
 from ..core.models import Outcome
 from ..errors import ConfigurationError, EndedEarly
 from ..server.address import api_url_for_this_process
 from ..server.temporary import wait_ready
 from ..settings import export, settings
+from .stored import RedactingPickle
 
 TASK_DEFAULTS: dict[str, Any] = {
     # Prefect's default cache policy includes the run id, so it never hits across runs; tasks
     # that want caching pass their own key function instead.
     "cache_policy": NO_CACHE,
     "persist_result": False,
+    "result_serializer": RedactingPickle(),  # a persisted result never holds a key
     "log_prints": True,
 }
 # Flow results are persisted (under PREFECT_HOME/storage): a returned state occasionally comes
 # back from the API without its in-memory data (MissingResult in a parent flow, seen in CI), and
 # a persisted result is read back instead.
-FLOW_DEFAULTS: dict[str, Any] = {"log_prints": True, "persist_result": True}
+FLOW_DEFAULTS: dict[str, Any] = {"log_prints": True, "persist_result": True, "result_serializer": RedactingPickle()}
 
 
 def retry_transient(task, task_run, state) -> bool:
@@ -229,7 +231,8 @@ def variable_value(name: str) -> Optional[str]:
 
 def markdown_artifact(markdown: str, key: Optional[str] = None, description: Optional[str] = None) -> str:
     """The artifact's id (a resume form links to it)."""
-    return str(create_markdown_artifact(markdown=markdown, key=key, description=description))
+    return str(create_markdown_artifact(markdown=redaction.redact(markdown), key=key,
+                                        description=redaction.redact(description or "") or None))
 
 
 def ui_link(path: str) -> str:
@@ -241,7 +244,7 @@ def ui_link(path: str) -> str:
 
 
 def table_artifact(rows: list[dict], key: Optional[str] = None, description: Optional[str] = None) -> None:
-    create_table_artifact(table=rows, key=key, description=description)
+    create_table_artifact(table=redaction.scrub(rows), key=key, description=redaction.redact(description or "") or None)
 
 
 # Outcomes that end a run without success, and the Prefect state each becomes.
@@ -261,6 +264,7 @@ def final_state(result: Any, outcome: Optional[Outcome] = None, message: Optiona
     message = message if message is not None else (getattr(result, "message", "") or getattr(result, "error", "")
                                                    or outcome.value)
     state, name = _ENDINGS[outcome]
+    message = redaction.redact(message)  # state messages reach the UI, events and the API as they are
     return state(message=message, data=EndedEarly(message, result), name=name)
 
 
@@ -295,7 +299,7 @@ def local_storage(path: str):
 
 def progress_artifact(percent: float, description: str):
     try:
-        return create_progress_artifact(progress=percent, description=description)
+        return create_progress_artifact(progress=percent, description=redaction.redact(description))
     except Exception:  # artifacts are a convenience; a build never fails for one
         return None
 

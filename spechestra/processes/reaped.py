@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .. import redaction
 from ..settings import environment, settings
 from . import sandbox
 from .control import signal_group
@@ -40,6 +41,11 @@ class ProcessRun:
     left_running: int = 0       # processes it left behind, killed
     limit: str = ""             # the resource limit it reached ("" none), in words
     contained: str = ""         # how it ran (`Containment.describe`)
+
+    def __post_init__(self):
+        # Generated code can print a key it read from a file: what it printed is masked before
+        # anything (a fix prompt, a state message, the manifest, a log line) sees it.
+        self.output = redaction.redact(self.output)
 
 
 def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[str] = (),
@@ -74,7 +80,10 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
         out.seek(0, os.SEEK_END)
         size = out.tell()
         out.seek(max(0, size - keep))
-        text = out.read().decode("utf-8", errors="replace")
+        tail = out.read()
+        if size > keep:  # from a line's start: a key cut in two is never half kept
+            tail = tail.partition(b"\n")[2]
+        text = tail.decode("utf-8", errors="replace")
     left = sum(int(n) for n in _LEFT.findall(text))
     limits = _LIMIT.findall(text)
     text = _LIMIT.sub("\n", _LEFT.sub("\n", text)).rstrip()

@@ -145,10 +145,16 @@ def watch(pid: int, req: dict) -> tuple[int, bool, str]:
 
 
 def _tail(path: str, keep: int) -> str:
+    """The last `keep` bytes, from a line's start (a key cut in two is never half kept: only
+    whole keys can be masked)."""
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - keep))
-        return handle.read().decode("utf-8", errors="replace")
+        start = max(0, handle.tell() - keep)
+        handle.seek(start)
+        tail = handle.read()
+    if start:
+        tail = tail.partition(b"\n")[2]
+    return tail.decode("utf-8", errors="replace")
 
 
 def serve(idle: float) -> int:

@@ -13,9 +13,10 @@ from typing import Callable, Optional
 
 from specsoloist.providers import LLMProvider
 
-from ..core import pricing, redaction, usage
+from .. import redaction
+from ..core import pricing, usage
 from ..core.llm_calls import chain, is_transient, retry_after_of, status_code
-from ..errors import ConfigurationError, ProviderError
+from ..errors import AnswerError, ConfigurationError, ProviderError
 
 
 @dataclass
@@ -109,6 +110,11 @@ def redacted(exc: BaseException) -> Exception:
                     transient=is_transient(exc), retry_after=retry_after_of(exc))
 
 
+KEY_IN_ANSWER = ("the model's answer contains one of your API keys (the value of a key setting); the answer was "
+                 "not used, written or stored. A key in a spec or in a file the prompt quotes is the usual cause: "
+                 "take it out, then build again")
+
+
 def _no_label() -> str:
     return ""
 
@@ -134,6 +140,8 @@ class MeteredProvider:
         usage.start()
         try:
             response = self.inner.generate(prompt, temperature=temperature, model=model)
+            if redaction.contains_secret(response):  # paid for (metered below), never written, cached or run
+                raise AnswerError(KEY_IN_ANSWER)
             return response
         except Exception as exc:
             error = redaction.redact(f"{type(exc).__name__}: {exc}")

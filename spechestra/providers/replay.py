@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..core.fileio import atomic_write
+from ..core.fileio import masked_write
 from ..errors import ProviderError
 
 
@@ -62,5 +62,5 @@ class RecordingProvider:
     def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
         response = self.inner.generate(prompt, temperature=temperature, model=model)
         record = {"key": prompt_key(prompt), "prompt": prompt, "response": response}
-        atomic_write(self.directory / f"{record['key']}.json", json.dumps(record, indent=1) + "\n")
+        masked_write(self.directory / f"{record['key']}.json", json.dumps(record, indent=1) + "\n")
         return response

@@ -10,12 +10,16 @@ Prefect turns them into state messages, events and stored results.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import sys
 import threading
-from typing import Optional
+from typing import Any, Optional
 
-from ..settings import secret_values
+from pydantic import BaseModel
+
+from .settings import secret_values
 
 MASK = "[redacted]"
 MIN_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
@@ -48,6 +52,42 @@ def redact(text: str) -> str:
 
 def contains_secret(text: str) -> bool:
     return any(secret in text for secret in _secrets)
+
+
+def scrub(value: Any) -> Any:
+    """`value` with every known key masked in every string it holds (models, dataclasses,
+    containers, exceptions' arguments), as a copy: what Prefect stores as a result is built from
+    generated code's output, which may have read a key from a file. The original is untouched."""
+    if not _secrets:
+        return value
+    return _scrub(value, set())
+
+
+def _scrub(value: Any, seen: set) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (int, float, bool, bytes, type(None))) or id(value) in seen:
+        return value
+    seen = seen | {id(value)}  # a structure that refers to itself is copied once, never looped
+    if isinstance(value, BaseModel):
+        return value.model_copy(update={name: _scrub(getattr(value, name), seen) for name in type(value).model_fields})
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _scrub(getattr(value, f.name), seen)
+                                             for f in dataclasses.fields(value) if f.init})
+    if type(value) in (list, tuple, set, frozenset):
+        return type(value)(_scrub(item, seen) for item in value)
+    if type(value) is dict:
+        return {_scrub(k, seen): _scrub(v, seen) for k, v in value.items()}
+    if isinstance(value, BaseException):
+        try:
+            clean = copy.copy(value)
+            clean.args = tuple(_scrub(arg, seen) for arg in value.args)
+            for name, field in vars(value).items():
+                setattr(clean, name, _scrub(field, seen))
+            return clean
+        except Exception:  # an exception that cannot be copied: its text, masked, is what is kept
+            return RuntimeError(redact(f"{type(value).__name__}: {value}"))
+    return value
 
 
 class RedactingStream:
