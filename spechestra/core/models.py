@@ -7,6 +7,7 @@ dataclasses that specsoloist 0.3-0.7 bundled, so code written against that copy 
 
 from __future__ import annotations
 
+import contextlib
 from enum import Enum
 from typing import Any, Optional
 
@@ -64,8 +65,9 @@ class ComponentDef(BaseModel):
     def __init__(self, name: str = "", type: str = "function", description: str = "",
                  inputs: Optional[dict] = None, outputs: Optional[dict] = None,
                  dependencies: Optional[list] = None, **extra: Any):
-        super().__init__(name=name, type=type, description=description, inputs=inputs or {},
-                         outputs=outputs or {}, dependencies=dependencies or [], **extra)
+        with _in_words("component"):
+            super().__init__(name=name, type=type, description=description, inputs=inputs or {},
+                             outputs=outputs or {}, dependencies=dependencies or [], **extra)
 
     @field_validator("name")
     @classmethod
@@ -114,8 +116,9 @@ class Architecture(BaseModel):
 
     def __init__(self, components: Optional[list] = None, dependencies: Optional[dict] = None,
                  build_order: Optional[list] = None, description: str = "", **extra: Any):
-        super().__init__(components=components or [], dependencies=dependencies or {},
-                         build_order=build_order or [], description=description or "", **extra)
+        with _in_words("architecture"):
+            super().__init__(components=components or [], dependencies=dependencies or {},
+                             build_order=build_order or [], description=description or "", **extra)
 
     @model_validator(mode="after")
     def _check_graph(self) -> "Architecture":
@@ -175,18 +178,27 @@ class Architecture(BaseModel):
         components = data.get("components") or []
         if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
             raise SpecError("architecture YAML: 'components' must be a list of mappings")
-        try:
-            return cls(components=components, dependencies=data.get("dependencies") or {},
-                       build_order=data.get("build_order") or [], description=data.get("description") or "",
-                       existing=list(known or ()))
-        except ValidationError as exc:
-            raise SpecError("invalid architecture: " + "; ".join(_said(e) for e in exc.errors())) from None
+        return cls(components=components, dependencies=data.get("dependencies") or {},
+                   build_order=data.get("build_order") or [], description=data.get("description") or "",
+                   existing=list(known or ()))
+
+
+@contextlib.contextmanager
+def _in_words(what: str):
+    """Pydantic's errors (several lines, a docs URL each) as one `SpecError` line naming each
+    problem: names come from users and models, and a name error is theirs to fix."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise SpecError(f"invalid {what}: " + "; ".join(_said(e) for e in exc.errors())) from None
 
 
 def _said(error: Any) -> str:
     """One pydantic error in words: where, and the validator's own message (no docs URL)."""
     where = ".".join(str(p) for p in error.get("loc", ()))
     message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if where and message.startswith("invalid component: "):  # a component's own error, inside an architecture
+        return f"{where}.{message.removeprefix('invalid component: ')}"
     return f"{where}: {message}" if where else message
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Union
 
+from pydantic import ValidationError
+
+from ..errors import UsageError
 from .models import ReviewDecision, ReviewRequest
 
 ReviewCallback = Callable[[ReviewRequest], Union[bool, ReviewDecision, dict]]
@@ -75,7 +78,12 @@ def normalize(answer) -> ReviewDecision:
     if isinstance(answer, bool):
         return ReviewDecision(approve=answer)
     if isinstance(answer, dict):
-        return ReviewDecision(**answer)
+        try:
+            return ReviewDecision(**answer)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise UsageError(f"a review callback's answer cannot be used ({problems}): return True, False, "
+                             "a ReviewDecision or a dict with approve=True/False") from None
     raise TypeError(f"a review callback must return bool, dict or ReviewDecision, not {type(answer).__name__}")
 
 

@@ -161,7 +161,9 @@ def compose_here(request: str, project_dir: str, auto_accept: bool, context: Opt
         return result(Architecture(description=str(exc)), Outcome.BUDGET_REACHED, message=str(exc))
     if not arch.components:
         return result(arch, Outcome.CANCELLED, message=arch.description or "the draft has no components")
-    arch, decision = _review_architecture(arch, existing, auto_accept, rt_outer)
+    arch, decision, unusable = _review_architecture(arch, existing, auto_accept, rt_outer)
+    if unusable:  # the reviewer edited, never rejected: the run is Cancelled saying why, not Rejected
+        return result(arch, Outcome.CANCELLED, message=unusable)
     if not decision.approve:
         return result(arch, Outcome.REJECTED, message=reviews.rejected_message("architecture", decision))
     specs = generate(arch, project_dir)
@@ -183,7 +185,8 @@ def compose_here(request: str, project_dir: str, auto_accept: bool, context: Opt
 
 def _review_architecture(arch: Architecture, existing: list[str], auto_accept: bool, rt: runtime.Runtime):
     """Ask until the reviewer's answer is usable: an edit that does not validate is asked again
-    (up to MAX_EDIT_ROUNDS), never silently dropped."""
+    (up to MAX_EDIT_ROUNDS), never silently dropped. Returns the architecture, the decision and,
+    when the edits never validated, why the compose stops (the reviewer did not reject it)."""
     problem = ""
     decision = ReviewDecision(approve=False)  # replaced by the first answer (MAX_EDIT_ROUNDS >= 1)
     for round_ in range(1, MAX_EDIT_ROUNDS + 1):
@@ -193,15 +196,19 @@ def _review_architecture(arch: Architecture, existing: list[str], auto_accept: b
                               callback=rt.review_callback, board=rt.board)
         edited = (decision.architecture_yaml or "").strip()
         if not decision.approve or not edited or edited == arch.to_yaml().strip():
-            return arch, decision
+            return arch, decision, ""
         try:
-            return Architecture.from_yaml(edited, known=existing), decision
+            return Architecture.from_yaml(edited, known=existing), decision, ""
         except ValueError as exc:
             problem = str(exc)
-            logger().warning("Edited architecture rejected: %s", problem)
+            logger().warning("Edited architecture not used (edit %d of at most %d): %s", round_, MAX_EDIT_ROUNDS,
+                             problem)
             if auto_accept or rt.review_callback is not None:
                 break
-    return arch, decision.model_copy(update={"approve": False, "comment": f"invalid edit: {problem}"})
+    edits = f"{round_} edit{'s' if round_ > 1 else ''}"
+    why = (f"stopped at the architecture review: {edits} in a row did not validate (the last: {problem}); "
+           "nothing was written. Compose again and answer with an edit that validates, or approve the draft")
+    return arch, decision.model_copy(update={"approve": False, "comment": why}), why
 
 
 @sp_flow(name="compose", description="Draft an architecture and specs from a plain-English request, with review.")

@@ -114,11 +114,10 @@ def test_a_dependency_outside_the_specs_folder_is_refused_before_reading_it(tmp_
 def test_names_and_output_paths_are_checked_before_any_llm_call(tmp_path):
     """Before: a 300-character name failed with OSError, and an escaping arrangement path was
     refused, only after a paid call; a name with a trailing newline was accepted."""
-    from pydantic import ValidationError
-
     from spechestra.core.models import ComponentDef
+    from spechestra.errors import SpecError
     for bad in ("abc\n", "a" * 300):
-        with pytest.raises(ValidationError):
+        with pytest.raises(SpecError, match="^invalid component: name: component name "):
             ComponentDef(bad)
     _project(tmp_path, {"a": []})
     (tmp_path / "arrangement.yaml").write_text("target_language: python\noutput_paths:\n"

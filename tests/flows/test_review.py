@@ -141,3 +141,22 @@ def test_two_answers_at_once_one_wins_and_the_other_says_so(project):
         resume_with_input(run_id, {"decision": "approve"})
     thread.join(60)
     assert box["result"].ready_for_build is won[0], (won, box["result"].message)
+
+
+def test_three_invalid_edits_end_the_compose_saying_why(project):
+    """Before: the third edit that did not validate ended the compose as "rejected in review",
+    the reviewer's decision (edit) and the reason lost."""
+    composer = Composer(str(project), provider=kit.composer_provider())
+    thread, box, run_id = _start(composer)
+    bad = kit.architecture([{"name": "no good/../name", "type": "function", "description": "x"}])
+    for _ in range(3):
+        _wait_paused(run_id)
+        resume_with_input(run_id, {"decision": "edit", "architecture_yaml": bad})
+    thread.join(60)
+    result = box["result"]
+    run = wait_for_flow_run_state(run_id, lambda s: s.is_final(), timeout=30)
+    for said in (result.message, run.state.message):
+        assert "3 edits" in said and "no good/../name" in said and "errors.pydantic.dev" not in said, said
+        assert "rejected in review" not in said, said
+    assert result.cancelled and list((project / "src").rglob("*")) == []
+    assert run.state.is_cancelled() and run.state.name == "Cancelled", run.state

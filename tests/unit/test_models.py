@@ -1,9 +1,8 @@
 """Data model: upstream-compatible constructors, YAML round trip, validation by name."""
 
 import pytest
-from pydantic import ValidationError
-
 from spechestra.core.models import Architecture, ComponentDef, CompositionResult
+from spechestra.errors import SpecError
 
 
 def test_upstream_names_are_exported():
@@ -61,20 +60,20 @@ build_order: [calc, add]
     ("", "empty"),
 ])
 def test_unsafe_names_are_refused(bad, fragment):
-    with pytest.raises(ValidationError, match=fragment):
+    with pytest.raises(SpecError, match=fragment):
         ComponentDef(bad, "function", "x")
 
 
 def test_cycle_is_reported_by_name():
-    with pytest.raises(ValidationError, match=r"dependency cycle: a -> b -> c -> a|dependency cycle: b -> c -> a -> b"):
+    with pytest.raises(SpecError, match=r"dependency cycle: a -> b -> c -> a|dependency cycle: b -> c -> a -> b"):
         Architecture([ComponentDef("a", dependencies=["b"]), ComponentDef("b", dependencies=["c"]),
                       ComponentDef("c", dependencies=["a"])])
 
 
 def test_duplicate_and_unknown_are_reported_by_name():
-    with pytest.raises(ValidationError, match="duplicate component name.*twice"):
+    with pytest.raises(SpecError, match="duplicate component name.*twice"):
         Architecture([ComponentDef("twice"), ComponentDef("twice")])
-    with pytest.raises(ValidationError, match="'a' depends on unknown component 'ghost'"):
+    with pytest.raises(SpecError, match="'a' depends on unknown component 'ghost'"):
         Architecture([ComponentDef("a", dependencies=["ghost"])])
 
 
@@ -100,3 +99,17 @@ def test_step_and_perform_results_keep_upstream_defaults():
     assert StepResult("s2", "g").success is False  # positional, as upstream's dataclass allowed
     done = PerformResult(success=True, workflow="w", steps=[], outputs={"result": 42})
     assert done.outputs == {"result": 42} and done.trace_path == "" and done.duration == 0.0
+
+
+def test_a_name_error_is_one_line_without_pydantic_s_docs_link():
+    """Issue 19, before: pydantic's text, several lines and a docs URL per problem."""
+    from spechestra.core.reviews import normalize
+    from spechestra.errors import UsageError
+    with pytest.raises(SpecError) as nested:
+        Architecture(components=[{"name": "../x", "type": "function"}])
+    said = str(nested.value)
+    assert said == "invalid architecture: components.0.name: component name '../x' would escape the specs directory"
+    with pytest.raises(UsageError) as answer:
+        normalize({"decision": "maybe"})
+    for error in (nested.value, answer.value):
+        assert "\n" not in str(error) and "pydantic.dev" not in str(error), str(error)
