@@ -41,7 +41,7 @@ from ..core.project import ledger_path
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure, recover
 from ..core.spec_build import SpecJob, build_spec, changed_since_plan, remove_stale_staging
-from ..errors import ProjectBusy, SandboxUnavailable
+from ..errors import CannotWrite, ProjectBusy, SandboxUnavailable
 from ..processes import sandbox, warm
 from ..settings import settings
 from . import runtime
@@ -126,8 +126,13 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
         return _changed_state(job)  # built from a text its cache key does not name: never kept
     if outcome.status.ok:
         cache.put(job.cache_key, outcome)
-        outcome.notes = publish(job.layout, outcome, spec_text, job.cache_key, replace_edits=True,
-                                log=logger().warning)
+        try:
+            outcome.notes = publish(job.layout, outcome, spec_text, job.cache_key, replace_edits=True,
+                                    log=logger().warning)
+        except CannotWrite as exc:  # paid for and cached: the row keeps its calls, the next build publishes it
+            outcome = outcome.model_copy(update={"status": Outcome.FAILED, "error": (
+                f"built and cached, but not written to build/: {exc}; then build again (it is published from the "
+                "cache, no new call)")})
     else:
         record_failure(job.layout, outcome, spec_text, job.cache_key)
     finished_runs.record(job.layout, run_id, outcome)

@@ -1,6 +1,8 @@
 """Issue 19 (never wrong, never lost, round 2): hostile results and edits mid-build. Each test
 failed on the code before its fix (said in its docstring). Real builds and perform runs."""
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,51 @@ def test_two_specs_that_would_be_one_module_are_refused_before_any_call(tmp_path
     result = Conductor(str(tmp_path), provider=provider).build()
     assert provider.prompts == [] and sorted(result.specs_failed) == ["a/util", "b/util"], result.errors
     assert "would both be the module 'util'" in result.errors["a/util"]
+
+
+BUILD_IN_SUBPROCESS = '''
+import json, sys
+sys.path[:0] = {paths!r}
+from kit import build as kit_build
+from spechestra import Conductor
+provider = kit_build.build_provider({{"thing": "def thing(value):\\n    return value\\n"}},
+                                    {{"thing": "from thing import thing\\n\\ndef test_it():\\n    assert thing(3) == 3\\n"}},
+                                    {{"marker-thing": "thing"}})
+result = Conductor({project!r}, provider=provider).build()
+print("RESULT", json.dumps({{"errors": result.errors, "paid": len(provider.prompts),
+                            "row": {{k: v.llm_calls for k, v in result.details.items()}}}}))
+'''
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or subprocess.run(["unshare", "--mount", "true"],
+                    capture_output=True).returncode != 0, reason="needs `unshare --mount` (root, util-linux)")
+def test_a_build_folder_that_cannot_be_written_keeps_the_paid_calls_and_says_what_next(tmp_path):
+    """Before: the spec's row said 0 calls although 2 were paid, and the message was Prefect's
+    "Task run encountered an exception" around the error. A real read-only bind mount of build/
+    (its .spechestra/ stays writable: staging works, publishing cannot), in the test's own mount
+    namespace."""
+    import json
+    import os
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+    project, side = tmp_path / "proj", tmp_path / "side"
+    _spec(project, "thing")
+    (project / "build" / ".spechestra").mkdir(parents=True)
+    side.mkdir()
+    (tmp_path / "b.py").write_text(BUILD_IN_SUBPROCESS.format(paths=sys.path, project=str(project)))
+    build, inner = project / "build", project / "build" / ".spechestra"
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           f"mount --bind {inner} {side} && mount --bind -o ro {build} {build} && "
+                           f"mount --bind {side} {inner} && {sys.executable} {tmp_path / 'b.py'}"],
+                          capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, done.stdout[-3000:] + done.stderr[-3000:]
+    said = json.loads(lines[0][7:])
+    assert said["paid"] == 2 and said["row"] == {"thing": 2}, said
+    error = said["errors"]["thing"]
+    assert error.startswith("built and cached, but not written to build/: cannot write ") and "read-only" in error
+    assert "no new call" in error and "Task run encountered" not in error, error
+    again = Conductor(str(project), provider=_plain_provider("thing")).build()  # writable again: from the cache
+    assert again.success and again.llm_calls_made == 0 and (project / "build" / "thing.py").exists(), again.errors
