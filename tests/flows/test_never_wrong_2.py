@@ -189,35 +189,73 @@ print("RESULT", json.dumps({{"errors": result.errors, "paid": len(provider.promp
 '''
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or subprocess.run(["unshare", "--mount", "true"],
-                    capture_output=True).returncode != 0, reason="needs `unshare --mount` (root, util-linux)")
-def test_a_build_folder_that_cannot_be_written_keeps_the_paid_calls_and_says_what_next(tmp_path):
-    """Before: the spec's row said 0 calls although 2 were paid, and the message was Prefect's
-    "Task run encountered an exception" around the error. A real read-only bind mount of build/
-    (its .spechestra/ stays writable: staging works, publishing cannot), in the test's own mount
-    namespace."""
+needs_unshare = pytest.mark.skipif(shutil.which("unshare") is None or subprocess.run(
+    ["unshare", "--mount", "true"], capture_output=True).returncode != 0, reason="needs `unshare --mount` (root, util-linux)")
+
+
+def _in_own_mounts(tmp_path, mounts: str, script: str) -> dict:
+    """Run `script` (Python) after `mounts` (shell) in a mount namespace of its own, against the
+    test run's Prefect server; what it printed after RESULT, as JSON."""
     import json
     import os
     import sys
 
     from prefect.settings import PREFECT_API_URL
-    project, side = tmp_path / "proj", tmp_path / "side"
-    _spec(project, "thing")
-    (project / "build" / ".spechestra").mkdir(parents=True)
-    side.mkdir()
-    (tmp_path / "b.py").write_text(BUILD_IN_SUBPROCESS.format(paths=sys.path, project=str(project)))
-    build, inner = project / "build", project / "build" / ".spechestra"
+    (tmp_path / "script.py").write_text(script)
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           f"mount --bind {inner} {side} && mount --bind -o ro {build} {build} && "
-                           f"mount --bind {side} {inner} && {sys.executable} {tmp_path / 'b.py'}"],
+                           f"{mounts} && {sys.executable} {tmp_path / 'script.py'}"],
                           capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    said = json.loads(lines[0][7:])
+    return json.loads(lines[0][7:])
+
+
+@needs_unshare
+def test_a_build_folder_that_cannot_be_written_keeps_the_paid_calls_and_says_what_next(tmp_path):
+    """Before: the spec's row said 0 calls although 2 were paid, and the message was Prefect's
+    "Task run encountered an exception" around the error. A real read-only bind mount of build/
+    (its .spechestra/ stays writable: staging works, publishing cannot), in the test's own mount
+    namespace."""
+    import sys
+    project, side = tmp_path / "proj", tmp_path / "side"
+    _spec(project, "thing")
+    (project / "build" / ".spechestra").mkdir(parents=True)
+    side.mkdir()
+    build, inner = project / "build", project / "build" / ".spechestra"
+    said = _in_own_mounts(tmp_path, f"mount --bind {inner} {side} && mount --bind -o ro {build} {build} && "
+                                    f"mount --bind {side} {inner}",
+                          BUILD_IN_SUBPROCESS.format(paths=sys.path, project=str(project)))
     assert said["paid"] == 2 and said["row"] == {"thing": 2}, said
     error = said["errors"]["thing"]
     assert error.startswith("built and cached, but not written to build/: cannot write ") and "read-only" in error
     assert "no new call" in error and "Task run encountered" not in error, error
     again = Conductor(str(project), provider=_plain_provider("thing")).build()  # writable again: from the cache
     assert again.success and again.llm_calls_made == 0 and (project / "build" / "thing.py").exists(), again.errors
+
+
+PERFORM_IN_SUBPROCESS = '''
+import json, sys
+sys.path[:0] = {paths!r}
+from pathlib import Path
+from kit import workflow_project
+conductor = workflow_project(Path({project!r}), "- name: one\\n  spec: big\\n  inputs:\\n    value: inputs.value\\n",
+                             {{"big": "def run(value):\\n    return {{'result': 'x' * 300_000}}\\n"}})
+result = conductor.perform("flow", {{"value": 1}})
+print("RESULT", json.dumps({{"success": result.success, "error": result.steps[0].error}}))
+'''
+
+
+@needs_unshare
+def test_a_full_temp_folder_during_perform_is_named_as_the_cause(tmp_path):
+    """Before: "the step's outputs cannot be read back (JSONDecodeError): the step process wrote
+    something else than its result" (earlier: "Ran out of input"), blaming the step. A real
+    256 KiB tmpfs as TMPDIR, in the test's own mount namespace."""
+    import sys
+    small = tmp_path / "small"
+    small.mkdir()
+    said = _in_own_mounts(tmp_path, f"mount -t tmpfs -o size=256k tmpfs {small} && export TMPDIR={small}",
+                          PERFORM_IN_SUBPROCESS.format(paths=sys.path, project=str(tmp_path / "proj")))
+    assert not said["success"], said
+    assert said["error"].startswith(f"the temp folder {small} is full (0.0 MiB free)"), said
+    assert "set TMPDIR to a larger disk" in said["error"] and "\n" not in said["error"], said
