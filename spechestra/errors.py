@@ -234,6 +234,13 @@ class StepError(SpechestraError, RuntimeError):
         super().__init__(message, output=output)
 
 
+class Interrupted(SpechestraError):
+    """A stop was asked for (Ctrl-C, SIGTERM) and this work did not start: no LLM call, no test
+    run. A spec it ends is Stopped with its paid answers kept; the command exits 130."""
+
+    exit_code = 130
+
+
 class EndedEarly(SpechestraError):
     """A run that failed or was cancelled on purpose, carrying what it produced (`result`).
 

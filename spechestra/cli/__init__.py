@@ -7,14 +7,17 @@ else is a bug in Spechestra, printed with its traceback, saying so (exit 70).
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import traceback
 from typing import Optional
 
 import click
 import typer
 
-from .. import install_check, redaction
+from .. import install_check, redaction, stopping
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
 from ..settings import export
@@ -44,12 +47,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not report.ok:
             err.print(report.explain())
             return 2
+    code = _run(args)
+    if stopping.requested():  # however the interrupt surfaced (Prefect ends a flow run with it too)
+        err.print(f"stopped ({stopping.reason()}): no new LLM call was started and nothing more was run; "
+                  "answers already paid for are kept: run the same command again to resume", highlight=False,
+                  soft_wrap=True)
+        return 128 + (signal.SIGTERM if stopping.reason() == "SIGTERM" else signal.SIGINT)
+    return code
+
+
+def _run(args: list[str]) -> int:
     try:
-        code = app(args=args, standalone_mode=False)
+        with _stop_on_signals():
+            code = app(args=args, standalone_mode=False)
     except (typer.Exit, click.exceptions.Exit) as exc:
         return exc.exit_code
     except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
-        err.print("aborted")
+        if not stopping.requested():
+            err.print("aborted")
         return 130
     except (typer.TyperException, click.ClickException) as exc:  # usage errors (typer's own copy of click's)
         if not hasattr(exc, "format_message"):
@@ -63,13 +78,40 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _user_error(str(exc), exc.exit_code)
     except OSError as exc:  # the machine's, not ours: a full disk, a permission, a missing file
         return _user_error(str(exc), 1)
-    except Exception as exc:
+    except BaseException as exc:
+        if type(exc).__name__ == "TerminationSignal":  # Prefect's SIGTERM while a flow ran
+            stopping.request("SIGTERM")
+            return 128 + signal.SIGTERM
+        if not isinstance(exc, Exception):
+            raise
         unreachable = next((link for link in chain(exc) if type(link).__name__ in UNREACHABLE), None)
         if unreachable is not None:
             return _user_error(f"the Prefect API did not answer ({type(unreachable).__name__}: {unreachable}); "
                                "check PREFECT_API_URL (`spechestra settings`) and `spechestra server status`", 1)
         return _bug(exc)
     return code if isinstance(code, int) else 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Ctrl-C and SIGTERM stop the command at once: the main thread gets KeyboardInterrupt (as
+    Python gives it for Ctrl-C), and the build's threads see `stopping` at their next step, so
+    no call starts after the signal and running tests end. The handlers are the caller's again
+    afterwards (the CLI also runs inside test processes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        stopping.request("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _user_error(message: str, code: int) -> int:

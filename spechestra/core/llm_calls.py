@@ -17,12 +17,12 @@ import json
 import os
 import random
 import threading
-import time
 import urllib.error
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Optional, Union
 
-from ..errors import LimitError
+from .. import stopping
+from ..errors import Interrupted, LimitError
 from . import pricing, usage
 from .budget import Budget, BudgetReached
 from .fileio import masked_write
@@ -60,7 +60,7 @@ def is_transient(exc: BaseException) -> bool:
     exception's chain (SpecSoloist wraps urllib's HTTPError in a RuntimeError), never by the
     words of a message: a test's output that says "timed out" or "500" is not a provider fault."""
     for link in chain(exc):
-        if isinstance(link, (BudgetReached, LimitError)):
+        if isinstance(link, (BudgetReached, LimitError, Interrupted)):
             return False  # no call was made: retrying cannot help, and it is no provider fault
         if getattr(link, "transient", False):
             return True
@@ -126,8 +126,10 @@ def guarded_call(call: Callable[[], str], budget: Budget, gate: Callable[[], Con
     the run's budget first (`BudgetReached`: no call starts past the cap, nor one whose `prompt`
     alone would go over it), then one slot of the concurrency `gate` while it is in flight.
     `usage` is reset just before, so the caller reads what this call used."""
+    stopping.check()  # Ctrl-C: no call starts, not even one that was waiting for a slot
     budget.reserve(usage.estimate(prompt, "").input_tokens if prompt else 0)
     with gate():
+        stopping.check()
         on_start()
         usage.start()
         return call()
@@ -178,7 +180,7 @@ class SpecProvider:
                                         self.budget, self.gate, on_start=self._started, prompt=prompt)
                 self._count(usage.of_call(prompt, response))
                 return response
-            except (BudgetReached, LimitError):
+            except (BudgetReached, LimitError, Interrupted):
                 raise
             except Exception as exc:
                 self._count(usage.last())  # a failed call may still have been billed
@@ -190,7 +192,7 @@ class SpecProvider:
                     self.retried += 1
                 self.log(f"provider call failed ({type(exc).__name__}: {exc}); "
                          f"retry {attempt}/{self.retries} in {wait:.1f}s")
-                time.sleep(wait)
+                stopping.sleep(wait)  # a Ctrl-C ends the wait: the next try then refuses to start
 
     def _started(self) -> None:
         with self._lock:

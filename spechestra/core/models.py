@@ -39,7 +39,7 @@ class Outcome(str, Enum):
     BUDGET_REACHED = "budget reached"  # a run that stopped starting work at its spending cap
     REJECTED = "rejected"     # a reviewer said no
     CANCELLED = "cancelled"   # nothing usable to go on with (e.g. an empty draft)
-    STOPPED = "stopped"       # a checkpoint said stop
+    STOPPED = "stopped"       # a checkpoint said stop, or Ctrl-C / SIGTERM did
 
     @property
     def ok(self) -> bool:

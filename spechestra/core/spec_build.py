@@ -24,6 +24,8 @@ from specsoloist.compiler import SpecCompiler
 from specsoloist.parser import SpecParser
 from specsoloist.providers import LLMProvider
 
+from .. import stopping
+from ..errors import Interrupted
 from ..processes import sandbox, warm
 from ..processes.control import alive
 from ..processes.reaped import run_reaped
@@ -68,6 +70,7 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
     nothing). `root` is where this spec's own files are (its staging folder); the build dir
     provides its dependencies.
     """
+    stopping.check()  # Ctrl-C: no new test run
     build = job.layout.build_dir
     roots = [root, build] if root else [build]
     paths = [os.path.join(r, d) for r in roots for d in job.import_dirs] + roots
@@ -87,6 +90,7 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
             run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build, job.test_timeout,
                              import_paths=paths, writable=[root or build, tmp], readable=[build], network=job.network,
                              declared_env=job.layout.declared_env())
+        stopping.check()  # ended by Ctrl-C: a stop, not the tests' verdict
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
         counts = junit_counts(report)
@@ -164,10 +168,12 @@ def build_spec(job: SpecJob, provider: LLMProvider, log: Callable[[str], None] =
     try:
         _compile_and_test(job, counter, outcome, log, phase)
     except Exception as exc:
-        stop = next((link for link in chain(exc) if isinstance(link, BudgetReached)), None)
+        stop = next((link for link in chain(exc) if isinstance(link, (BudgetReached, Interrupted))), None)
         if stop is None:
             raise
-        outcome.status, outcome.error = Outcome.SKIPPED, str(stop)  # SpecSoloist may have wrapped it
+        # SpecSoloist may have wrapped it. Either way the spec's paid answers stay in `record`.
+        outcome.status = Outcome.SKIPPED if isinstance(stop, BudgetReached) else Outcome.STOPPED
+        outcome.error = str(stop)
     return _finish(outcome, counter)
 
 

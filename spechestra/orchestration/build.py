@@ -20,6 +20,7 @@ from pydantic import Field
 from specsoloist.parser import SpecParser
 from typing_extensions import Annotated
 
+from .. import stopping
 from ..core import finished as finished_runs
 from ..core.budget import Budget
 from ..core.build_cache import BuildCache
@@ -67,6 +68,7 @@ from .prefect import (
     sp_flow,
     sp_task,
     state_result,
+    stops_on_interrupt,
     update_progress,
 )
 from .reuse import reuse, reuse_unchanged
@@ -109,6 +111,10 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
     runtime.report(job.name, "cached" if hit is not None else "starting")
     if hit is not None:
         return cached_state(reuse(job, hit, spec_text))
+    if stopping.requested():  # Ctrl-C before this spec started: nothing paid, nothing to keep
+        outcome = SpecOutcome(name=job.name, status=Outcome.STOPPED, error=f"not started: stopped ({stopping.reason()})",
+                              started=time.time(), ended=time.time())
+        return final_state(outcome, Outcome.STOPPED, outcome.error)
     budget = budget or runtime.current().budget or Budget()
     if spent or budget.reached:
         return _skipped(job, spent or budget.reason())
@@ -119,8 +125,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
                              phase=lambda phase: runtime.report(job.name, phase), budget=budget)
     finally:
         settle()  # this spec's slots are back before it counts as done
-    if outcome.status == Outcome.SKIPPED:  # stopped by the budget: its paid answers stay for the next build
-        return final_state(outcome, Outcome.SKIPPED, f"Skipped: {outcome.error}")
+    if outcome.status in (Outcome.SKIPPED, Outcome.STOPPED):  # the budget or Ctrl-C: its paid answers stay
+        return final_state(outcome, outcome.status, f"{outcome.status.value.capitalize()}: {outcome.error}")
     record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
     if changed_since_plan(job, SpecParser(job.layout.specs_dir).read_spec(job.name)):
         return _changed_state(job)  # built from a text its cache key does not name: never kept
@@ -209,6 +215,7 @@ def _edges(futures) -> list:
     return [allow_failure(f) for f in futures if f.state.is_completed() or f.state.is_failed()]
 
 
+@stops_on_interrupt
 def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refresh: bool,
               contained: str = "") -> BuildResult:
     """Submit specs as they become ready; collect outcomes; publish artifacts. Runs inside a flow."""

@@ -38,6 +38,7 @@ from .prefect import (
     sp_flow,
     sp_task,
     state_result,
+    stops_on_interrupt,
     thread_runner,
 )
 
@@ -68,6 +69,7 @@ def _step_result(step: Step, future) -> StepResult:
     return StepResult(step.name, step.spec, success=False, error=f"{type(value).__name__}: {value}")
 
 
+@stops_on_interrupt
 def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
               timeout: float) -> tuple[dict[str, StepResult], Outcome, Optional[str], float]:
     """Run the plan inside a flow: results by step name, how it ended, why if it stopped early,

@@ -7,6 +7,7 @@ reading run history is `history`, pausing for input is `pauses`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import typing
 from typing import Any, Optional
@@ -21,6 +22,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import TerminationSignal
 from prefect.filesystems import LocalFileSystem
 from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.logging import get_logger, get_run_logger
@@ -34,7 +36,7 @@ from prefect.states import Cancelled, Completed, Crashed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.variables import Variable
 
-from .. import redaction
+from .. import redaction, stopping
 from ..core.llm_calls import is_transient
 from ..core.models import Outcome
 from ..errors import ConfigurationError, EndedEarly
@@ -101,6 +103,20 @@ def _document_parameters(fn):
         summary = (fn.__doc__ or "").strip() or f"The {fn.__name__} flow."  # griffe needs a summary line first
         fn.__doc__ = summary + "\n\nArgs:\n" + "\n".join(lines) + "\n"
     return fn
+
+
+def stops_on_interrupt(fn):
+    """For a flow's loop that waits on tasks in other threads: a Ctrl-C (KeyboardInterrupt) or a
+    SIGTERM (Prefect's own handler raises TerminationSignal while a flow runs) that lands here asks
+    those threads to stop (`stopping`) before Prefect ends the run, so no call starts after it."""
+    @functools.wraps(fn)
+    def waiting(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (KeyboardInterrupt, TerminationSignal) as exc:
+            stopping.request("Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM")
+            raise
+    return waiting
 
 
 def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:

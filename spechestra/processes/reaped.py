@@ -18,17 +18,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .. import redaction
+from .. import redaction, stopping
 from ..settings import environment, settings
 from . import sandbox
 from .control import signal_group
 
 REAPER = Path(__file__).with_name("reaper.py")
 GRACE = 3.0  # seconds the reaper gets to clean up after a timeout, before SIGKILL
+STOP_POLL = 0.2  # seconds between looks at a stop asked for (Ctrl-C) while generated code runs
 _LEFT = re.compile(r"\n?spechestra-reaper: killed (\d+) process\(es\) left running\n?")
 _LIMIT = re.compile(r"\n?spechestra-reaper: limit reached: ([^\n]*)\n?")
 
@@ -48,6 +50,20 @@ class ProcessRun:
         self.output = redaction.redact(self.output)
 
 
+def _wait(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait for `proc` up to `timeout`; True if it timed out. Returns early (False) once a stop is
+    asked for: the caller ends the run as after a timeout."""
+    deadline = time.monotonic() + timeout
+    while not stopping.requested():
+        try:
+            proc.wait(timeout=max(0.0, min(STOP_POLL, deadline - time.monotonic())))
+            return False
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return True
+    return False
+
+
 def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[str] = (),
                writable: Iterable[str] = (), readable: Iterable[str] = (), network: bool = False,
                declared_env: Iterable[str] = (), keep: int = 200_000) -> ProcessRun:
@@ -65,11 +81,8 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
         full = sandbox.wrap(inner, box, cwd, writable=[private, *writable], readable=[*paths, *readable])
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        timed_out = _wait(proc, timeout)
+        if timed_out or stopping.requested():
             signal_group(proc.pid, signal.SIGTERM)  # the reaper kills the whole tree, then exits
             try:
                 proc.wait(timeout=GRACE)

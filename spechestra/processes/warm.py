@@ -25,14 +25,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Iterable, Optional
 
+from .. import stopping
 from ..errors import WarmRunnerUnavailable
 from ..settings import settings
 from . import sandbox
 from .control import signal_group
-from .reaped import GRACE, ProcessRun, limits_for, settings_pythonpath, with_caller_pythonpath
+from .reaped import GRACE, STOP_POLL, ProcessRun, limits_for, settings_pythonpath, with_caller_pythonpath
 
 SERVER = Path(__file__).with_name("warm_server.py")
 IDLE_SECONDS = 30.0     # an unused server exits after this long (a build's gaps are shorter)
@@ -142,11 +144,16 @@ class WarmServer:
             except OSError as exc:
                 self._waiting.pop(ident, None)
                 raise WarmRunnerUnavailable(f"it stopped reading ({exc})") from None
-        if not slot[0].wait(wait):
-            # The run process enforces the timeout itself; no answer this long after means the
-            # server is stuck: end it (and every run in its sandbox) and report a timeout.
-            self.stop(f"no answer within {wait:g}s")
-            return {"returncode": None, "timed_out": True, "output": "", "left": 0, "limit": ""}
+        deadline = time.monotonic() + wait
+        while not slot[0].wait(min(STOP_POLL, max(0.0, deadline - time.monotonic()))):
+            if stopping.requested():  # Ctrl-C: this run and every other one in the sandbox end now
+                self.stop("a stop was asked for")
+                return {"returncode": None, "timed_out": False, "output": "", "left": 0, "limit": ""}
+            if time.monotonic() >= deadline:
+                # The run process enforces the timeout itself; no answer this long after means the
+                # server is stuck: end it (and every run in its sandbox) and report a timeout.
+                self.stop(f"no answer within {wait:g}s")
+                return {"returncode": None, "timed_out": True, "output": "", "left": 0, "limit": ""}
         answer = slot[1]
         if answer is None:
             raise WarmRunnerUnavailable(self.dead or "it ended")

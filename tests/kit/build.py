@@ -290,3 +290,15 @@ def leaky_pipeline_provider(api_key=None):
 def leaky_refusing_chain_provider(api_key=None):
     """For `write_chain_project`: spec c's code is refused with a 401 that quotes the key."""
     return LeakyProvider(chain_provider(), api_key, refuse="marker-c")
+
+
+def never_passing_wide_provider():
+    """`SPECHESTRA_PROVIDER=kit.build:never_passing_wide_provider`: like `timed_wide_provider`, but
+    every fix is wrong too, so each spec keeps asking until its fixes run out (a long build)."""
+    import os
+    names = os.environ.get("WIDE_NAMES", "pqrs")
+    inner = build_provider({n: f"def {n}(v):\n    return v + 1\n" for n in names},
+                           {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in names},
+                           {f"marker-{n}": n for n in names},
+                           fix=lambda p: "no fix")
+    return TimedProvider(inner, os.environ["CALL_TIMES"], float(os.environ.get("CALL_SECONDS", "0.4")))

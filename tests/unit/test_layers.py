@@ -83,7 +83,7 @@ def test_no_import_cycles_among_our_modules():
     assert len(graph) > 30
 
 
-RANKS = {"errors": 0, "settings": 0, "redaction": 0, "processes": 0, "core": 1, "server": 1, "demo": 1, "install_check": 1,
+RANKS = {"errors": 0, "settings": 0, "redaction": 0, "stopping": 0, "processes": 0, "core": 1, "server": 1, "demo": 1, "install_check": 1,
          "providers": 2, "orchestration": 3, "facade": 4, "composer": 4, "conductor": 4, "pipeline": 4,
          "pipeline_flow": 5, "cli": 6, "__main__": 7}
 
