@@ -48,3 +48,25 @@ def test_a_pause_answered_elsewhere_lets_the_prompt_go_on(tmp_path):
     term.type("")
     assert term.close() == 0, term.seen[-3000:]
     assert len(list((tmp_path / "src").rglob("*.spec.md"))) == 4
+
+
+def test_a_pause_answered_elsewhere_at_the_comment_prompt_lets_the_run_go_on(tmp_path):
+    """Issue 19, before: with a decision typed and the Comment prompt waiting, an answer from
+    elsewhere made the command exit 1 and left the compose run Running for good."""
+    (tmp_path / "src").mkdir()
+    term = Terminal(["compose", "CSV statistics", "--project", str(tmp_path)], tmp_path,
+                    SPECHESTRA_PROVIDER="kit:four_component_factory")
+    term.expect(PROMPT)
+    term.type("r")
+    term.expect("Comment (optional): ")
+    run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", term.seen)
+    waiting = [r for r in paused_runs() if run_id is None or str(r.id) == run_id.group(1)]
+    assert waiting, "no paused run found"
+    resume_with_input(str(waiting[-1].id), {"decision": "approve", "comment": "from the UI"})
+    term.expect("Answered elsewhere", timeout=30)
+    term.expect(PROMPT)  # the approval from elsewhere stands: the next pause, the written specs
+    term.type("a")
+    term.expect("Comment (optional): ")
+    term.type("")
+    assert term.close() == 0, term.seen[-3000:]
+    assert len(list((tmp_path / "src").rglob("*.spec.md"))) == 4
