@@ -22,6 +22,7 @@ from .core.reviews import ReviewCallback
 from .facade import Facade
 from .orchestration import compose as compose_flow
 from .orchestration.prefect import current_flow_run_id, in_flow_run
+from .orchestration.watched import watched
 
 __all__ = ["Architecture", "BaseComposer", "ComponentDef", "Composer", "CompositionResult", "SpecComposer"]
 
@@ -79,8 +80,8 @@ class BaseComposer(Facade, ABC):
         with self._runtime(review_callback=review_callback):
             if not in_flow_run():
                 self.prepare()  # a provider that cannot work is one clear error here, not a failed flow run
-            return compose_flow.compose_in_run(request, self.project_dir, auto_accept, context,
-                                               max_llm_calls, max_tokens)
+            return watched(lambda: compose_flow.compose_in_run(request, self.project_dir, auto_accept, context,
+                                                               max_llm_calls, max_tokens))
 
     def _runtime(self, **fields):
         return self._handover(draft=self.draft, write_spec=self.write_spec, prepare=self.prepare, **fields)

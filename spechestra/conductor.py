@@ -24,6 +24,7 @@ from .orchestration.build import build_in_run, log_refusal
 from .orchestration.history import get_traces
 from .orchestration.perform import perform_in_run
 from .orchestration.prefect import local_api
+from .orchestration.watched import watched
 
 __all__ = ["BaseConductor", "BuildResult", "Conductor", "PerformResult", "SpecConductor", "StepResult",
            "VerifyResult"]
@@ -60,8 +61,8 @@ class BaseConductor(Facade, Project):
             log_refusal(refused)
             return refused
         with self._runtime(arrangement=arrangement, lock_timeout=lock_timeout, progress=progress):
-            result = build_in_run(self, specs, incremental, max_workers if parallel else 1, model,
-                                  max_llm_calls=max_llm_calls, max_tokens=max_tokens)
+            result = watched(lambda: build_in_run(self, specs, incremental, max_workers if parallel else 1, model,
+                                                  max_llm_calls=max_llm_calls, max_tokens=max_tokens))
         self.last_flow_run_id = result.flow_run_id
         return result
 
@@ -80,7 +81,8 @@ class BaseConductor(Facade, Project):
         if checkpoint_callback is None and not pause_at_checkpoints and runtime.current().board is None:
             checkpoint_callback = continue_at_checkpoints
         with self._runtime(checkpoint_callback=checkpoint_callback, progress=progress):
-            result = perform_in_run(self.project_dir, workflow, inputs, auto_approve, step_timeout or STEP_TIMEOUT.default)
+            result = watched(lambda: perform_in_run(self.project_dir, workflow, inputs, auto_approve,
+                                                    step_timeout or STEP_TIMEOUT.default))
         self.last_flow_run_id = result.flow_run_id
         return result
 

@@ -14,6 +14,7 @@ from .core.options import MAX_WORKERS
 from .orchestration import runtime
 from .orchestration.pipeline import compose_build_perform
 from .orchestration.prefect import flow_value, local_api, quiet_heartbeats
+from .orchestration.watched import watched
 from .providers import Meter
 
 __all__ = ["compose_build_perform", "run_pipeline"]
@@ -32,9 +33,9 @@ def run_pipeline(request: str, project_dir: str = ".", auto_accept: bool = False
     llm = runtime.lazy_provider(config, meter, explicit=provider)
     with local_api(), runtime.using(provider=llm, review_callback=review_callback, checkpoint_callback=checkpoint_callback,
                        on_run=on_start), quiet_heartbeats():
-        state = compose_build_perform(request=request, project_dir=project_dir, auto_accept=auto_accept,
-                                      workflow=workflow, inputs=inputs, max_workers=max_workers,
-                                      max_llm_calls=max_llm_calls, max_tokens=max_tokens, return_state=True)
+        state = watched(lambda: compose_build_perform(
+            request=request, project_dir=project_dir, auto_accept=auto_accept, workflow=workflow, inputs=inputs,
+            max_workers=max_workers, max_llm_calls=max_llm_calls, max_tokens=max_tokens, return_state=True))
     result = flow_value(state)
     result.flow_run_id = str(state.state_details.flow_run_id) if state.state_details else None
     result.llm = meter.summary()

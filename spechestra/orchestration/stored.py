@@ -12,16 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 from prefect.serializers import PickleSerializer
-from pydantic import Field
 
 from .. import redaction
 
 
 class RedactingPickle(PickleSerializer):
-    """Prefect's pickle serializer (cloudpickle, base64) of a masked copy of the result. Its own
-    `type` so that a result record names it; reading back is plain unpickling."""
+    """Prefect's pickle serializer (cloudpickle, base64) of a masked copy of the result.
 
-    type: str = Field(default="spechestra-redacting-pickle", frozen=True)
+    Its records say `"type": "pickle"`: what it writes is plain Prefect pickle, so any process
+    reads it back with Prefect's own serializer (another machine's reader, a script that never
+    imports this module). It is registered under a key of its own, never in place of Prefect's."""
+
+    @classmethod
+    def __dispatch_key__(cls) -> str:
+        return "spechestra-redacting-pickle"
+
+    def __init__(self, **data: Any):
+        super().__init__(**{**data, "type": "pickle"})
 
     def dumps(self, obj: Any) -> bytes:
         return super().dumps(redaction.scrub(obj))

@@ -107,3 +107,54 @@ def test_a_build_whose_server_dies_stops_soon_and_resumes_when_it_is_back(tmp_pa
         assert f"{4 - kept} compiled, {kept} cached, 0 failed, 0 blocked" in again.stdout
     finally:
         server.stop()
+
+
+def test_a_python_build_whose_server_dies_stops_soon_in_one_line(tmp_path, monkeypatch):
+    """Issue 19, before: `Conductor.build()` went on for 146 s after its server died and ended on a
+    bare ConnectError (the CLI said it in one line after 15 s). Now the same watch ends the call
+    with one ServerError line and no call starts after it; what was built is in the cache (the CLI
+    test above shows the next build resuming from it)."""
+    from kit.server import PrefectServer
+    from spechestra.errors import ServerError
+    server = PrefectServer(tmp_path / "server").start()
+    project, log = tmp_path / "proj", tmp_path / "calls.log"
+    kit_build.write_chain_project(project)
+    for name, value in (("CALL_LOG", str(log)), ("CALL_SECONDS", "1"), ("SPECHESTRA_SERVER_GRACE", "5")):
+        monkeypatch.setenv(name, value)
+    grace, poll = 5.0, 2.0
+    stopped: dict = {}
+
+    def stop_the_server_at_c():
+        deadline = time.monotonic() + 120
+        while "c" not in _calls(log) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.stop()
+        stopped["at"] = time.monotonic()
+        stopped["calls"] = len(_calls(log))
+
+    import threading
+    killer = threading.Thread(target=stop_the_server_at_c, daemon=True)
+    try:
+        killer.start()
+        with server.client_settings(), pytest.raises(ServerError) as error:
+            Conductor(str(project), provider=kit_build.slow_chain_provider()).build(max_workers=1)
+        took, paid_at_the_error = time.monotonic() - stopped["at"], len(_calls(log))
+        said = str(error.value)
+        assert "has not answered for 5s (connection refused)" in said and "resumes" in said and "\n" not in said
+        # Bound from known inputs: the grace, a probe's poll on each side, one call in flight.
+        assert took <= grace + 2 * poll + 1 + 5, f"raised {took:.1f}s after the server stopped"
+        time.sleep(3)  # the flow's thread is stopped too: no call starts after the error (one may land)
+        assert len(_calls(log)) <= paid_at_the_error + 1, "calls went on after the build said it stopped"
+        assert len(list((project / ".spechestra" / "cache").glob("*.json"))) >= 2  # a and b kept for the next build
+        # The server back: the stopped run's thread (in Prefect's retries) ends its run, and its
+        # client's events reach the server instead of retrying into this test run's teardown.
+        server.start()
+        for flow_thread in [t for t in threading.enumerate() if t.name == "spechestra-watched-flow"]:
+            flow_thread.join(timeout=120)
+            assert not flow_thread.is_alive(), "the stopped build's thread never ended"
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+        EventsWorker.drain_all(timeout=60, at_exit=False)
+        APILogWorker.drain_all(timeout=60, at_exit=False)
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 """Data model: upstream-compatible constructors, YAML round trip, validation by name."""
 
 import pytest
+
 from spechestra.core.models import Architecture, ComponentDef, CompositionResult
 from spechestra.errors import SpecError
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from spechestra.cli.watchdog import GONE, OK, SLOW, probe
+from spechestra.server.watch import GONE, OK, SLOW, probe
 
 pytestmark = pytest.mark.timeout(30)
 
