@@ -139,6 +139,7 @@ def test_a_python_build_whose_server_dies_stops_soon_in_one_line(tmp_path, monke
         with server.client_settings(), pytest.raises(ServerError) as error:
             Conductor(str(project), provider=kit_build.slow_chain_provider()).build(max_workers=1)
         took, paid_at_the_error = time.monotonic() - stopped["at"], len(_calls(log))
+        print(f"ServerError {took:.1f}s after the server stopped (grace {grace:g}s)")
         said = str(error.value)
         assert "has not answered for 5s (connection refused)" in said and "resumes" in said and "\n" not in said
         # Bound from known inputs: the grace, a probe's poll on each side, one call in flight.
