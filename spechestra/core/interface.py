@@ -4,6 +4,8 @@ SpecSoloist's workflows declare their inputs with types and bounds (`n: integer,
 maximum 20`); performing one with `n=25` or `n="x"` used to run every step on it. Each given
 input is checked against its declaration before any step runs, and a required one that is
 missing is named. Only what is declared is checked: an input the schema does not mention passes.
+A step's own spec is held the same way: a workflow input (or a literal) handed to a step argument
+must fit what the step's spec declares for it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ def input_problems(declared: dict, given: dict) -> list[str]:
         if why:
             problems.append(f"input {name!r}={given[name]!r} {why}")
     return problems
+
+
+def argument_problem(declared: dict, arg: str, value: Any) -> str:
+    """Why `value` does not fit the argument `arg` a step's own spec declares ("" when it does, or
+    when the spec does not declare it): a workflow that declares nothing about an input still
+    never hands a step what that step's spec rules out."""
+    param = (declared or {}).get(arg)
+    return _misfit(param, value) if param is not None else ""
 
 
 def _misfit(param: Any, value: Any) -> str:

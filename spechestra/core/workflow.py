@@ -15,7 +15,7 @@ from typing import Any, Optional
 from specsoloist.parser import SpecParser
 
 from ..errors import WorkflowError
-from .interface import input_problems
+from .interface import argument_problem, input_problems
 from .project import Layout
 
 WORKFLOW_TYPES = ("workflow", "orchestrator")
@@ -95,11 +95,19 @@ def plan(parser: SpecParser, layout: Layout, workflow: str, inputs: dict) -> Wor
         outs = set(step_spec.schema.outputs) if step_spec.schema and step_spec.schema.outputs else set()
         declared_outputs[raw.name] = outs
         refs: dict[str, Ref] = {}
+        takes = step_spec.schema.inputs if step_spec.schema and step_spec.schema.inputs else {}
         for arg, source in raw.inputs.items():
             ref = parse_ref(source, names)
             if ref.kind == "input" and ref.source not in inputs:
                 problems.append(f"{where}: input {arg!r} needs workflow input {ref.source!r}, "
                                 f"which was not given (given: {', '.join(sorted(inputs)) or 'none'})")
+            elif ref.kind != "step":  # a workflow input or a literal: known now, so checked now
+                value = inputs[ref.source] if ref.kind == "input" else ref.value
+                why = argument_problem(takes, arg, value)
+                if why:
+                    given = f"workflow input {ref.source}={value!r}" if ref.kind == "input" else f"{value!r}"
+                    problems.append(f"{where}: input {arg!r} gets {given}, which {why} "
+                                    f"(spec {raw.spec!r} declares {arg}: {getattr(takes[arg], 'type', None)})")
             if ref.kind == "step":
                 if ref.source not in names:
                     problems.append(f"{where}: input {arg!r} refers to unknown step {ref.source!r}")

@@ -259,3 +259,20 @@ def test_a_full_temp_folder_during_perform_is_named_as_the_cause(tmp_path):
     assert not said["success"], said
     assert said["error"].startswith(f"the temp folder {small} is full (0.0 MiB free)"), said
     assert "set TMPDIR to a larger disk" in said["error"] and "\n" not in said["error"], said
+
+
+def test_a_workflow_input_is_held_to_the_type_its_step_declares(tmp_path):
+    """Before: a workflow that declares no inputs passed `value="abc"` to a step whose spec says
+    `value: integer`, and the step returned "abcabc"."""
+    from spechestra.errors import WorkflowError
+    step = "def run(value):\n    return {'result': value * 2}\n"
+    conductor = workflow_project(tmp_path / "proj", "- name: one\n  spec: double\n  inputs:\n    value: inputs.value\n"
+                                 "- name: two\n  spec: double\n  inputs:\n    value: '7'\n", {"double": step})
+    flow = tmp_path / "proj" / "src" / "flow.spec.md"
+    flow.write_text(flow.read_text().replace("inputs:\n  value:\n    type: integer\n", "inputs: {}\n"))  # untyped
+    with pytest.raises(WorkflowError) as refused:
+        conductor.perform("flow", {"value": "abc"})
+    said = str(refused.value)
+    assert "step 'one': input 'value' gets workflow input value='abc', which is not an integer" in said, said
+    assert "step 'two': input 'value' gets '7', which is not an integer (spec 'double' declares value: integer)" in said
+    assert not list((tmp_path / "proj" / "build" / ".spechestra").glob("traces/*.json"))  # nothing ran
