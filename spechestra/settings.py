@@ -58,6 +58,15 @@ def _whole(raw: str) -> int:
     return value
 
 
+def _crash_seconds(raw: str) -> float:
+    """No shorter than one and a half heartbeats (Prefect sends one every 30 s at the most): a
+    run between two heartbeats is never taken for a dead one."""
+    value = _seconds(raw)
+    if value < 45:
+        raise ValueError
+    return value
+
+
 def _flag(raw: str) -> bool:
     if raw.strip().lower() in ("1", "true", "yes", "on"):
         return True
@@ -69,6 +78,7 @@ def _flag(raw: str) -> bool:
 FORMS: dict[Callable[[str], Any], str] = {
     _text: "text", _seconds: "a number of seconds (0 or more)", _whole_seconds: "a number of seconds (0 or more)",
     _whole: "a whole number, 1 or more", _poll: "a number of seconds (at least 1 is used)", _flag: "1/true/yes or 0/false/no",
+    _crash_seconds: "a number of seconds, 45 or more",
 }
 
 
@@ -209,6 +219,8 @@ settings = Settings(
                    "connections before it stops.", _seconds),
     server_hang=S(("SPECHESTRA_SERVER_HANG",), 180.0, "Seconds a command waits for a server that accepts "
                   "connections but does not answer.", _seconds),
+    crash_after=S(("SPECHESTRA_CRASH_AFTER",), 90.0, "Seconds without a heartbeat after which the automation "
+                  "`spechestra deploy` sets up marks a deployment run Crashed (read at deploy time).", _crash_seconds),
     home=S(("SPECHESTRA_HOME",), None, "The checkout a worker runs deployments from (prefect.yaml's pull "
            "step reads it on the worker; unset: the checkout `spechestra deploy` ran in)."),
     projects=S(("SPECHESTRA_PROJECTS",), None, "Folder relative project_dir values are under (set it on every "

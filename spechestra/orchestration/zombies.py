@@ -3,8 +3,8 @@ heartbeats stop (a worker machine lost, a flow-run process killed), Prefect's ow
 infrastructure (docs: "detect zombie flows").
 
 Deployment runs send a heartbeat every `HEARTBEAT_SECONDS` (prefect.yaml's job variables); the
-automation expects some event of the run within `SILENCE_SECONDS` of each heartbeat, so a dead
-run is Crashed within about SILENCE_SECONDS plus one heartbeat. It watches only runs tagged
+automation expects some event of the run within `SPECHESTRA_CRASH_AFTER` seconds (90) of each
+heartbeat, so a dead run is Crashed within about that plus one heartbeat. It watches only runs tagged
 `spechestra` (every deployment in prefect.yaml is), so other flows on a team's server, with their
 own heartbeat frequency, are never touched. Paused runs keep sending heartbeats while they wait.
 
@@ -26,14 +26,23 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 from prefect.events.schemas.events import ResourceSpecification
 
 from ..errors import RunFailed
+from ..settings import settings
 from .prefect import client, current_flow_run_id, in_deployment_run, is_root_flow_run
 
 NAME = "spechestra: crash runs whose heartbeats stopped"
 HEARTBEAT_SECONDS = 30  # Prefect's shortest; prefect.yaml sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY to it
 MAX_RESUMES = 2  # a run that crashes a third time fails at its next start instead of building
-SILENCE_SECONDS = 3 * HEARTBEAT_SECONDS  # three missed heartbeats: a blip is never a crash
-MESSAGE = (f"no heartbeat for {SILENCE_SECONDS}s: the machine or process running it is gone "
-           f"(resumed automatically up to {MAX_RESUMES} times, from the cache and the answers it paid for)")
+
+
+def silence_seconds() -> float:
+    """How long a run may go without a heartbeat (`SPECHESTRA_CRASH_AFTER`, default three missed
+    heartbeats: a blip is never a crash)."""
+    return settings.crash_after
+
+
+def message() -> str:
+    return (f"no heartbeat for {silence_seconds():g}s: the machine or process running it is gone "
+            f"(resumed automatically up to {MAX_RESUMES} times, from the cache and the answers it paid for)")
 
 
 RESUME_NAME = "spechestra: resume crashed runs"
@@ -59,9 +68,9 @@ def automation() -> AutomationCore:
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
-            within=timedelta(seconds=SILENCE_SECONDS),
+            within=timedelta(seconds=silence_seconds()),
         ),
-        actions=[ChangeFlowRunState(state=StateType.CRASHED, name="Crashed", message=MESSAGE, force=False)],
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, name="Crashed", message=message(), force=False)],
     )
 
 
@@ -98,7 +107,7 @@ def check_resumes() -> None:
 
 def ensure_automation() -> list[str]:
     """Create both automations, or bring existing ones up to date; what was done, in words."""
-    wanted = {NAME: (automation(), f"a run without heartbeats for {SILENCE_SECONDS}s is Crashed"),
+    wanted = {NAME: (automation(), f"a run without heartbeats for {silence_seconds():g}s is Crashed"),
               RESUME_NAME: (resume_automation(), f"a crashed run is retried, up to {MAX_RESUMES} times")}
     done = []
     with client() as c:

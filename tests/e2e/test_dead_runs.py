@@ -15,10 +15,12 @@ from kit import build as kit_build
 from kit.runs import trigger
 from kit.server import BIN, REPO, PrefectServer, stop_process
 from spechestra.orchestration.history import read_flow_run
-from spechestra.orchestration.zombies import HEARTBEAT_SECONDS, MAX_RESUMES, RESUME_MESSAGE, SILENCE_SECONDS
+from spechestra.orchestration.zombies import HEARTBEAT_SECONDS, MAX_RESUMES, RESUME_MESSAGE
 
 pytestmark = pytest.mark.timeout(600)
 CALLS = 8  # write_wide_project: 4 specs x (code, tests)
+#: The silence the automation is deployed with here: the shortest allowed (the default is 90 s).
+SILENCE_SECONDS = 45
 #: The bound, from known inputs: the silence the automation waits for, the heartbeat just missed,
 #: and the server's proactive-trigger pass and event delivery (a few seconds each; 30 s allowed).
 CRASHED_WITHIN = SILENCE_SECONDS + HEARTBEAT_SECONDS + 30
@@ -77,7 +79,8 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
     server = PrefectServer(tmp_path / "home").start()
     worker = None
     try:
-        deployed = server.run([str(BIN / "spechestra"), "deploy", "--dir", str(REPO)])
+        deployed = server.run([str(BIN / "spechestra"), "deploy", "--dir", str(REPO)],
+                              SPECHESTRA_CRASH_AFTER=str(SILENCE_SECONDS))
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
         assert "automation 'spechestra: crash runs whose heartbeats stopped'" in " ".join(deployed.stdout.split())
         project, times = tmp_path / "proj", tmp_path / "calls.txt"
@@ -105,7 +108,8 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
             crashed, resumed = _wait_for_states(run_id, killed_at, CRASHED_WITHIN + 60)
             assert crashed is not None, f"not Crashed {time.monotonic() - killed_at:.0f}s after the kill"
             took = crashed.timestamp.timestamp() - killed_wall
-            assert took <= CRASHED_WITHIN and "no heartbeat" in (crashed.message or ""), (took, crashed.message)
+            assert took <= CRASHED_WITHIN and f"no heartbeat for {SILENCE_SECONDS}s" in (crashed.message or ""), \
+                (took, crashed.message)
             assert resumed is not None and resumed.message == RESUME_MESSAGE, "the crashed run was not resumed"
             print(f"crashed {took:.1f}s after the kill (bound {CRASHED_WITHIN}s), "
                   f"resumed {(resumed.timestamp - crashed.timestamp).total_seconds():.1f}s later")
