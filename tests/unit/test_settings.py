@@ -34,6 +34,7 @@ def test_values_are_read_when_used_not_at_import(monkeypatch):
     ("SPECHESTRA_BUILD_WORKERS", "0", "a whole number, 1 or more"),
     ("SPECHESTRA_SERVER", "cloud", "one of managed, temporary"),
     ("SPECHESTRA_SKIP_INSTALL_CHECK", "maybe", "1/true/yes or 0/false/no"),
+    ("SPECHESTRA_CRASH_AFTER", "30", "a number of seconds, 45 or more"),
 ])
 def test_a_bad_value_is_one_error_naming_the_variable_and_the_form(monkeypatch, variable, raw, form):
     monkeypatch.setenv(variable, raw)
