@@ -112,8 +112,8 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
     if hit is not None:
         return cached_state(reuse(job, hit, spec_text))
     if stopping.requested():  # Ctrl-C before this spec started: nothing paid, nothing to keep
-        outcome = SpecOutcome(name=job.name, status=Outcome.STOPPED, error=f"not started: stopped ({stopping.reason()})",
-                              started=time.time(), ended=time.time())
+        outcome = SpecOutcome(name=job.name, status=Outcome.STOPPED, started=time.time(), ended=time.time(),
+                              error=f"not started: stopped ({stopping.reason()})")
         return final_state(outcome, Outcome.STOPPED, outcome.error)
     budget = budget or runtime.current().budget or Budget()
     if spent or budget.reached:
