@@ -17,6 +17,7 @@ from typing import Callable, TypeVar
 
 from .. import stopping
 from ..errors import ServerError
+from ..server.temporary import wait_ready
 from ..server.watch import POLL, Silence
 from .prefect import configured_api_url, in_flow_run
 
@@ -43,8 +44,12 @@ def watched(work: Callable[[], T]) -> T:
             done.set()
 
     threading.Thread(target=run, name="spechestra-watched-flow", daemon=True).start()
-    silence = Silence(api_url)
     try:
+        try:
+            wait_ready()  # a temporary server still starting is not a server gone away
+        except ServerError:
+            pass  # the flow's own first call says it, in the flow's thread
+        silence = Silence(api_url)
         while not done.wait(POLL):
             why, _ = silence.check()
             if why:
