@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import build_guard
 from .fileio import atomic_write, masked_write
 from .models import Outcome, SpecOutcome
 from .project import Layout
@@ -79,6 +80,12 @@ def publish(layout: Layout, outcome: SpecOutcome, spec_text: str, cache_key: str
             log: Callable[[str], None] = print) -> list[str]:
     """Write a built (or cached) spec's files into build/ and record them. Returns notes about
     files edited by hand: kept unless `replace_edits` (the spec was rebuilt, or --force)."""
+    with build_guard.LOCK:  # never while an uncontained test run has build/ (see build_guard)
+        return _publish(layout, outcome, spec_text, cache_key, replace_edits, log)
+
+
+def _publish(layout: Layout, outcome: SpecOutcome, spec_text: str, cache_key: str, replace_edits: bool,
+             log: Callable[[str], None]) -> list[str]:
     previous = read_record(layout.project_dir, outcome.name).get("files", {})
     notes, written = [], {}
     for rel, content in outcome.files.items():

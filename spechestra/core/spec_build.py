@@ -31,6 +31,7 @@ from ..processes.control import alive
 from ..processes.reaped import run_reaped
 from . import options
 from .budget import Budget, BudgetReached
+from .build_guard import Kept
 from .fileio import atomic_write, inside
 from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
@@ -86,10 +87,14 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
             run = warm.run_pytest([*args, "--junitxml={run_tmp}/report.xml"], build, job.test_timeout, paths,
                                   writable=[root], writable_root=str(staging_root(job.layout.build_dir)), report=report,
                                   declared_env=job.layout.declared_env())
+        undone: list[str] = []
         if run is None:
-            run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build, job.test_timeout,
-                             import_paths=paths, writable=[root or build, tmp], readable=[build], network=job.network,
-                             declared_env=job.layout.declared_env())
+            guard = Kept(build, tmp) if _writes_unlimited(job.network) else contextlib.nullcontext()
+            with guard:
+                run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build,
+                                 job.test_timeout, import_paths=paths, writable=[root or build, tmp], readable=[build],
+                                 network=job.network, declared_env=job.layout.declared_env())
+            undone = getattr(guard, "undone", [])
         stopping.check()  # ended by Ctrl-C: a stop, not the tests' verdict
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"
@@ -99,12 +104,22 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
         output += f"\n(the tests left {run.left_running} process(es) running; they were killed)"
     if run.limit:
         output += f"\n(the tests were stopped: they used {run.limit}; see SPECHESTRA_SANDBOX_* settings)"
+    if undone:  # nothing contained the run: what it changed in build/ is put back, and it fails
+        return False, output + (f"\nthe tests changed build/ ({', '.join(undone)}): put back as it was. Nothing "
+                                "contains generated code here (SPECHESTRA_SANDBOX=off, or neither bubblewrap nor "
+                                "Landlock works), so a test may write anywhere you can")
     if counts is None:
         return False, output + "\npytest wrote no report: it did not finish collecting or running the tests"
     ran = counts["tests"] - counts["skipped"]
     if ran <= 0:
         return False, output + f"\npytest ran no test ({counts['tests']} collected, {counts['skipped']} skipped)"
     return run.returncode == 0 and counts["failures"] == 0 and counts["errors"] == 0, output
+
+
+def _writes_unlimited(network: bool) -> bool:
+    """Neither bubblewrap nor Landlock limits what this run writes."""
+    box = sandbox.containment(network)
+    return not box.sandboxed and not box.landlocked
 
 
 def _unused_plugins(test_file: str, build: str) -> list[str]:

@@ -276,3 +276,31 @@ def test_a_workflow_input_is_held_to_the_type_its_step_declares(tmp_path):
     assert "step 'one': input 'value' gets workflow input value='abc', which is not an integer" in said, said
     assert "step 'two': input 'value' gets '7', which is not an integer (spec 'double' declares value: integer)" in said
     assert not list((tmp_path / "proj" / "build" / ".spechestra").glob("traces/*.json"))  # nothing ran
+
+
+FORCE_PASS = ("import pytest\n\n@pytest.hookimpl(hookwrapper=True)\n"
+              "def pytest_runtest_makereport(item, call):\n    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+
+
+@pytest.mark.parametrize("sandbox", ["off", "auto"])
+def test_a_test_that_writes_build_never_changes_what_later_specs_are_tested_against(tmp_path, sandbox):
+    """Before, with SPECHESTRA_SANDBOX=off: a's test wrote build/conftest.py, which turns every
+    failure into a pass, and b, whose test fails, was reported built. With the sandbox (auto here)
+    build/ is read-only to tests; with nothing to contain them, what a run changed in build/ is put
+    back after it and the run fails saying so."""
+    from spechestra.settings import temporary_settings
+    _spec(tmp_path, "a")
+    _spec(tmp_path, "b", deps=["a"])
+    build = tmp_path / "build"
+    writer = (f"    try:\n        open({str(build / 'conftest.py')!r}, 'w').write({FORCE_PASS!r})\n"
+              "    except OSError:\n        pass\n")
+    tests = {"a": "from a import a\n\ndef test_it():\n" + writer + "    assert a(3) == 3\n",
+             "b": "from b import b\n\ndef test_it():\n    assert b(3) == 1003\n"}
+    provider = kit_build.build_provider({n: f"def {n}(value):\n    return value\n" for n in "ab"}, tests,
+                                        {"marker-a": "a", "marker-b": "b"})
+    with temporary_settings(sandbox=sandbox):
+        result = Conductor(str(tmp_path), provider=provider, max_fixes=0).build(max_workers=1)
+    assert "b" not in result.specs_compiled, (result.contained, result.errors)
+    assert not (build / "conftest.py").exists()
+    if sandbox == "off":
+        assert "the tests changed build/ (added conftest.py): put back as it was" in result.errors["a"]
