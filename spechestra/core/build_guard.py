@@ -41,8 +41,12 @@ class Kept:
 
     def __enter__(self) -> "Kept":
         LOCK.acquire()
-        shutil.copytree(self.build, self.copy, symlinks=True, ignore=shutil.ignore_patterns(RECORDS))
-        self.before = _state(self.build)
+        try:
+            shutil.copytree(self.build, self.copy, symlinks=True, ignore=shutil.ignore_patterns(RECORDS))
+            self.before = _state(self.build)
+        except BaseException:  # no run follows: never leave publishing locked out
+            LOCK.release()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -87,14 +87,14 @@ def run_tests(job: SpecJob, test_rel: str, root: Optional[str] = None) -> tuple[
             run = warm.run_pytest([*args, "--junitxml={run_tmp}/report.xml"], build, job.test_timeout, paths,
                                   writable=[root], writable_root=str(staging_root(job.layout.build_dir)), report=report,
                                   declared_env=job.layout.declared_env())
-        undone: list[str] = []
+        kept = None
         if run is None:
-            guard = Kept(build, tmp) if _writes_unlimited(job.network) else contextlib.nullcontext()
-            with guard:
+            kept = Kept(build, tmp) if _writes_unlimited(job.network) else None
+            with kept or contextlib.nullcontext():
                 run = run_reaped([sys.executable, "-m", "pytest", *args, f"--junitxml={report}"], build,
                                  job.test_timeout, import_paths=paths, writable=[root or build, tmp], readable=[build],
                                  network=job.network, declared_env=job.layout.declared_env())
-            undone = getattr(guard, "undone", [])
+        undone = kept.undone if kept else []
         stopping.check()  # ended by Ctrl-C: a stop, not the tests' verdict
         if run.timed_out:
             return False, f"tests timed out after {job.test_timeout:g}s\n{run.output[-20000:]}"

@@ -1,4 +1,5 @@
-"""Looking at and stopping processes by pid: is it there, is it a zombie, stop its group.
+"""Looking at and stopping processes by pid: is it there, is it a zombie, stop its group; and
+the tail of what one printed.
 
 Standard library only and free of package imports: `reaper.py` runs as a plain script and
 imports this file as a sibling module, so the same helpers serve the reaper, the managed
@@ -66,3 +67,15 @@ def signal_group(pgid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def output_tail(handle, keep: int) -> str:
+    """The last `keep` bytes of an output file (open, binary), from a line's start when cut: a key
+    cut in two is never half kept, since only whole keys can be masked."""
+    handle.seek(0, os.SEEK_END)
+    start = max(0, handle.tell() - keep)
+    handle.seek(start)
+    tail = handle.read()
+    if start:
+        tail = tail.partition(b"\n")[2]
+    return tail.decode("utf-8", errors="replace")

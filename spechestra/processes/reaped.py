@@ -26,7 +26,7 @@ from typing import Iterable, Optional
 from .. import redaction, stopping
 from ..settings import environment, settings
 from . import sandbox
-from .control import signal_group
+from .control import output_tail, signal_group
 
 REAPER = Path(__file__).with_name("reaper.py")
 GRACE = 3.0  # seconds the reaper gets to clean up after a timeout, before SIGKILL
@@ -90,13 +90,7 @@ def run_reaped(cmd: list[str], cwd: str, timeout: float, import_paths: Iterable[
                 signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
         signal_group(proc.pid, signal.SIGKILL)  # anything still in the group
-        out.seek(0, os.SEEK_END)
-        size = out.tell()
-        out.seek(max(0, size - keep))
-        tail = out.read()
-        if size > keep:  # from a line's start: a key cut in two is never half kept
-            tail = tail.partition(b"\n")[2]
-        text = tail.decode("utf-8", errors="replace")
+        text = output_tail(out, keep)
     left = sum(int(n) for n in _LEFT.findall(text))
     limits = _LIMIT.findall(text)
     text = _LIMIT.sub("\n", _LEFT.sub("\n", text)).rstrip()

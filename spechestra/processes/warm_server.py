@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # even under PYTHONSAFEPATH
 import landlock  # noqa: E402
 import reaper  # noqa: E402
-from control import is_zombie  # noqa: E402
+from control import is_zombie, output_tail  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 REPORT_LIMIT = 8 * 2**20  # bytes of junit report sent back at most
@@ -145,16 +145,8 @@ def watch(pid: int, req: dict) -> tuple[int, bool, str]:
 
 
 def _tail(path: str, keep: int) -> str:
-    """The last `keep` bytes, from a line's start (a key cut in two is never half kept: only
-    whole keys can be masked)."""
     with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        start = max(0, handle.tell() - keep)
-        handle.seek(start)
-        tail = handle.read()
-    if start:
-        tail = tail.partition(b"\n")[2]
-    return tail.decode("utf-8", errors="replace")
+        return output_tail(handle, keep)
 
 
 def serve(idle: float) -> int:
