@@ -1,8 +1,6 @@
 """Issue 19 (never wrong, never lost, round 2): hostile results and edits mid-build. Each test
 failed on the code before its fix (said in its docstring). Real builds and perform runs."""
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +8,7 @@ import pytest
 import kit
 from kit import build as kit_build
 from kit import workflow_project
+from kit.mounts import in_own_mounts, needs_unshare
 from spechestra import Conductor
 from spechestra.providers import ScriptedProvider
 
@@ -189,23 +188,16 @@ print("RESULT", json.dumps({{"errors": result.errors, "paid": len(provider.promp
 '''
 
 
-needs_unshare = pytest.mark.skipif(shutil.which("unshare") is None or subprocess.run(
-    ["unshare", "--mount", "true"], capture_output=True).returncode != 0, reason="needs `unshare --mount` (root, util-linux)")
-
-
 def _in_own_mounts(tmp_path, mounts: str, script: str) -> dict:
     """Run `script` (Python) after `mounts` (shell) in a mount namespace of its own, against the
     test run's Prefect server; what it printed after RESULT, as JSON."""
     import json
-    import os
     import sys
 
     from prefect.settings import PREFECT_API_URL
     (tmp_path / "script.py").write_text(script)
-    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           f"{mounts} && {sys.executable} {tmp_path / 'script.py'}"],
-                          capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
+    done = in_own_mounts(f"{mounts} && {sys.executable} {tmp_path / 'script.py'}", timeout=240,
+                         PREFECT_API_URL=PREFECT_API_URL.value())
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(lines[0][7:])

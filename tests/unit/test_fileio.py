@@ -2,15 +2,11 @@
 device" named no path). A real full disk and a real read-only folder: a tmpfs of 64 KiB and a
 read-only bind mount, in a mount namespace of the test's own (unshare, as root)."""
 
-import shutil
-import subprocess
 import sys
 
-import pytest
+from kit.mounts import in_own_mounts, needs_unshare
 
-CAN_UNSHARE = shutil.which("unshare") is not None and subprocess.run(
-    ["unshare", "--mount", "true"], capture_output=True).returncode == 0
-pytestmark = pytest.mark.skipif(not CAN_UNSHARE, reason="needs `unshare --mount` (root, util-linux)")
+pytestmark = needs_unshare
 
 WRITE = ("import sys\nsys.path[:0] = {path!r}\nfrom spechestra.core.fileio import atomic_write\n"
          "from spechestra.errors import CannotWrite\n"
@@ -18,17 +14,12 @@ WRITE = ("import sys\nsys.path[:0] = {path!r}\nfrom spechestra.core.fileio impor
          "    print('SAID', exc)\n    print('OSERROR', isinstance(exc, OSError))\n")
 
 
-def _in_own_mounts(shell: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", shell],
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_a_full_disk_names_the_file_the_free_space_and_what_to_do(tmp_path):
     folder = tmp_path / "small"
     folder.mkdir()
     code = WRITE.format(path=sys.path, target=str(folder / "cache.json"))
     (tmp_path / "w.py").write_text(code)
-    done = _in_own_mounts(f"mount -t tmpfs -o size=64k tmpfs {folder} && {sys.executable} {tmp_path / 'w.py'}")
+    done = in_own_mounts(f"mount -t tmpfs -o size=64k tmpfs {folder} && {sys.executable} {tmp_path / 'w.py'}")
     said = [line for line in done.stdout.splitlines() if line.startswith("SAID ")]
     assert said, done.stdout + done.stderr
     assert f"cannot write {folder / 'cache.json'}: no space left on the device" in said[0]
@@ -41,6 +32,6 @@ def test_a_read_only_folder_says_so(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
     (tmp_path / "w.py").write_text(WRITE.format(path=sys.path, target=str(folder / "a.py")))
-    done = _in_own_mounts(f"mount --bind -o ro {folder} {folder} && {sys.executable} {tmp_path / 'w.py'}")
+    done = in_own_mounts(f"mount --bind -o ro {folder} {folder} && {sys.executable} {tmp_path / 'w.py'}")
     assert f"SAID cannot write {folder / 'a.py'}: {folder} is on a read-only file system" in done.stdout, \
         done.stdout + done.stderr
