@@ -10,6 +10,8 @@ import time
 import pytest
 
 from kit import build as kit_build
+from kit.calls import bought_twice
+from kit.calls import calls as call_log
 from kit.cli import EXE, cli_env
 from kit.dask_cluster import DaskCluster
 
@@ -69,14 +71,27 @@ def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_p
         while len(_lines(times)) < 7 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert proc.poll() is None and len(_lines(times)) >= 7, "the build ended before the fault"
-        dask.kill_worker(0)
+        killed_at = time.time()
+        killed = dask.kill_worker(0)
         output = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=20)
     assert proc.returncode == 0, output[-4000:]
-    assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once
+    _each_answer_bought_once(times, killed, killed_at, output)
+
+
+def _each_answer_bought_once(times, killed: set[int], killed_at: float, output: str) -> None:
+    """Every answer bought once, but for one: an answer the killed process had received just
+    before the kill (it is kept milliseconds after the call returns) dies with it, and the spec's
+    retry asks again. The 1 s allowance is far above that gap; a finished spec paying again (the
+    bug) asks twice for answers kept long before, or from a live process."""
+    log = call_log(times)
+    twice = bought_twice(log)
+    lost = [(a, b) for a, b in twice if a.pid in killed and killed_at - 1.0 <= a.end <= killed_at]
+    assert [pair for pair in twice if pair not in lost] == [] and len(lost) <= 1, f"{twice}\n{output[-3000:]}"
+    assert len(log) == 2 * len(NAMES) + len(lost), output[-4000:]
 
 
 def _ray_project(tmp_path):
@@ -138,6 +153,7 @@ def test_a_killed_ray_worker_makes_no_finished_spec_pay_again(tmp_path):
                 break
             time.sleep(0.1)
         assert busy and proc.poll() is None, "no Ray worker was running a spec before the build ended"
+        killed_at = time.time()
         os.kill(busy[0], 9)
         output = proc.communicate(timeout=300)[0]
     finally:
@@ -145,4 +161,4 @@ def test_a_killed_ray_worker_makes_no_finished_spec_pay_again(tmp_path):
             os.killpg(proc.pid, 9)
             proc.wait(timeout=20)
     assert proc.returncode == 0, output[-4000:]
-    assert len(_lines(times)) == 2 * len(NAMES), output[-4000:]  # each answer bought once
+    _each_answer_bought_once(times, {busy[0]}, killed_at, output)

@@ -9,6 +9,8 @@ import time
 import pytest
 
 from kit import build as kit_build
+from kit.calls import calls as call_log
+from kit.calls import peak_overlap
 from kit.server import PrefectServer
 from spechestra.server.local import server_defaults
 
@@ -23,10 +25,6 @@ def _limit(server, name, limit=None):
         if limit is not None:
             c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
         return c.read_global_concurrency_limit_by_name(name)
-
-
-def _lines(path):
-    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def test_server_killed_and_restarted_mid_build(tmp_path):
@@ -44,17 +42,17 @@ def test_server_killed_and_restarted_mid_build(tmp_path):
                                   "--workers", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, start_new_session=True)
         deadline = time.monotonic() + 120
-        while not _lines(times) and time.monotonic() < deadline and build.poll() is None:
+        while not call_log(times) and time.monotonic() < deadline and build.poll() is None:
             time.sleep(0.1)
-        assert _lines(times), "no LLM call finished before the fault"
+        assert call_log(times), "no LLM call finished before the fault"
         server.kill()  # a call holds the only slot now, or is about to take it
         time.sleep(2)
         server.start()
         output = build.communicate(timeout=360)[0]
         assert build.returncode == 0, output[-4000:]
-        calls = _lines(times)
+        calls = call_log(times)
         assert len(calls) == CALLS, output[-4000:]          # nothing bought twice, nothing left out
-        assert kit_build.peak_overlap(calls) <= 1            # the limit held across the restart
+        assert peak_overlap(calls) <= 1            # the limit held across the restart
         assert "provider call failed" not in output          # a gate fault is never a provider fault
         assert _limit(server, "spechestra-llm").active_slots == 0  # no slot left held
     finally:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from kit import build as kit_build
+from kit.calls import calls as call_log
+from kit.calls import peak_overlap
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
@@ -29,8 +31,7 @@ def _builds(tmp_path, name_suffix, limit_name):
                                       text=True, start_new_session=True))
     outputs = [p.communicate(timeout=240)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(o[-2000:] for o in outputs)
-    lines = times.read_text().split("\n")
-    return [line for line in lines if line.strip()]
+    return call_log(times)
 
 
 @contextlib.contextmanager
@@ -56,9 +57,9 @@ def test_two_concurrent_builds_never_exceed_the_limit(tmp_path):
     name = f"spechestra-llm-{tmp_path.name}".lower().replace("_", "-")
     with _limit(name, 2):
         calls = _builds(tmp_path, "limited", name)
-    assert len(calls) == 16 and kit_build.peak_overlap(calls) <= 2  # 2 builds x 4 specs x (code, tests)
+    assert len(calls) == 16 and peak_overlap(calls) <= 2  # 2 builds x 4 specs x (code, tests)
     unlimited = _builds(tmp_path, "free", name + "-absent")
-    assert len(unlimited) == 16 and kit_build.peak_overlap(unlimited) > 2  # the limit, not luck, held it
+    assert len(unlimited) == 16 and peak_overlap(unlimited) > 2  # the limit, not luck, held it
 
 
 def _compose(tmp_path, name_suffix, limit_name):
@@ -72,7 +73,7 @@ def _compose(tmp_path, name_suffix, limit_name):
     done = subprocess.run([sys.executable, "-m", "spechestra", "compose", "CSV statistics", "--project",
                            str(project), "--yes"], env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return [line for line in times.read_text().split("\n") if line.strip()]
+    return call_log(times)
 
 
 def test_compose_calls_hold_the_limit_too(tmp_path):
@@ -81,6 +82,6 @@ def test_compose_calls_hold_the_limit_too(tmp_path):
     with _limit(name, 1) as held:
         calls = _compose(tmp_path, "limited", name)
         assert held() == 0  # every slot given back
-    assert len(calls) == 5 and kit_build.peak_overlap(calls) == 1  # the draft + 4 specs, one at a time
+    assert len(calls) == 5 and peak_overlap(calls) == 1  # the draft + 4 specs, one at a time
     unlimited = _compose(tmp_path, "free", name + "-absent")
-    assert len(unlimited) == 5 and kit_build.peak_overlap(unlimited) > 1  # the limit, not luck, held it
+    assert len(unlimited) == 5 and peak_overlap(unlimited) > 1  # the limit, not luck, held it

@@ -9,17 +9,13 @@ import time
 import pytest
 
 from kit import build as kit_build
+from kit.calls import calls as _calls
 from kit.cli import EXE, cli_env
 
 pytestmark = pytest.mark.timeout(300)
 CALL_SECONDS = 1.0
 #: After the signal: the calls in flight land (one call each), then the flow and the process end.
 EXIT_WITHIN = CALL_SECONDS + 10
-
-
-def _calls(path):
-    return [tuple(map(float, line.split())) for line in path.read_text().splitlines() if line.strip()] \
-        if path.exists() else []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -49,7 +45,7 @@ def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_p
             proc.kill()
             proc.wait(timeout=30)
     calls = _calls(times)
-    late = [start for start, _ in calls if start > signalled + 0.05]
+    late = [c.start for c in calls if c.start > signalled + 0.05]
     assert late == [], f"{len(late)} call(s) started after the signal"
     print(f"exited {took:.1f}s after the signal (bound {EXIT_WITHIN}s), {len(calls)} calls paid before it")
     assert took <= EXIT_WITHIN, f"exited {took:.1f}s after the signal (bound {EXIT_WITHIN}s)"

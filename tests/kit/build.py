@@ -6,6 +6,8 @@ import re
 
 from spechestra.providers import ScriptedProvider
 
+from .calls import TimedProvider
+
 MATH_CODE = {
     "factorial": '''def factorial(n):
     if not isinstance(n, int) or n < 0 or n > 20:
@@ -197,22 +199,6 @@ def write_wide_project(root, names="pqrs") -> None:
         (src / f"{n}.spec.md").write_text(spec_markdown(n, description=f"Spec {n} marker-{n}."))
 
 
-class TimedProvider:
-    """Appends `start end` (epoch seconds) of every call to $CALL_TIMES, across processes."""
-
-    def __init__(self, inner, path: str, seconds: float):
-        self.inner, self.path, self.seconds = inner, path, seconds
-
-    def generate(self, prompt, temperature=0.1, model=None):
-        import time
-        started = time.time()
-        time.sleep(self.seconds)
-        answer = self.inner.generate(prompt, temperature=temperature, model=model)
-        with open(self.path, "a") as log:
-            log.write(f"{started} {time.time()}\n")
-        return answer
-
-
 def timed_wide_provider():
     """`SPECHESTRA_PROVIDER=kit.build:timed_wide_provider` for `write_wide_project` projects."""
     import os
@@ -221,18 +207,6 @@ def timed_wide_provider():
                            {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in names},
                            {f"marker-{n}": n for n in names})
     return TimedProvider(inner, os.environ["CALL_TIMES"], float(os.environ.get("CALL_SECONDS", "0.4")))
-
-
-def peak_overlap(lines: list[str]) -> int:
-    events = []
-    for line in lines:
-        start, end = map(float, line.split())
-        events += [(start, 1), (end, -1)]
-    level = peak = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-        level += step
-        peak = max(peak, level)
-    return peak
 
 
 def synced_composer_provider():

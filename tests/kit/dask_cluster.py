@@ -46,11 +46,26 @@ class DaskCluster:
             client.wait_for_workers(self.count, timeout=timeout)
         return self
 
-    def kill_worker(self, index: int) -> None:
-        """kill -9 one worker's whole process group (the nanny and its worker process)."""
-        os.killpg(self.workers[index].pid, signal.SIGKILL)
+    def kill_worker(self, index: int) -> set[int]:
+        """kill -9 one worker's whole process group (the nanny and its worker process); the PIDs
+        it held, so a test can tell what ran there."""
+        group = self.workers[index].pid
+        members = {group} | {pid for pid in _pids() if _group_of(pid) == group}
+        os.killpg(group, signal.SIGKILL)
         self.workers[index].wait(timeout=20)
+        return members
 
     def stop(self) -> None:
         for proc in self.workers + ([self.scheduler] if self.scheduler else []):
             stop_process(proc)
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _group_of(pid: int) -> int:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return -1
