@@ -51,4 +51,22 @@ def read_deployment(name: str):
         return c.read_deployment_by_name(name)
 
 
+def flow_run_events(flow_run_id: str, until: str = "prefect.flow-run.Completed", timeout: float = 60.0) -> list[str]:
+    """The names of the events the server stored about a flow run, once `until` is among them
+    (what a run's process sent while it ran, such as a heartbeat at its start, reached the server
+    before its final state did)."""
+    from prefect.events.filters import EventFilter, EventResourceFilter
+    deadline = time.monotonic() + timeout
+    while True:
+        flt = EventFilter(resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]))  # up to now
+        with client() as c:
+            reply = c._client.post("/events/filter", json={"filter": flt.model_dump(mode="json"), "limit": 50})
+        names = [event["event"] for event in reply.json()["events"]]
+        if until in names:
+            return names
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {until} event for flow run {flow_run_id} after {timeout}s: {names}")
+        time.sleep(0.5)
+
+
 # --- traces ------------------------------------------------------------------------------------
