@@ -31,8 +31,8 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def prefect_server():
     """One temporary Prefect server (SQLite in a temp dir) for the whole test run."""
-    from prefect.testing.utilities import prefect_test_harness
-    with prefect_test_harness(server_startup_timeout=120):
+    from kit.server import seeded_test_harness
+    with seeded_test_harness(timeout=120):
         yield
 
 

@@ -31,9 +31,10 @@ from .. import settings
 from ..core.fileio import atomic_write
 from ..errors import ServerError
 from ..processes.control import alive, stop_group
-from .fresh_database import seed
+from .fresh_database import has_blocks, seed
 
 DEFAULT_PORT = 4200
+REGISTER_BLOCKS = "PREFECT_API_BLOCKS_REGISTER_ON_START"
 Say = Callable[[str], None]
 
 
@@ -151,13 +152,18 @@ def server_defaults() -> dict[str, str]:
     return {name: value for name, value in SERVER_DEFAULTS.items() if settings.prefect_source(name) == "default"}
 
 
-def server_env(home: Path, port: int) -> dict[str, str]:
+def server_env(home: Path, port: int, seeded: Optional[Path] = None) -> dict[str, str]:
     """What a server started here runs with: the whole environment (its database and other
     Prefect settings), this PREFECT_HOME, no telemetry, the UI told the API's real address, and
-    no PREFECT_API_URL (it would point the server's own services elsewhere)."""
+    no PREFECT_API_URL (it would point the server's own services elsewhere). On a database just
+    copied from a template that holds this install's block types, the server does not register
+    them again (unless the user set that themselves); later starts register as Prefect always does."""
+    extra = server_defaults()
+    if seeded is not None and has_blocks(seeded) and settings.prefect_source(REGISTER_BLOCKS) == "default":
+        extra[REGISTER_BLOCKS] = "false"
     return settings.environment(drop=("PREFECT_API_URL",), PREFECT_HOME=str(home),
                                 PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api", **server_defaults())
+                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api", **extra)
 
 
 def server_command(port: int) -> list[str]:
@@ -181,7 +187,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}"
             + (f"; a new database from {seeded}" if seeded else "") + ") ...")
         with open(log, "ab") as out:
-            proc = subprocess.Popen(server_command(port), env=server_env(home, port), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(server_command(port), env=server_env(home, port, seeded), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
         info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
         deadline = time.monotonic() + timeout

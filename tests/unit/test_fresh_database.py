@@ -53,3 +53,18 @@ def test_a_database_of_the_users_choosing_is_never_seeded(cache, tmp_path, monke
     home = tmp_path / "home"
     home.mkdir()
     assert fresh.seed(home) is None and not (home / "prefect.db").exists()
+
+
+def test_a_first_start_skips_block_registration_only_on_a_template_holding_this_installs_blocks(cache, tmp_path,
+                                                                                               monkeypatch):
+    from spechestra.server.local import REGISTER_BLOCKS, server_env
+    template = _database(fresh.template_path(), fresh.head_revision())
+    mark = template.with_name(template.name + ".blocks")
+    assert not fresh.has_blocks(template) and REGISTER_BLOCKS not in server_env(tmp_path, 4200, template)
+    mark.write_text("prefect-aws==0.1")  # registered when other collections were installed
+    assert not fresh.has_blocks(template) and REGISTER_BLOCKS not in server_env(tmp_path, 4200, template)
+    mark.write_text(fresh.collections_key())
+    assert fresh.has_blocks(template) and server_env(tmp_path, 4200, template)[REGISTER_BLOCKS] == "false"
+    assert REGISTER_BLOCKS not in server_env(tmp_path, 4200, None)  # a database that was there already
+    monkeypatch.setenv(REGISTER_BLOCKS, "true")  # the user's own choice stands
+    assert server_env(tmp_path, 4200, template)[REGISTER_BLOCKS] == "true"
