@@ -136,8 +136,11 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
     if kind == "dask" or kind.startswith("dask:"):
         # Dask's own INFO lines (~40 per build: scheduler, nannies, connections) and its noise at
         # shutdown are not the build's news; read by `distributed` at import, here and in the
-        # worker processes it starts. A user's own DASK_LOGGING__DISTRIBUTED wins.
-        export("DASK_LOGGING__DISTRIBUTED", "error", only_if_unset=True)
+        # worker processes it starts. A cluster the build starts and ends itself says nothing below
+        # critical: under load a worker's heartbeat can meet the closing scheduler, which Dask logs
+        # as an ERROR with a traceback (a task that fails is reported by Prefect either way). A
+        # user's own DASK_LOGGING__DISTRIBUTED wins.
+        export("DASK_LOGGING__DISTRIBUTED", "error" if kind.startswith("dask:") else "critical", only_if_unset=True)
         try:  # optional dependency (spechestra[dask]): imported only when asked for
             from prefect_dask import DaskTaskRunner
         except ImportError:
