@@ -178,7 +178,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
     timeout = timeout if timeout is not None else settings.settings.server_start_timeout
     with open(home / "spechestra-server.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once start one server
-        found = running(home)
+        found = running(home) or _slow(home, timeout, say)
         if found:
             return found
         port = home_port(home, port)
@@ -203,6 +203,34 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         atomic_write(_state_file(home), json.dumps(asdict(info)))
         say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
         return info
+
+
+def _slow(home: Path, timeout: float, say: Say) -> Optional[ServerInfo]:
+    """The recorded server when its process still runs but did not answer at once (a busy
+    machine): waited for, never replaced, since a second server would share its database."""
+    info = _recorded(home)
+    if info is None or not alive(info.pid) or not _serves(info):
+        return None
+    say(f"the local Prefect server (pid {info.pid}) is slow to answer; waiting up to {timeout:g}s ...")
+    deadline = time.monotonic() + timeout
+    while not healthy(info.api_url, timeout=5.0):
+        if not alive(info.pid):
+            return None  # it ended meanwhile: a new one is started
+        if time.monotonic() > deadline:
+            raise ServerError(f"the local Prefect server (pid {info.pid}) runs but has not answered for {timeout:g}s "
+                              f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {info.log}. Wait, or restart it: "
+                              "spechestra server stop", log=info.log)
+        time.sleep(0.5)
+    return info
+
+
+def _serves(info: ServerInfo) -> bool:
+    """Whether the recorded PID is still the server started on that port (not a reused PID)."""
+    try:
+        args = Path(f"/proc/{info.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc to ask: the PID is taken at its word
+    return b"server" in args and str(info.port).encode() in args
 
 
 def stop(home: Optional[Path] = None) -> Optional[ServerInfo]:

@@ -48,7 +48,8 @@ def test_demo_runs_the_whole_pipeline_offline_and_says_where(tmp_path):
         specs = sorted(p.name for p in (tmp_path / "spechestra-demo" / "src").glob("*.spec.md"))
         assert specs == ["count_words.spec.md", "normalize_text.spec.md", "top_words.spec.md", "word_report.spec.md"]
         again = run(["trace", "--workflow", "word_report"], tmp_path, own_home=home)  # a second command
-        assert again.returncode == 0 and "starting local Prefect server" not in again.stderr
+        assert again.returncode == 0 and "starting local Prefect server" not in again.stderr, \
+            again.stdout[-2000:] + again.stderr[-2000:]
         assert "└── rank (top_words)" in again.stdout
         assert json.loads((home / "spechestra-server.json").read_text())["pid"] == server["pid"]  # reused
         # The run history is in that server: read it back from another process.

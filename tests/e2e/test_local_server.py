@@ -196,3 +196,26 @@ def _blocks(database) -> tuple:
     """(block types, block schemas) a server's database holds."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
         return tuple(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("block_type", "block_schema"))
+
+
+def test_a_server_slow_to_answer_is_waited_for_never_doubled(tmp_path):
+    """Before: a running server that took over 2 s to answer (a busy machine) got a second server
+    started beside it on the same database (seen in a suite run: `trace` just after the demo)."""
+    home = tmp_path / "home"
+    try:
+        assert run(["server", "start"], tmp_path, own_home=home, timeout=300).returncode == 0
+        pid = _state(home)["pid"]
+        os.kill(pid, signal.SIGSTOP)  # alive, answering nothing
+        try:
+            proc = subprocess.Popen([str(EXE), "server", "start"], cwd=tmp_path, env=cli_env(home),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            first_line = proc.stderr.readline()  # what it does about the silent server (pytest's timeout bounds it)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        rest, err = proc.communicate(timeout=120)
+        assert "slow to answer" in first_line, first_line + err
+        assert proc.returncode == 0 and "starting local Prefect server" not in err, err
+        assert _state(home)["pid"] == pid
+    finally:
+        run(["server", "stop"], tmp_path, own_home=home)
+    assert _processes_with_home(home) == []
