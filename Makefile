@@ -33,8 +33,10 @@ demo: install
 
 # Test files run on TEST_WORKERS processes (pytest-xdist), each with its own Prefect test server
 # and PREFECT_HOME; a file's tests stay together (module fixtures: one server per deploy file).
+# Files are handed out in the order tests/conftest.py sorts them (the longest first), not by
+# their number of tests.
 TEST_WORKERS ?= 4
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install lint
 	$(PY) -m pytest $(PYTEST_PARALLEL)
