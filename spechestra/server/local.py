@@ -34,6 +34,7 @@ from ..processes.control import alive, stop_group
 from .fresh_database import has_blocks, seed
 
 DEFAULT_PORT = 4200
+PORT_TRIES = 3
 REGISTER_BLOCKS = "PREFECT_API_BLOCKS_REGISTER_ON_START"
 Say = Callable[[str], None]
 
@@ -181,28 +182,53 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         found = running(home) or _slow(home, timeout, say)
         if found:
             return found
-        port = home_port(home, port)
-        log = home / "spechestra-server.log"
-        seeded = seed(home)  # a new home's database, migrated already (7 s of a first start)
-        say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}"
-            + (f"; a new database from {seeded}" if seeded else "") + ") ...")
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(server_command(port), env=server_env(home, port, seeded), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
         deadline = time.monotonic() + timeout
-        while not healthy(info.api_url):
-            if proc.poll() is not None:
-                raise ServerError(f"the local Prefect server exited (code {proc.returncode}) while starting; "
-                                  f"its log is {log}:\n{tail(log)}", log=str(log))
-            if time.monotonic() > deadline:
-                stop_group(proc.pid)
-                raise ServerError(f"the local Prefect server did not answer within {timeout:g}s "
-                                  f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {log}:\n{tail(log)}", log=str(log))
-            time.sleep(0.1)
-        atomic_write(_state_file(home), json.dumps(asdict(info)))
-        say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
-        return info
+        for _ in range(PORT_TRIES):
+            info = _launch(home, home_port(home, port), deadline, timeout, say)
+            if info is not None:
+                atomic_write(_state_file(home), json.dumps(asdict(info)))
+                say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
+                return info
+            port = DEFAULT_PORT  # taken meanwhile by a server of another home: choose again
+        raise ServerError(f"no port stayed free for the local Prefect server ({PORT_TRIES} tries): "
+                          "choose one with --port", log=str(home / "spechestra-server.log"))
+
+
+def _launch(home: Path, port: int, deadline: float, timeout: float, say: Say) -> Optional[ServerInfo]:
+    """Start a server for `home` on `port` and wait until it answers for `home`; None when the
+    port was taken between choosing and binding it (a command on another home starting its
+    server at the same moment: it answers health checks there, so the answer must be ours)."""
+    log = home / "spechestra-server.log"
+    seeded = seed(home)  # a new home's database, migrated already (7 s of a first start)
+    say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}"
+        + (f"; a new database from {seeded}" if seeded else "") + ") ...")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(server_command(port), env=server_env(home, port, seeded), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
+    while not (healthy(info.api_url) and _serves_home(info.api_url, home) is not False):
+        if proc.poll() is not None:
+            if _bind(port) is None:  # someone else listens there now
+                return None
+            raise ServerError(f"the local Prefect server exited (code {proc.returncode}) while starting; "
+                              f"its log is {log}:\n{tail(log)}", log=str(log))
+        if time.monotonic() > deadline:
+            stop_group(proc.pid)
+            raise ServerError(f"the local Prefect server did not answer within {timeout:g}s "
+                              f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {log}:\n{tail(log)}", log=str(log))
+        time.sleep(0.1)
+    return info
+
+
+def _serves_home(api_url: str, home: Path) -> Optional[bool]:
+    """Whether the server answering at `api_url` runs for `home` (None: it does not say, e.g. it
+    asks for credentials)."""
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/admin/settings", timeout=5) as reply:
+            said = json.loads(reply.read()).get("home")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return None
+    return None if not said else Path(said).expanduser().resolve() == home.expanduser().resolve()
 
 
 def _slow(home: Path, timeout: float, say: Say) -> Optional[ServerInfo]:

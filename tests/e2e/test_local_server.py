@@ -1,12 +1,14 @@
 """The managed local server (issue 10): started when first needed, even with every core busy;
 a command killed while it runs leaves no server but the managed one, which `server stop` ends."""
 
+import http.server
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -218,4 +220,39 @@ def test_a_server_slow_to_answer_is_waited_for_never_doubled(tmp_path):
         assert _state(home)["pid"] == pid
     finally:
         run(["server", "stop"], tmp_path, own_home=home)
+    assert _processes_with_home(home) == []
+
+
+class _AnotherHomesServer(http.server.BaseHTTPRequestHandler):
+    """What answers on a port a server of another PREFECT_HOME took first."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = json.dumps({"home": "/another/home"} if self.path.endswith("/admin/settings") else True).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_port_another_homes_server_took_first_is_never_taken_for_ours(tmp_path):
+    """Before: two homes chose the same free port at once; the server that lost the bind exited,
+    but the winner already answered health checks there, so the loser's command ran on the other
+    home's server and recorded it as its own (in CI the demo ran its whole pipeline on another
+    test's server, and `trace` then found no runs). Now the answer must come from this home's
+    server: the launch on a taken port gives up (and `start` chooses another port)."""
+    from spechestra.server import local
+    foreign = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnotherHomesServer)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    home.mkdir()
+    try:
+        got = local._launch(home, foreign.server_address[1], time.monotonic() + 120, 120, say=lambda line: None)
+    finally:
+        foreign.shutdown()
+        foreign.server_close()
+    assert got is None, got
+    assert "already in use" in (home / "spechestra-server.log").read_text()
     assert _processes_with_home(home) == []
