@@ -34,6 +34,7 @@ from ..settings import settings
 from . import pauses, runtime
 from .limits import active_limit, limit_slot, settle
 from .places import project_here
+from .watched import watched
 from .prefect import (
     current_flow_run_id,
     final_state,
@@ -239,10 +240,12 @@ def compose_in_run(request: str, project_dir: str, auto_accept: bool, context: O
 
 
 def _in_own_flow(name: str, body: Callable):
-    """Run `body` inside a small flow of its own (a task-mapping API call made outside a flow)."""
+    """Run `body` inside a small flow of its own (a task-mapping API call made outside a flow),
+    watched like every other Python-API run: a server gone away ends it in one line, and a stop
+    an earlier run was given (its server went away) does not refuse this one."""
     @sp_flow(name=name)
     def _wrapper():
         return body()
 
     with quiet_heartbeats():
-        return _wrapper()
+        return watched(_wrapper)

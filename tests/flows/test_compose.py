@@ -91,3 +91,18 @@ def test_custom_composer_keeps_flow_and_review(project):
     assert seen == ["architecture", "specs"]
     assert result.ready_for_build and result.flow_run_id
     assert (project / "src" / "only_one.spec.md").exists()
+
+
+def test_a_stop_an_earlier_run_was_given_does_not_refuse_the_next_api_call(tmp_path):
+    """Before: after a Python-API run whose server went away (its ServerError asks that run to
+    stop, process-wide), every later `draft_architecture` / `generate_specs` in the process was
+    refused: "stopped (the Prefect server stopped answering)" (seen in CI, test order-dependent)."""
+    from spechestra import stopping
+    project = tmp_path / "p"
+    (project / "src").mkdir(parents=True)
+    stopping.request("the Prefect server stopped answering")  # what the earlier run's watch left
+    try:
+        draft = Composer(str(project), provider=kit.composer_provider()).draft_architecture("a calculator")
+    finally:
+        stopping.reset()
+    assert draft.components, draft.description
