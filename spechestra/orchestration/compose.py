@@ -34,7 +34,6 @@ from ..settings import settings
 from . import pauses, runtime
 from .limits import active_limit, limit_slot, settle
 from .places import project_here
-from .watched import watched
 from .prefect import (
     current_flow_run_id,
     final_state,
@@ -47,6 +46,7 @@ from .prefect import (
     sp_task,
     unmapped,
 )
+from .watched import watched
 
 MAX_EDIT_ROUNDS = 3
 
