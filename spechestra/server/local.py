@@ -97,12 +97,16 @@ def home_port(home: Path, asked: int) -> int:
     Remembered for the next start."""
     if asked != DEFAULT_PORT:
         if _bind(asked) is None:
-            raise ServerError(f"port {asked} on 127.0.0.1 is in use: choose another with --port")
+            raise _taken(asked)
         chosen = asked
     else:
         chosen = expected_port(home)
     atomic_write(home / "spechestra-server.port", str(chosen))
     return chosen
+
+
+def _taken(port: int) -> ServerError:
+    return ServerError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
 
 
 def expected_port(home: Path) -> int:
@@ -189,7 +193,9 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
                 atomic_write(_state_file(home), json.dumps(asdict(info)))
                 say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
                 return info
-            port = DEFAULT_PORT  # taken meanwhile by a server of another home: choose again
+            if port != DEFAULT_PORT:  # the port asked for was taken meanwhile: never another in its place
+                raise _taken(port)
+            # else taken meanwhile by a server of another home: home_port chooses again
         raise ServerError(f"no port stayed free for the local Prefect server ({PORT_TRIES} tries): "
                           "choose one with --port", log=str(home / "spechestra-server.log"))
 

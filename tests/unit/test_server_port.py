@@ -50,3 +50,19 @@ def test_the_expected_port_is_the_one_a_start_takes_and_keeps_nothing(tmp_path):
     predicted = expected_port(home)
     assert not (home / "spechestra-server.port").exists()
     assert home_port(home, DEFAULT_PORT) == predicted
+
+
+def test_a_port_lost_to_another_server_while_starting_is_chosen_again_unless_it_was_asked_for(tmp_path, monkeypatch):
+    """A launch that found its port taken meanwhile (`_launch` gives None): the home's own port is
+    chosen again, up to PORT_TRIES; a port given with --port is never swapped for another."""
+    from spechestra.server import local
+    tried = []
+    monkeypatch.setattr(local, "_launch", lambda home, port, *rest: tried.append(port))
+    asked = free_port(0)
+    with pytest.raises(ServerError, match=f"port {asked} on 127.0.0.1 is in use"):
+        local.start(tmp_path / "a", port=asked, timeout=5, say=lambda line: None)
+    assert tried == [asked]
+    tried.clear()
+    with pytest.raises(ServerError, match="no port stayed free"):
+        local.start(tmp_path / "b", timeout=5, say=lambda line: None)
+    assert len(tried) == local.PORT_TRIES
