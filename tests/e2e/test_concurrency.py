@@ -14,10 +14,10 @@ from kit.cli import EXE, cli_env, run
 pytestmark = pytest.mark.timeout(300)
 
 
-def _spawn(args, cwd, **env):
+def _spawn(args, cwd, stdout=subprocess.PIPE, **env):
     if not EXE.exists():
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
-    return subprocess.Popen([str(EXE), *args], cwd=cwd, env=cli_env(None, **env), stdout=subprocess.PIPE,
+    return subprocess.Popen([str(EXE), *args], cwd=cwd, env=cli_env(None, **env), stdout=stdout,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -75,21 +75,29 @@ def test_a_compose_cleans_what_a_killed_compose_left(tmp_path):
 
 def test_a_second_build_of_a_project_waits_for_the_first(tmp_path):
     """Before: two builds of one project tested each other's files and left build/ and the cache
-    from different runs. Now the second waits (and says so), then finds everything built."""
+    from different runs. Now the second waits (and says so), then finds everything built.
+    The first build's answers are held at a gate until the second says it waits (with timed calls
+    alone, a loaded machine let the first finish before the second had started)."""
     project = tmp_path / "proj"
     kit_build.write_chain_project(project)
-    log = tmp_path / "calls.log"
-    env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.3")
-    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env)
+    log, gate, said = tmp_path / "calls.log", tmp_path / "gate", tmp_path / "second.out"
+    env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.1")
+    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
     deadline = time.monotonic() + 120
     while not (log.exists() and log.read_text().strip()):  # the first holds the lock once it calls
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    second = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env)
-    out2 = second.communicate(timeout=240)[0]
+    with open(said, "w") as out:
+        second = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, stdout=out, **env)
+        deadline = time.monotonic() + 120
+        while "waiting for the build started at" not in said.read_text():
+            assert second.poll() is None and first.poll() is None and time.monotonic() < deadline, said.read_text()
+            time.sleep(0.05)
+        gate.touch()
+        second.wait(timeout=240)
     out1 = first.communicate(timeout=240)[0]
+    out2 = said.read_text()
     assert first.returncode == 0 and second.returncode == 0, out1[-2000:] + out2[-2000:]
-    assert "waiting for the build started at" in out2
     assert "0 compiled, 4 cached, 0 failed, 0 blocked" in out2  # it built on what the first finished
     assert sorted(log.read_text().split()) == sorted("aabbccdd")  # every answer paid for once
 

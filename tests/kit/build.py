@@ -141,24 +141,31 @@ def chain_provider() -> ScriptedProvider:
 
 
 class LoggedSlowProvider:
-    """For a build in another process: sleeps per call and appends which spec each call was for."""
+    """For a build in another process: sleeps per call and appends which spec each call was for.
+    With a gate path, no call answers before that file exists (at most 200 s): a test holds the
+    build mid-way for as long as it needs, not for a guessed number of seconds."""
 
-    def __init__(self, inner, log_path: str, seconds: float):
-        self.inner, self.log_path, self.seconds = inner, log_path, seconds
+    def __init__(self, inner, log_path: str, seconds: float, gate: str = ""):
+        self.inner, self.log_path, self.seconds, self.gate = inner, log_path, seconds, gate
 
     def generate(self, prompt, temperature=0.1, model=None):
+        import os
         import time
         name = next((n for n in CHAIN if f"marker-{n}" in prompt or f"module named `{n}`" in prompt), "?")
         with open(self.log_path, "a") as log:
             log.write(name + "\n")
         time.sleep(self.seconds)
+        deadline = time.monotonic() + 200
+        while self.gate and not os.path.exists(self.gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
         return self.inner.generate(prompt, temperature=temperature, model=model)
 
 
 def slow_chain_provider():
-    """`SPECHESTRA_PROVIDER=kit.build:slow_chain_provider` (log file in $CALL_LOG)."""
+    """`SPECHESTRA_PROVIDER=kit.build:slow_chain_provider` (log file in $CALL_LOG, gate in $CALL_GATE)."""
     import os
-    return LoggedSlowProvider(chain_provider(), os.environ["CALL_LOG"], float(os.environ.get("CALL_SECONDS", "0.5")))
+    return LoggedSlowProvider(chain_provider(), os.environ["CALL_LOG"], float(os.environ.get("CALL_SECONDS", "0.5")),
+                              os.environ.get("CALL_GATE", ""))
 
 
 PIPELINE_COMPONENTS = [
