@@ -105,11 +105,10 @@ def test_a_second_build_of_a_project_waits_for_the_first(tmp_path):
 def test_a_build_refuses_at_once_with_no_wait(tmp_path):
     project = tmp_path / "proj"
     kit_build.write_chain_project(project)
-    log = tmp_path / "calls.log"
-    env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.5")
-    # Slow calls (6 of 3 s) keep the first build running well past the second command's start
-    # (with 0.5 s calls and warm tests it could finish first: the second then built from the cache).
-    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **{**env, "CALL_SECONDS": "3"})
+    log, gate = tmp_path / "calls.log", tmp_path / "gate"
+    env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.1")
+    # The first build's answers wait at the gate, so it still holds the lock when the second asks.
+    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
     try:
         deadline = time.monotonic() + 120
         while not (log.exists() and log.read_text().strip()):
@@ -120,7 +119,9 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
         assert done.returncode == 1 and "is in use by the build started at" in done.stderr
         assert "Traceback" not in done.stderr + done.stdout
     finally:
+        gate.touch()
         first.communicate(timeout=240)
+    assert first.returncode == 0
 
 
 def test_status_reports_drift_between_specs_and_code(tmp_path):
