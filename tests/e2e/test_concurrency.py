@@ -25,9 +25,10 @@ def test_two_composes_never_overwrite_each_other(tmp_path):
     """Before: both processes reported "created" for one spec and one silently replaced the other
     (`exists()` then `os.replace`). Both write every spec at the same instant here."""
     (tmp_path / "src").mkdir()
-    sync_at = time.time() + 15  # both processes have drafted by then (each takes a few seconds)
+    sync = tmp_path / "sync"  # both drafts are answered once both processes have asked
+    sync.mkdir()
     procs = [_spawn(["compose", "CSV statistics", "--project", str(tmp_path), "--yes"], tmp_path,
-                    SPECHESTRA_PROVIDER="kit.build:synced_composer_provider", SYNC_AT=sync_at) for _ in range(2)]
+                    SPECHESTRA_PROVIDER="kit.build:synced_composer_provider", SYNC_DIR=sync) for _ in range(2)]
     outs = [p.communicate(timeout=240)[0] for p in procs]
     written = []
     for proc, out in zip(procs, outs):
@@ -46,10 +47,10 @@ def test_two_composes_of_one_project_pay_for_each_spec_once(tmp_path):
     """Before: both composes paid for every component (no compose lock; 10 of 24 calls wasted).
     The second now waits for the first's writing, then skips the specs it finds."""
     (tmp_path / "src").mkdir()
-    times = tmp_path / "calls.txt"
-    sync_at = time.time() + 15
+    times, sync = tmp_path / "calls.txt", tmp_path / "sync"
+    sync.mkdir()
     procs = [_spawn(["compose", "CSV statistics", "--project", str(tmp_path), "--yes"], tmp_path,
-                    SPECHESTRA_PROVIDER="kit.build:timed_composer_provider", SYNC_AT=sync_at,
+                    SPECHESTRA_PROVIDER="kit.build:timed_composer_provider", SYNC_DIR=sync,
                     CALL_TIMES=times, CALL_SECONDS="0.2") for _ in range(2)]
     outs = [p.communicate(timeout=240)[0] for p in procs]
     assert all(p.returncode in (0, 1) for p in procs), "\n".join(o[-2000:] for o in outs)

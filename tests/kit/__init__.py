@@ -54,8 +54,9 @@ def _spec_from_prompt(prompt: str) -> str:
     return "```markdown\n" + spec_markdown(name, type_, deps) + "\n```"
 
 
-def composer_provider(arch_yaml: str | None = None, spec_answer=None) -> ScriptedProvider:
-    """Answers the architecture prompt with `arch_yaml` (default: FOUR) and writes valid specs."""
+def composer_provider(arch_yaml=None, spec_answer=None) -> ScriptedProvider:
+    """Answers the architecture prompt with `arch_yaml` (a text or a function of the prompt;
+    default: FOUR) and writes valid specs."""
     arch_yaml = arch_yaml if arch_yaml is not None else "```yaml\n" + architecture(FOUR) + "```"
     return ScriptedProvider([
         ("You are a software architect", arch_yaml),

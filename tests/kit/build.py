@@ -218,28 +218,37 @@ def timed_wide_provider():
 
 def synced_composer_provider():
     """`SPECHESTRA_PROVIDER=kit.build:synced_composer_provider`: the four-component composer whose
-    spec answers all wait for the wall-clock moment $SYNC_AT (so two processes write the same specs
-    at the same instant) and name the process that wrote them."""
+    architecture answer waits until $SYNC_COUNT processes have asked for one (a barrier of files in
+    $SYNC_DIR, at most 120 s), so two composes go for the specs at the same instant; each spec
+    names the process that wrote it."""
     import os
     import time
+    from pathlib import Path
 
-    from kit import _spec_from_prompt, composer_provider
+    from kit import FOUR, _spec_from_prompt, architecture, composer_provider
+
+    def arrive(prompt):
+        here = Path(os.environ["SYNC_DIR"])
+        (here / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(here.iterdir())) < int(os.environ.get("SYNC_COUNT", "2")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return "```yaml\n" + architecture(FOUR) + "```"
 
     def spec(prompt):
-        time.sleep(max(0.0, float(os.environ["SYNC_AT"]) - time.time()))
         fenced = _spec_from_prompt(prompt)  # "```markdown\n<spec>\n```": the comment goes last in the spec
         return fenced[: -len("\n```")] + f"\n<!-- writer {os.getpid()} -->\n```"
 
-    return composer_provider(spec_answer=spec)
+    return composer_provider(arrive, spec_answer=spec)
 
 
 def timed_composer_provider():
-    """`SPECHESTRA_PROVIDER=kit.build:timed_composer_provider`: the four-component composer (its spec
-    answers waiting for $SYNC_AT when it is set), every call's `start end` appended to $CALL_TIMES."""
+    """`SPECHESTRA_PROVIDER=kit.build:timed_composer_provider`: the four-component composer (synced
+    as above when $SYNC_DIR is set), every call's `start end` appended to $CALL_TIMES."""
     import os
 
     from kit import composer_provider
-    inner = synced_composer_provider() if os.environ.get("SYNC_AT") else composer_provider()
+    inner = synced_composer_provider() if os.environ.get("SYNC_DIR") else composer_provider()
     return TimedProvider(inner, os.environ["CALL_TIMES"], float(os.environ.get("CALL_SECONDS", "0.4")))
 
 
