@@ -20,26 +20,31 @@ import pytest  # noqa: E402
 
 TIERS = ("unit", "flows", "e2e")
 
-#: The files that take longest, longest first (seconds on 4 workers here, 2026-12-06). With
+#: The files that take longest, longest first (seconds on 3 workers here, 2026-12-06). With
 #: `make test`'s `--no-loadscope-reorder`, xdist hands files out in this order, so the long ones
 #: start first and the short ones fill in around them: by number of tests (xdist's default) the
 #: 95 s dead-runs file, one test, started last and ran alone (8 min 57 s, the other workers
 #: idle from 6 min 34 s). Other files follow by tier, e2e first.
 LONGEST_FIRST = (
-    "e2e/test_cli.py",            # 197
-    "e2e/test_deploy.py",         # 147
-    "e2e/test_local_server.py",   # 137
-    "e2e/test_dask_cluster.py",   # 110
+    "e2e/test_cli.py",            # 149
+    "e2e/test_deploy.py",         # 131
+    "e2e/test_local_server.py",   # 107
     "e2e/test_dead_runs.py",      # 95
-    "e2e/test_concurrency.py",    # 92
-    "e2e/test_resume.py",         # 92
-    "e2e/test_team_server.py",    # 76
-    "e2e/test_browser.py",        # 66
-    "e2e/test_limit_faults.py",   # 63
-    "flows/test_build.py",        # 53 (the flows first in `make test-fast`)
-    "flows/test_real_llm_http.py",  # 47
-    "flows/test_perform.py",      # 45
-    "flows/test_never_wrong_2.py",  # 40
+    "e2e/test_browser.py",        # 77
+    "e2e/test_dask_cluster.py",   # 73
+    "e2e/test_resume.py",         # 54
+    "e2e/test_team_server.py",    # 53
+    "e2e/test_limit_faults.py",   # 50
+    "flows/test_build.py",        # 40 (the flows first in `make test-fast`)
+    "e2e/test_concurrency.py",    # 30
+    "e2e/test_llm_limit.py",      # 29
+    "flows/test_perform.py",      # 27
+    "flows/test_pipeline.py",     # 25
+    "e2e/test_stopping.py",       # 24
+    "e2e/test_first_run.py",      # 22
+    "flows/test_containment.py",  # 21
+    "flows/test_real_llm_http.py",  # 20
+    "flows/test_never_wrong_2.py",  # 17
 )
 
 
