@@ -32,8 +32,10 @@ def cli_env(home: Path | None = None, **extra) -> dict:
     return env
 
 
-def run(args: list[str], cwd: Path, own_home: Path | None = None, timeout: float = 240, **env) -> subprocess.CompletedProcess:
+def run(args: list[str], cwd: Path, own_home: Path | None = None, timeout: float = 240, niceness: int = 0,
+        **env) -> subprocess.CompletedProcess:
+    """`niceness`: the command and what it starts (its server) run at that lower priority."""
     if not EXE.exists():
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
     return subprocess.run([str(EXE), *args], cwd=cwd, env=cli_env(own_home, **env), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, preexec_fn=(lambda: os.nice(niceness)) if niceness else None)

@@ -70,7 +70,7 @@ class PrefectServer:
                 with urllib.request.urlopen(self._request("health"), timeout=2) as reply:
                     if reply.status == 200:
                         return self
-            time.sleep(0.5)
+            time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"prefect server not healthy after {timeout}s: {self.log.read_text()[-3000:]}")
 
