@@ -112,11 +112,19 @@ def apply_limits(limits: dict) -> None:
             resource.setrlimit(which, (soft, soft + extra))
 
 
+def over_process_limit(limit: int) -> str:
+    """The limit in words if more than `limit` live processes descend from this one now, else ""."""
+    if len([p for p in descendants(os.getpid()) if not is_zombie(p)]) > limit:
+        return f"more than {limit} processes at once"
+    return ""
+
+
 def watch_processes(limit: int, poll: float, hit: list) -> None:
     while not hit:
         time.sleep(poll)
-        if len([p for p in descendants(os.getpid()) if not is_zombie(p)]) > limit:
-            hit.append(f"more than {limit} processes at once")
+        over = over_process_limit(limit)
+        if over:
+            hit.append(over)
             kill_left_behind()
 
 
@@ -181,6 +189,10 @@ def main(argv: list[str]) -> int:
     if "wall" in limits:
         keep_deadline(limits["wall"])
     code = child.wait()
+    if "procs" in limits and not hit:  # what it left running counts too: a fork loop that ended
+        over = over_process_limit(int(limits["procs"]))  # between two looks (a loaded machine)
+        if over:
+            hit.append(over)
     reached = limit_reached(code, limits, hit)
     hit.append("done")  # stops the watcher
     report(kill_left_behind())

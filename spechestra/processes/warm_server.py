@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # even under PYTHONSAFEPATH
 import landlock  # noqa: E402
 import reaper  # noqa: E402
-from control import is_zombie, output_tail  # noqa: E402
+from control import output_tail  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 REPORT_LIMIT = 8 * 2**20  # bytes of junit report sent back at most
@@ -132,15 +132,14 @@ def watch(pid: int, req: dict) -> tuple[int, bool, str]:
     procs, poll = int(limits.get("procs", 0)), float(limits.get("poll", 0.05))
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status), False, ""
+        if done:  # what it left running counts too (a fork loop that ended between two looks)
+            return os.waitstatus_to_exitcode(status), False, reaper.over_process_limit(procs) if procs else ""
         over_time = time.monotonic() > deadline
-        too_many = bool(procs) and len([p for p in reaper.descendants(os.getpid()) if not is_zombie(p)]) > procs
+        too_many = reaper.over_process_limit(procs) if procs else ""
         if over_time or too_many:
             reaper.kill_left_behind()
             _, status = os.waitpid(pid, 0)
-            return (os.waitstatus_to_exitcode(status), over_time,
-                    "" if over_time else f"more than {procs} processes at once")
+            return os.waitstatus_to_exitcode(status), over_time, "" if over_time else too_many
         time.sleep(poll)
 
 

@@ -46,6 +46,19 @@ def test_a_fork_bomb_is_stopped_at_the_process_limit(tmp_path, mode):
     assert not run.timed_out and run.limit == "more than 20 processes at once", (run.limit, run.output[-500:])
 
 
+def test_a_fork_loop_that_ends_between_two_looks_still_reaches_the_limit(tmp_path):
+    """Before: the process count was looked at every `poll` seconds while the command ran, so a
+    fork loop that returned in between passed (a perform step "succeeded" and its 500 processes
+    were killed afterwards: test-fast on a loaded machine). What it leaves running counts too.
+    The watch here never looks during the run (poll 600 s): only the count at its end can tell."""
+    from spechestra.processes import reaper
+    loop = "import os, time\nfor _ in range(25):\n    if os.fork() == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+    done = subprocess.run([sys.executable, reaper.__file__, "--limits=procs=20,poll=600", sys.executable, "-c", loop],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert f"{reaper.LIMIT_MARKER} more than 20 processes at once" in done.stdout, done.stdout[-500:]
+    assert "25 process(es) left running" in done.stdout
+
+
 def test_output_past_the_limit_is_stopped_and_said(tmp_path):
     with temporary_settings(sandbox_output_mb=1):
         run = _python("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 100_000)\n", tmp_path)

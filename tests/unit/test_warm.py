@@ -118,8 +118,13 @@ def test_limits_apply_to_each_run(build):
         bomb, _ = _warm(build, _stage(build, "import os, time\n\ndef test_bomb():\n    for _ in range(200):\n"
                                              "        if os.fork() == 0:\n            time.sleep(60)\n"
                                              "            os._exit(0)\n    time.sleep(60)\n"), timeout=50)
+        # A loop that returns at once: its processes are counted when it ends, not only while it runs.
+        quick, _ = _warm(build, _stage(build, "import os, time\n\ndef test_loop():\n    for _ in range(25):\n"
+                                              "        if os.fork() == 0:\n            time.sleep(60)\n"
+                                              "            os._exit(0)\n"), timeout=50)
     assert memory.returncode != 0 and "MemoryError" in memory.output, memory.output[-500:]
     assert not bomb.timed_out and bomb.limit == "more than 20 processes at once", (bomb.limit, bomb.output[-500:])
+    assert quick.limit == "more than 20 processes at once", (quick.limit, quick.output[-500:])
 
 
 def test_a_run_sees_no_key_no_prefect_setting_and_a_private_home(build, monkeypatch):
