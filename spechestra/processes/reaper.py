@@ -128,11 +128,15 @@ def watch_processes(limit: int, poll: float, hit: list) -> None:
             kill_left_behind()
 
 
-def limit_reached(code: int, limits: dict, hit: list, printed: Optional[int] = None) -> str:
+def limit_reached(code: int, limits: dict, hit: list, printed: Optional[int] = None, left: int = 0) -> str:
     """Which limit ended the command, in words ("" none). `code`: its exit code, negative for a
-    signal; `printed`: the size of its output (default: this process's stdout, a file)."""
+    signal; `printed`: the size of its output (default: this process's stdout, a file); `left`:
+    the processes it left running, all alive at once (a fork loop that ended between two looks
+    of the watch passed the process limit otherwise)."""
     if hit:
         return hit[0]
+    if "procs" in limits and left > limits["procs"]:
+        return f"more than {int(limits['procs'])} processes at once"
     if code == -signal.SIGXCPU and "cpu" in limits:
         return f"more than {limits['cpu']:g} s of CPU time"
     if printed is None:
@@ -189,13 +193,10 @@ def main(argv: list[str]) -> int:
     if "wall" in limits:
         keep_deadline(limits["wall"])
     code = child.wait()
-    if "procs" in limits and not hit:  # what it left running counts too: a fork loop that ended
-        over = over_process_limit(int(limits["procs"]))  # between two looks (a loaded machine)
-        if over:
-            hit.append(over)
-    reached = limit_reached(code, limits, hit)
+    left = kill_left_behind()
+    reached = limit_reached(code, limits, hit, left=left)
     hit.append("done")  # stops the watcher
-    report(kill_left_behind())
+    report(left)
     if reached:
         print(f"\n{LIMIT_MARKER} {reached}", flush=True)
     return code if code >= 0 else 128 - code

@@ -111,7 +111,7 @@ def run_process(req: dict, reply_fd: int, path: list) -> None:
         answer["timed_out"] = timed_out
         answer["returncode"] = None if timed_out else (code if code >= 0 else 128 - code)  # as the reaper exits
         answer["limit"] = "" if timed_out else reaper.limit_reached(code, req.get("limits") or {}, [hit] if hit else [],
-                                                                    os.stat(output).st_size)
+                                                                    os.stat(output).st_size, answer["left"])
         answer["output"] = _tail(output, int(req.get("keep", 200_000)))
         report = os.path.join(tmp, "report.xml")
         answer["report"] = _tail(report, REPORT_LIMIT) if os.path.exists(report) else None
@@ -132,8 +132,8 @@ def watch(pid: int, req: dict) -> tuple[int, bool, str]:
     procs, poll = int(limits.get("procs", 0)), float(limits.get("poll", 0.05))
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:  # what it left running counts too (a fork loop that ended between two looks)
-            return os.waitstatus_to_exitcode(status), False, reaper.over_process_limit(procs) if procs else ""
+        if done:  # what it left running is judged by the caller, once killed
+            return os.waitstatus_to_exitcode(status), False, ""
         over_time = time.monotonic() > deadline
         too_many = reaper.over_process_limit(procs) if procs else ""
         if over_time or too_many:
