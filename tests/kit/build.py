@@ -155,10 +155,18 @@ class LoggedSlowProvider:
         with open(self.log_path, "a") as log:
             log.write(name + "\n")
         time.sleep(self.seconds)
-        deadline = time.monotonic() + 200
-        while self.gate and not os.path.exists(self.gate) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        if self.gate:
+            wait_until(lambda: os.path.exists(self.gate), 200)
         return self.inner.generate(prompt, temperature=temperature, model=model)
+
+
+def wait_until(condition, seconds: float, pause: float = 0.02) -> None:
+    """In a provider of another process: wait until `condition()` holds, at most `seconds` (the
+    test waiting on that process then reports what went wrong)."""
+    import time
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(pause)
 
 
 def slow_chain_provider():
@@ -222,7 +230,6 @@ def synced_composer_provider():
     $SYNC_DIR, at most 120 s), so two composes go for the specs at the same instant; each spec
     names the process that wrote it."""
     import os
-    import time
     from pathlib import Path
 
     from kit import FOUR, _spec_from_prompt, architecture, composer_provider
@@ -230,9 +237,7 @@ def synced_composer_provider():
     def arrive(prompt):
         here = Path(os.environ["SYNC_DIR"])
         (here / str(os.getpid())).touch()
-        deadline = time.monotonic() + 120
-        while len(list(here.iterdir())) < int(os.environ.get("SYNC_COUNT", "2")) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(list(here.iterdir())) >= int(os.environ.get("SYNC_COUNT", "2")), 120)
         return "```yaml\n" + architecture(FOUR) + "```"
 
     def spec(prompt):
