@@ -71,8 +71,8 @@ def test_a_killed_cluster_worker_makes_no_finished_spec_pay_again(cluster, tmp_p
         while len(_lines(times)) < 7 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.1)
         assert proc.poll() is None and len(_lines(times)) >= 7, "the build ended before the fault"
-        killed_at = time.time()
         killed = dask.kill_worker(0)
+        killed_at = time.time()  # once the worker is dead: it looks through /proc before the kill
         output = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
@@ -153,8 +153,8 @@ def test_a_killed_ray_worker_makes_no_finished_spec_pay_again(tmp_path):
                 break
             time.sleep(0.1)
         assert busy and proc.poll() is None, "no Ray worker was running a spec before the build ended"
-        killed_at = time.time()
         os.kill(busy[0], 9)
+        killed_at = time.time()
         output = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
