@@ -39,3 +39,35 @@ def run(args: list[str], cwd: Path, own_home: Path | None = None, timeout: float
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
     return subprocess.run([str(EXE), *args], cwd=cwd, env=cli_env(own_home, **env), capture_output=True, text=True,
                           timeout=timeout, preexec_fn=(lambda: os.nice(niceness)) if niceness else None)
+
+
+def main_in_process(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """`spechestra ARGV` run by `main` in this process: (exit code, stdout, stderr). Prefect's
+    console handlers write to the stream they found when logging was set up; here that is this
+    test's capture (use with `prefect_console_restored`, which puts them back afterwards)."""
+    from spechestra.cli import main
+    for handler in _prefect_console_handlers():
+        handler.console.file = sys.stderr
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def prefect_console_restored():
+    """Prefect's console handlers back on the stream they had before the test (handlers set up
+    during it: the run's own stream): never left on a capture that is closed once the test ends."""
+    outer = sys.stderr  # requested before capsys: the test run's own stream
+    kept = {handler: handler.console.file for handler in _prefect_console_handlers()}
+    yield
+    for handler in _prefect_console_handlers():
+        handler.console.file = kept.get(handler, outer)
+
+
+def _prefect_console_handlers() -> set:
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+    loggers = [logging.getLogger(), *(one for one in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(one, logging.Logger))]
+    return {handler for one in loggers for handler in one.handlers if isinstance(handler, PrefectConsoleHandler)}

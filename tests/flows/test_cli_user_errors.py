@@ -1,0 +1,62 @@
+"""The CLI's user errors that need the server or a provider, in-process through `main()` (as
+tests/unit/test_cli_errors.py does without a server): each is one line naming the problem, exit 1
+(2 for usage), and nothing paid for. The console script itself is run as a subprocess by
+tests/e2e/test_cli.py; these cases only differ in their arguments, so they pay for no interpreter."""
+
+import pytest
+
+import kit
+from kit.cli import main_in_process as _run
+from kit.cli import prefect_console_restored  # noqa: F401  (a fixture: used by every test here)
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("prefect_console_restored")]
+
+
+@pytest.mark.parametrize("case, args, code, message", [
+    ("a file as project", ["compose", "x", "--project", "{tmp}/afile", "--yes"], 1, "is a file, not a folder"),
+    ("a binary spec", ["build", "--project", "{tmp}/binary"], 1, "binary/src/x.spec.md is not a text file"),
+    ("no specs", ["build", "--project", "{tmp}/empty"], 1, "no specs in"),
+    ("unknown --specs", ["build", "--project", "{tmp}/binary", "--specs", "nosuch"], 1, "no spec named 'nosuch'"),
+    ("--workers 0", ["build", "--project", "{tmp}/empty", "--workers", "0"], 2, "'--workers'"),
+    ("trace: not an id", ["trace", "not-a-uuid"], 2, "'not-a-uuid' is not a flow run id"),
+    ("trace: unknown id", ["trace", "3f2c5d4e-0000-4000-8000-000000000000"], 1, "no flow run 3f2c5d4e-0000"),
+    ("review: not an id", ["review", "not-a-uuid", "--approve"], 2, "'not-a-uuid' is not a flow run id"),
+    ("an escaping config file", ["build", "--project", "{tmp}/escape"], 1, "'../../evil.toml', which is refused"),
+])
+def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch, case, args, code, message):
+    """Issue 9: each of these was a traceback, `error: None`, a codec error with no file name, or
+    exit 0; now one line naming the problem, exit 1 (2 for usage), and nothing paid for."""
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "binary" / "src").mkdir(parents=True)
+    (tmp_path / "binary" / "src" / "x.spec.md").write_bytes(b"\x00\xff\xfe binary")
+    (tmp_path / "escape" / "src").mkdir(parents=True)
+    (tmp_path / "escape" / "src" / "a.spec.md").write_text("---\nname: a\ntype: function\n---\n")
+    (tmp_path / "escape" / "arrangement.yaml").write_text(
+        "target_language: python\noutput_paths:\n  implementation: '{name}.py'\n  tests: 'test_{name}.py'\n"
+        "environment:\n  config_files:\n    ../../evil.toml: x\nbuild_commands:\n  test: pytest\n")
+    calls = tmp_path / "calls.txt"
+    for name, value in dict(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(calls),
+                            CALL_SECONDS="0").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    done, out, err = _run(capsys, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert done == code and len(errors) == 1, out[-2000:] + err[-2000:]
+    assert message in " ".join(err.split()), err[-2000:]
+    assert "Traceback" not in out + err and not calls.exists()  # no LLM call was made
+    assert not (tmp_path / "evil.toml").exists() and not tmp_path.parent.joinpath("evil.toml").exists()
+
+
+def test_perform_and_trace_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.spec.md").write_text(kit.spec_markdown("a"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, ["perform", "a", "--project", str(tmp_path), "--yes"])
+    assert code == 1 and "'a' is a 'function' spec" in err, err
+    code, _, err = _run(capsys, ["perform", "a", "--project", str(tmp_path), "--input", "novalue"])
+    assert code == 2 and "KEY=VALUE" in err, err
+    code, _, err = _run(capsys, ["trace"])
+    assert code == 2 and "either a FLOW_RUN_ID or --workflow" in err, err
+    code, _, err = _run(capsys, ["trace", "--workflow", "never-ran"])
+    assert code == 1 and "no runs of workflow 'never-ran'" in err, err
