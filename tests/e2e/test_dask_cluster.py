@@ -23,19 +23,30 @@ def _lines(path):
     return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@pytest.fixture(scope="module")
+def _cluster(tmp_path_factory, prefect_server):  # the run's server first: the CLI's env names it
+    """One cluster for the module (its processes are ~8 s of CPU to start). The provider runs in the
+    cluster's workers, so the call log is the cluster's: each test starts it empty."""
     pytest.importorskip("prefect_dask", reason="prefect-dask not installed (pip install 'spechestra[dask]')")
     if not EXE.exists():
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
-    times = tmp_path / "calls.txt"
+    folder = tmp_path_factory.mktemp("dask")
+    times = folder / "calls.txt"
     env = cli_env(None, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="0.4",
                   WIDE_NAMES=NAMES)
-    dask = DaskCluster(tmp_path / "dask", env).start()
+    dask = DaskCluster(folder, env).start()
     try:
         yield dask, env, times
     finally:
         dask.stop()
+
+
+@pytest.fixture
+def cluster(_cluster):
+    dask, env, times = _cluster
+    dask.revive()  # a worker an earlier test killed
+    times.unlink(missing_ok=True)
+    return _cluster
 
 
 def _build(project, env, address, *extra):

@@ -27,11 +27,20 @@ def _limit(server, name, limit=None):
         return c.read_global_concurrency_limit_by_name(name)
 
 
-def test_server_killed_and_restarted_mid_build(tmp_path):
-    # The server runs with the settings Spechestra gives the servers it starts (and the README
-    # tells a team to give theirs): slot leases stored on disk.
-    server = PrefectServer(tmp_path / "home", **server_defaults()).start()
-    build = None
+@pytest.fixture(scope="module")
+def lease_server(tmp_path_factory):
+    """One server for the module, with the settings Spechestra gives the servers it starts (and
+    the README tells a team to give theirs): slot leases stored on disk. The first test kills and
+    restarts it; it is up again when that test ends."""
+    server = PrefectServer(tmp_path_factory.mktemp("leases") / "home", **server_defaults()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_server_killed_and_restarted_mid_build(lease_server, tmp_path):
+    server, build = lease_server, None
     try:
         _limit(server, "spechestra-llm", limit=1)
         project, times = tmp_path / "proj", tmp_path / "calls.txt"
@@ -59,17 +68,8 @@ def test_server_killed_and_restarted_mid_build(tmp_path):
         if build is not None and build.poll() is None:
             os.killpg(build.pid, 9)
             build.wait(timeout=20)
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def lease_server(tmp_path_factory):
-    """One server with Spechestra's settings (leases on disk) for the gate's own tests."""
-    server = PrefectServer(tmp_path_factory.mktemp("leases") / "home", **server_defaults()).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+        if server.proc.poll() is not None:  # killed and not back: the next tests need it up
+            server.start()
 
 
 def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(lease_server, monkeypatch):

@@ -77,12 +77,23 @@ def test_sigkill_mid_build_then_rebuild_resumes(tmp_path, monkeypatch):
     assert read_flow_run(killed_run).state.name == "Crashed"  # marked by the build that followed it
 
 
-def test_a_build_whose_server_dies_stops_soon_and_resumes_when_it_is_back(tmp_path):
+@pytest.fixture(scope="module")
+def dying_server(tmp_path_factory):
+    """A server of the module's own, which its tests stop and start again (up when each ends)."""
+    from kit.server import PrefectServer
+    server = PrefectServer(tmp_path_factory.mktemp("dying") / "server").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_build_whose_server_dies_stops_soon_and_resumes_when_it_is_back(dying_server, tmp_path):
     """Before: the build stalled 229-440 s and ended `error: [Errno 111] Connection refused`.
     Now it stops, saying why, soon after the server stops answering; finished specs are kept and
     the same command resumes from them once the server is back."""
-    from kit.server import BIN, PrefectServer
-    server = PrefectServer(tmp_path / "server").start()
+    from kit.server import BIN
+    server = dying_server
     project, log = tmp_path / "proj", tmp_path / "calls.log"
     kit_build.write_chain_project(project)
     env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=str(log), CALL_SECONDS="1",
@@ -106,17 +117,17 @@ def test_a_build_whose_server_dies_stops_soon_and_resumes_when_it_is_back(tmp_pa
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         assert f"{4 - kept} compiled, {kept} cached, 0 failed, 0 blocked" in again.stdout
     finally:
-        server.stop()
+        if server.proc.poll() is not None:
+            server.start()
 
 
-def test_a_python_build_whose_server_dies_stops_soon_in_one_line(tmp_path, monkeypatch):
+def test_a_python_build_whose_server_dies_stops_soon_in_one_line(dying_server, tmp_path, monkeypatch):
     """Issue 19, before: `Conductor.build()` went on for 146 s after its server died and ended on a
     bare ConnectError (the CLI said it in one line after 15 s). Now the same watch ends the call
     with one ServerError line and no call starts after it; what was built is in the cache (the CLI
     test above shows the next build resuming from it)."""
-    from kit.server import PrefectServer
     from spechestra.errors import ServerError
-    server = PrefectServer(tmp_path / "server").start()
+    server = dying_server
     project, log = tmp_path / "proj", tmp_path / "calls.log"
     kit_build.write_chain_project(project)
     for name, value in (("CALL_LOG", str(log)), ("CALL_SECONDS", "1"), ("SPECHESTRA_SERVER_GRACE", "5")):
@@ -158,4 +169,5 @@ def test_a_python_build_whose_server_dies_stops_soon_in_one_line(tmp_path, monke
         EventsWorker.drain_all(timeout=60, at_exit=False)
         APILogWorker.drain_all(timeout=60, at_exit=False)
     finally:
-        server.stop()
+        if server.proc.poll() is not None:
+            server.start()

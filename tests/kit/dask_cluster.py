@@ -38,13 +38,26 @@ class DaskCluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError((self.folder / "scheduler.log").read_text()[-2000:])
                 time.sleep(0.2)
-        for i in range(self.count):
-            self.workers.append(self._spawn(["worker", self.address, "--nworkers", "1", "--nthreads", "1",
-                                             "--no-dashboard", "--name", f"w{i}"], f"worker{i}.log"))
+        self.workers = [self._worker(i) for i in range(self.count)]
+        self._wait_for_workers(timeout)
+        return self
+
+    def _worker(self, i: int) -> subprocess.Popen:
+        return self._spawn(["worker", self.address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                            "--name", f"w{i}"], f"worker{i}.log")
+
+    def _wait_for_workers(self, timeout: float) -> None:
         from distributed import Client
         with Client(self.address, timeout=timeout) as client:
             client.wait_for_workers(self.count, timeout=timeout)
-        return self
+
+    def revive(self, timeout: float = 60) -> None:
+        """Every worker a test killed started again (a cluster shared by several tests)."""
+        dead = [i for i, proc in enumerate(self.workers) if proc.poll() is not None]
+        for i in dead:
+            self.workers[i] = self._worker(i)
+        if dead:
+            self._wait_for_workers(timeout)
 
     def kill_worker(self, index: int) -> set[int]:
         """kill -9 one worker's whole process group (the nanny and its worker process); the PIDs
