@@ -1,4 +1,5 @@
-"""The CLI and `spechestra demo` as a user runs them: subprocesses, no API key, no network.
+"""The CLI and `spechestra demo` as a user runs them: subprocesses, no API key, no network (a
+few reads of the run history by `main` in the test process).
 
 Commands use the test run's shared Prefect server; the demo runs with its own PREFECT_HOME and
 no server, as a first-time user runs it.
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import run
+from kit.cli import main_in_process, prefect_console_restored, run  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -98,7 +99,10 @@ def test_build_and_graph_commands(tmp_path):
     assert "ScriptedProvider has no rule" in done.stdout  # the provider's own error, in a's row
 
 
-def test_run_then_perform_then_trace(tmp_path):
+@pytest.mark.usefixtures("prefect_console_restored")
+def test_run_then_perform_then_trace(tmp_path, capsys, monkeypatch):
+    """The commands that run something are run as a user runs them; the traces (reads of the
+    run history) by `main` in this process, as the same command line."""
     done = run(["run", "A number doubler", "--project", str(tmp_path), "--yes", "--input", "value=21"], tmp_path,
                SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -106,18 +110,19 @@ def test_run_then_perform_then_trace(tmp_path):
     again = run(["perform", "twice", "--project", str(tmp_path), "--input", "value=5", "--yes"], tmp_path)
     assert again.returncode == 0 and 'outputs: {"result": 10}' in again.stdout, again.stderr[-2000:]
     perform_id = re.findall(r"Flow run ([0-9a-f-]{36})", again.stdout)[-1]
-    newest = run(["trace", "--workflow", "twice"], tmp_path)
-    assert newest.returncode == 0 and f"({perform_id})" in newest.stdout
-    assert "└── first (double)  Completed" in newest.stdout and 'in:  {"value": 5}' in newest.stdout
-    by_id = run(["trace", perform_id, "--json"], tmp_path)
-    assert by_id.returncode == 0 and '"result": 10' in by_id.stdout
+    monkeypatch.chdir(tmp_path)  # where the commands ran
+    code, out, _ = main_in_process(capsys, ["trace", "--workflow", "twice"])
+    assert code == 0 and f"({perform_id})" in out
+    assert "└── first (double)  Completed" in out and 'in:  {"value": 5}' in out
+    code, out, _ = main_in_process(capsys, ["trace", perform_id, "--json"])
+    assert code == 0 and '"result": 10' in out
     pipeline_id = re.findall(r"Flow run ([0-9a-f-]{36})", done.stdout)[-1]  # the pipeline's trace is its perform's
-    assert '"result": 42' in run(["trace", pipeline_id, "--json"], tmp_path).stdout
+    assert '"result": 42' in main_in_process(capsys, ["trace", pipeline_id, "--json"])[1]
     build = run(["build", "--project", str(tmp_path)], tmp_path)
     build_id = re.findall(r"Flow run ([0-9a-f-]{36})", build.stdout)[-1]
-    not_a_perform = run(["trace", build_id], tmp_path)  # before: `perform None`, exit 0
-    assert not_a_perform.returncode == 1 and f"flow run {build_id} is a build run, which performed no workflow" \
-        in not_a_perform.stderr and not_a_perform.stdout == "", not_a_perform.stdout + not_a_perform.stderr
+    code, out, err = main_in_process(capsys, ["trace", build_id])  # before: `perform None`, exit 0
+    assert code == 1 and f"flow run {build_id} is a build run, which performed no workflow" in err and out == "", \
+        out + err
 
 
 
