@@ -34,11 +34,11 @@ demo: install
 # Test files run on TEST_WORKERS processes (pytest-xdist), each with its own Prefect test server
 # and PREFECT_HOME; a file's tests stay together (module fixtures: one server per deploy file).
 # Files are handed out in the order tests/conftest.py sorts them (the longest first), not by
-# their number of tests. One worker more than the cores (at most 8): the tests wait on servers and
-# subprocesses part of the time, but each worker brings a server, so more only add contention
-# (2 cores: test-fast 115 s on 2 workers, 100-105 s on 3, 120 s on 4; the suite 6 min 54 s to
-# 7 min 1 s on 3, 7 min 10 s on 4 with 11 % more CPU, 7 min 20 s on 6).
-TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(8, (os.cpu_count() or 1) + 1))')
+# their number of tests. Two workers more than the cores (at most 8): the tests wait on servers,
+# sleeps and subprocesses part of the time, and each worker brings a server of its own. Measured
+# on 2 cores, 2026-12-06: the suite 5 min 32-49 s on 4 workers (the cores idle 22-28 s of it)
+# against 5 min 53 s-6 min 9 s on 3 (idle 72-95 s); test-fast 99 s on either.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(8, (os.cpu_count() or 1) + 2))')
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install lint
