@@ -41,8 +41,11 @@ def needs_server(watch: bool = True, validate: Optional[Callable[..., None]] = N
             from ..orchestration.prefect import using_api
             from .watchdog import watch_server
             with using_api(url):
-                if watch:
-                    watch_server(err, url)
-                return command(**arguments)
+                unwatch = watch_server(err, url) if watch else None
+                try:
+                    return command(**arguments)
+                finally:
+                    if unwatch is not None:
+                        unwatch()
         return body
     return decorate

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
+from typing import Callable
 
 from rich.console import Console
 
@@ -18,9 +18,14 @@ from ..errors import ServerError
 from ..server.temporary import wait_ready
 from ..server.watch import POLL, Silence
 
+THREAD_NAME = "spechestra-server-watchdog"
 
-def watch_server(err: Console, api_url: str) -> None:
-    """Start the watchdog (a daemon thread) on the server this command talks to."""
+
+def watch_server(err: Console, api_url: str) -> Callable[[], None]:
+    """Start the watchdog (a daemon thread) on the server this command talks to; returns what ends
+    it. It lasts as long as the command's body: a server that goes away afterwards is no reason
+    to end the process (nor, for `main()` called in-process, the process it was called from)."""
+    over = threading.Event()
 
     def stop(why: str) -> None:
         err.print(f"[red]error:[/] the Prefect server at {api_url} {why}, so this command stops here. Finished "
@@ -35,12 +40,14 @@ def watch_server(err: Console, api_url: str) -> None:
         except ServerError:
             return  # the command's own first API call reports it
         silence = Silence(api_url)
-        while True:
-            time.sleep(POLL)
+        while not over.wait(POLL):
             why, warning = silence.check()
+            if over.is_set():
+                return
             if why:
                 stop(why)
             if warning:
                 err.print(f"[yellow]waiting:[/] {warning}", highlight=False)
 
-    threading.Thread(target=watch, name="spechestra-server-watchdog", daemon=True).start()
+    threading.Thread(target=watch, name=THREAD_NAME, daemon=True).start()
+    return over.set
