@@ -42,6 +42,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     export("DO_NOT_TRACK", "1", only_if_unset=True)
     redaction.install()  # keys in the environment never reach the terminal, logs or Prefect
     fit_to_output()
+    stopping.reset()  # a stop an earlier command in this process was given (main called in-process) is not ours
     if args[:1] != ["doctor"]:
         report = install_check.check()
         if not report.ok:

@@ -60,3 +60,32 @@ def test_perform_and_trace_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert code == 2 and "either a FLOW_RUN_ID or --workflow" in err, err
     code, _, err = _run(capsys, ["trace", "--workflow", "never-ran"])
     assert code == 1 and "no runs of workflow 'never-ran'" in err, err
+
+
+def test_the_server_watch_ends_with_the_command(tmp_path, capsys):
+    """Before: the watch a command starts on its server (which ends the process when the server
+    goes away) outlived the command; `main()` called in-process left it running, and a server
+    stopped later ended the caller's process (here, a test worker: seen in a suite run)."""
+    import threading
+
+    from spechestra.cli.watchdog import THREAD_NAME
+    (tmp_path / "src").mkdir()
+    code, _, err = _run(capsys, ["build", "--project", str(tmp_path)])  # a watched command, failing in its body
+    assert code == 1 and "no specs in" in err, err
+    for thread in [t for t in threading.enumerate() if t.name == THREAD_NAME]:
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the server watch outlived its command"
+
+
+def test_a_stop_an_earlier_command_was_given_does_not_stop_the_next(tmp_path, capsys):
+    """Before: after a run in this process whose server went away (its stop is process-wide),
+    every later `main()` ended "stopped (the Prefect server stopped answering)", exit 130, whatever
+    it was asked (seen when this file ran after tests/e2e/test_resume.py on one worker)."""
+    from spechestra import stopping
+    (tmp_path / "afile").write_text("")
+    stopping.request("the Prefect server stopped answering")  # what the earlier run's watch left
+    try:
+        code, _, err = _run(capsys, ["graph", "--project", str(tmp_path / "afile")])
+    finally:
+        stopping.reset()
+    assert code == 1 and "is a file, not a folder" in err and "stopped" not in err, err
