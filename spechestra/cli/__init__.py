@@ -22,6 +22,7 @@ from ..core.llm_calls import chain
 from ..errors import SpechestraError
 from ..settings import export
 from . import doctor as checks
+from . import watchdog
 from .app import app
 from .consoles import err, fit_to_output
 
@@ -34,7 +35,10 @@ UNREACHABLE = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolE
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """Without `argv`, the process's own command (the console script, `python -m spechestra`);
+    with it, a command run in-process, which leaves nothing running behind it."""
     args = sys.argv[1:] if argv is None else argv
+    watchdog.watch_until_exit(argv is None)
     # Prefect's local server would otherwise send usage telemetry (and log each failure to).
     export("PREFECT_SERVER_ANALYTICS_ENABLED", "false", only_if_unset=True)
     # Prefect 3.9's client telemetry: the same choice for the client (its first-run notice would

@@ -19,12 +19,23 @@ from ..server.temporary import wait_ready
 from ..server.watch import POLL, Silence
 
 THREAD_NAME = "spechestra-server-watchdog"
+#: Set when the command is the process's own (`main()` without argv): the watch then lasts until
+#: the process exits, since Prefect's exit-time flush of events and logs waits on a dead server
+#: for minutes. `main(argv)` called in-process ends it with the command: a server that goes away
+#: afterwards must not end the caller's process.
+_until_exit = threading.Event()
+
+
+def watch_until_exit(on: bool) -> None:
+    if on:
+        _until_exit.set()
+    else:
+        _until_exit.clear()
 
 
 def watch_server(err: Console, api_url: str) -> Callable[[], None]:
     """Start the watchdog (a daemon thread) on the server this command talks to; returns what ends
-    it. It lasts as long as the command's body: a server that goes away afterwards is no reason
-    to end the process (nor, for `main()` called in-process, the process it was called from)."""
+    it once the command's body is over (nothing, when the watch lasts until the process exits)."""
     over = threading.Event()
 
     def stop(why: str) -> None:
@@ -50,4 +61,4 @@ def watch_server(err: Console, api_url: str) -> Callable[[], None]:
                 err.print(f"[yellow]waiting:[/] {warning}", highlight=False)
 
     threading.Thread(target=watch, name=THREAD_NAME, daemon=True).start()
-    return over.set
+    return (lambda: None) if _until_exit.is_set() else over.set

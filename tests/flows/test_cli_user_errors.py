@@ -89,3 +89,23 @@ def test_a_stop_an_earlier_command_was_given_does_not_stop_the_next(tmp_path, ca
     finally:
         stopping.reset()
     assert code == 1 and "is a file, not a folder" in err and "stopped" not in err, err
+
+
+def test_the_process_own_command_keeps_its_server_watch_until_it_exits(tmp_path):
+    """The console script (`main()` without argv): Prefect's exit-time flush of events and logs
+    waits on a dead server for minutes, so there the watch lasts until the process exits (with it
+    ended at the command's end, a build whose server stopped as it finished hung over 120 s)."""
+    import subprocess
+    import sys
+
+    from kit.cli import cli_env
+    from spechestra.cli.watchdog import THREAD_NAME
+    (tmp_path / "src").mkdir()
+    script = ("import sys, threading\nfrom spechestra.cli import main\n"
+              f"sys.argv = ['spechestra', 'build', '--project', {str(tmp_path)!r}]\ncode = main()\n"
+              f"watches = [t for t in threading.enumerate() if t.name == {THREAD_NAME!r}]\n"
+              "[t.join(timeout=8) for t in watches]\n"  # an ended watch is gone within a poll (2 s)
+              "print(code, any(t.is_alive() for t in watches))\n")
+    done = subprocess.run([sys.executable, "-c", script], env=cli_env(None), capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["1", "True"], done.stdout[-2000:] + done.stderr[-2000:]
