@@ -10,7 +10,8 @@ from ..core.llm_calls import chain
 from ..errors import SpechestraError
 
 
-def _console_handlers() -> set:
+def console_handlers() -> set:
+    """Prefect's console handlers, wherever logging put them (each keeps the stream it found)."""
     import logging
 
     from prefect.logging.handlers import PrefectConsoleHandler
@@ -46,7 +47,7 @@ def one_line_for_our_errors() -> None:
     """Idempotent: Prefect's console lines for our errors without their traceback (49 lines for a
     missing key, 95 for a 404 were printed before the command's own one-line error)."""
     import logging
-    for handler in _console_handlers():
+    for handler in console_handlers():
         if not isinstance(handler.formatter, _OneLineForOurErrors):
             handler.setFormatter(_OneLineForOurErrors(handler.formatter or logging.Formatter()))
 
@@ -80,7 +81,7 @@ def console_logs_to(console):
     Rich live display their lines are written past it, then erased or overwritten by its next
     refresh ("View at ...", "Finished in state ..." lost). While the display is up their lines
     go through its console instead, above it."""
-    kept = {h: h.console.file for h in _console_handlers()}
+    kept = {h: h.console.file for h in console_handlers()}
     for handler, file in kept.items():
         handler.console.file = _Above(console, file)
     try:

@@ -46,7 +46,8 @@ def main_in_process(capsys, argv: list[str]) -> tuple[int, str, str]:
     console handlers write to the stream they found when logging was set up; here that is this
     test's capture (use with `prefect_console_restored`, which puts them back afterwards)."""
     from spechestra.cli import main
-    for handler in _prefect_console_handlers():
+    from spechestra.orchestration.console_logs import console_handlers
+    for handler in console_handlers():
         handler.console.file = sys.stderr
     code = main(argv)
     out, err = capsys.readouterr()
@@ -57,17 +58,10 @@ def main_in_process(capsys, argv: list[str]) -> tuple[int, str, str]:
 def prefect_console_restored():
     """Prefect's console handlers back on the stream they had before the test (handlers set up
     during it: the run's own stream): never left on a capture that is closed once the test ends."""
+    from spechestra.orchestration.console_logs import console_handlers
     outer = sys.stderr  # requested before capsys: the test run's own stream
-    kept = {handler: handler.console.file for handler in _prefect_console_handlers()}
+    kept = {handler: handler.console.file for handler in console_handlers()}
     yield
-    for handler in _prefect_console_handlers():
+    for handler in console_handlers():
         handler.console.file = kept.get(handler, outer)
 
-
-def _prefect_console_handlers() -> set:
-    import logging
-
-    from prefect.logging.handlers import PrefectConsoleHandler
-    loggers = [logging.getLogger(), *(one for one in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(one, logging.Logger))]
-    return {handler for one in loggers for handler in one.handlers if isinstance(handler, PrefectConsoleHandler)}
