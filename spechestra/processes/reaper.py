@@ -112,11 +112,12 @@ def apply_limits(limits: dict) -> None:
             resource.setrlimit(which, (soft, soft + extra))
 
 
-def over_process_limit(limit: int) -> str:
-    """The limit in words if more than `limit` live processes descend from this one now, else ""."""
-    if len([p for p in descendants(os.getpid()) if not is_zombie(p)]) > limit:
-        return f"more than {limit} processes at once"
-    return ""
+def over_process_limit(limit: int, alive: Optional[int] = None) -> str:
+    """The limit in words if more than `limit` processes are alive at once (default: the live
+    processes that descend from this one now), else ""."""
+    if alive is None:
+        alive = len([p for p in descendants(os.getpid()) if not is_zombie(p)])
+    return f"more than {int(limit)} processes at once" if alive > limit else ""
 
 
 def watch_processes(limit: int, poll: float, hit: list) -> None:
@@ -135,8 +136,9 @@ def limit_reached(code: int, limits: dict, hit: list, printed: Optional[int] = N
     of the watch passed the process limit otherwise)."""
     if hit:
         return hit[0]
-    if "procs" in limits and left > limits["procs"]:
-        return f"more than {int(limits['procs'])} processes at once"
+    too_many = over_process_limit(limits["procs"], alive=left) if "procs" in limits else ""
+    if too_many:
+        return too_many
     if code == -signal.SIGXCPU and "cpu" in limits:
         return f"more than {limits['cpu']:g} s of CPU time"
     if printed is None:
