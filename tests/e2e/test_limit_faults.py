@@ -68,8 +68,7 @@ def test_server_killed_and_restarted_mid_build(lease_server, tmp_path):
         if build is not None and build.poll() is None:
             os.killpg(build.pid, 9)
             build.wait(timeout=20)
-        if server.proc.poll() is not None:  # killed and not back: the next tests need it up
-            server.start()
+        server.restart_if_down()  # killed and not back: the next tests need it up
 
 
 def test_a_slot_held_past_its_renewal_time_is_renewed_on_the_server(lease_server, monkeypatch):

@@ -62,7 +62,8 @@ def test_a_command_on_a_loaded_machine_starts_the_server_and_succeeds(tmp_path, 
     kit_build.write_chain_project(project)
     try:
         done = run(["build", "--project", str(project)], tmp_path, own_home=home, timeout=500,
-                   niceness=LOADED_NICENESS, SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=tmp_path / "log", CALL_SECONDS="0")
+                   niceness=LOADED_NICENESS, SPECHESTRA_PROVIDER="kit.build:slow_chain_provider",
+                   CALL_LOG=tmp_path / "log", CALL_SECONDS="0")
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
         assert "local Prefect server ready" in done.stderr and "4 compiled" in done.stdout
     finally:

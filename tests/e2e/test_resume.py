@@ -117,8 +117,7 @@ def test_a_build_whose_server_dies_stops_soon_and_resumes_when_it_is_back(dying_
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         assert f"{4 - kept} compiled, {kept} cached, 0 failed, 0 blocked" in again.stdout
     finally:
-        if server.proc.poll() is not None:
-            server.start()
+        server.restart_if_down()
 
 
 def test_a_python_build_whose_server_dies_stops_soon_in_one_line(dying_server, tmp_path, monkeypatch):
@@ -169,5 +168,4 @@ def test_a_python_build_whose_server_dies_stops_soon_in_one_line(dying_server, t
         EventsWorker.drain_all(timeout=60, at_exit=False)
         APILogWorker.drain_all(timeout=60, at_exit=False)
     finally:
-        if server.proc.poll() is not None:
-            server.start()
+        server.restart_if_down()

@@ -21,7 +21,8 @@ CALLS = 8  # write_wide_project: 4 specs x (code, tests)
 def team_server(tmp_path_factory):
     """One PostgreSQL cluster and one server on it for the module (its migrations are ~8 s of CPU)."""
     db = Postgres().create()
-    server = PrefectServer(tmp_path_factory.mktemp("team") / "home", PREFECT_API_DATABASE_CONNECTION_URL=db.url, **server_defaults())
+    server = PrefectServer(tmp_path_factory.mktemp("team") / "home", PREFECT_API_DATABASE_CONNECTION_URL=db.url,
+                           **server_defaults())
     try:
         server.start()
         yield server, db

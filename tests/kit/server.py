@@ -74,6 +74,11 @@ class PrefectServer:
         self.stop()
         raise TimeoutError(f"prefect server not healthy after {timeout}s: {self.log.read_text()[-3000:]}")
 
+    def restart_if_down(self) -> None:
+        """Started again if a test stopped or killed it (a server its module's tests share)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+
     def _request(self, path: str) -> urllib.request.Request:
         headers = {}
         if self.auth:
