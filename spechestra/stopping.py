@@ -5,16 +5,28 @@ fix loop, its test runs. They look here at their next step: no LLM call starts o
 asked for (`check`), a running test process is ended, and a spec that stops keeps the answers
 it paid for (its record) for the next build. An LLM call already in flight is let finish, so its
 answer is kept too. Process-wide on purpose: a signal stops the whole command.
+
+Python runs a signal's handler in the main thread only once that thread has the GIL back from the
+task threads: 3-60 ms after the signal on this machine, idle or loaded, long enough for a fix loop
+to start one more call. While `listening`, the signal's byte reaches a pipe at once (Python's
+wakeup fd, written where the signal lands) and the next thread to look here sees it first.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from typing import Callable
 
 from .errors import Interrupted
 
 _asked = threading.Event()
 _why = ""
+#: A signal's name as a stop's reason says it.
+HEARD: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+_pipe: tuple[int, int] | None = None  # made once and never closed: a thread may be reading it
+_listening = False
 
 
 def request(why: str) -> None:
@@ -24,6 +36,8 @@ def request(why: str) -> None:
 
 
 def requested() -> bool:
+    if _listening and not _asked.is_set():
+        _hear()
     return _asked.is_set()
 
 
@@ -33,7 +47,7 @@ def reason() -> str:
 
 def check() -> None:
     """Raise `Interrupted` if a stop was asked for (before anything that costs: a call, a test run)."""
-    if _asked.is_set():
+    if requested():
         raise Interrupted(f"stopped ({_why}): no new LLM call was started; answers already paid for are kept")
 
 
@@ -45,5 +59,40 @@ def sleep(seconds: float) -> None:
 def reset() -> None:
     """Forget an earlier stop (a long-lived process that goes on after one, and tests)."""
     global _why
+    if _pipe is not None:
+        _drain()
     _why = ""
     _asked.clear()
+
+
+def listen() -> Callable[[], None]:
+    """Hear SIGINT and SIGTERM as they land (main thread only, with a Python handler installed for
+    them: the wakeup fd is written by Python's own handler). Returns what puts back the wakeup fd
+    there was before."""
+    global _pipe, _listening
+    if _pipe is None:
+        _pipe = os.pipe()
+        for end in _pipe:
+            os.set_blocking(end, False)
+    previous = signal.set_wakeup_fd(_pipe[1], warn_on_full_buffer=False)
+    _listening = True
+
+    def stop_listening() -> None:
+        global _listening
+        _listening = False
+        signal.set_wakeup_fd(previous)
+    return stop_listening
+
+
+def _hear() -> None:
+    for number in _drain():
+        if number in HEARD:
+            request(HEARD[number])
+            return
+
+
+def _drain() -> bytes:
+    try:
+        return os.read(_pipe[0], 512) if _pipe is not None else b""
+    except OSError:  # nothing there (EAGAIN)
+        return b""

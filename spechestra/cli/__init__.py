@@ -101,20 +101,22 @@ def _run(args: list[str]) -> int:
 def _stop_on_signals():
     """Ctrl-C and SIGTERM stop the command at once: the main thread gets KeyboardInterrupt (as
     Python gives it for Ctrl-C), and the build's threads see `stopping` at their next step, so
-    no call starts after the signal and running tests end. The handlers are the caller's again
-    afterwards (the CLI also runs inside test processes)."""
+    no call starts after the signal and running tests end (they hear it as it lands: `stopping`).
+    The handlers are the caller's again afterwards (the CLI also runs inside test processes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, _frame):
-        stopping.request("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+        stopping.request(stopping.HEARD[signum])
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, stop) for sig in stopping.HEARD}
+    stop_listening = stopping.listen()
     try:
         yield
     finally:
+        stop_listening()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
