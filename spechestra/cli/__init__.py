@@ -25,6 +25,7 @@ from . import doctor as checks
 from . import watchdog
 from .app import app
 from .consoles import err, fit_to_output
+from .startup import import_prefect_quietly
 
 __all__ = ["app", "main"]
 
@@ -52,6 +53,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not report.ok:
             err.print(report.explain())
             return 2
+    if argv is None:
+        import_prefect_quietly(args)
     code = _run(args)
     if stopping.requested():  # however the interrupt surfaced (Prefect ends a flow run with it too)
         err.print(f"stopped ({stopping.reason()}): no new LLM call was started and nothing more was run; "
