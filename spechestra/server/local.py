@@ -171,8 +171,10 @@ def server_env(home: Path, port: int, seeded: Optional[Path] = None) -> dict[str
                                 PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api", **extra)
 
 
-def server_command(port: int) -> list[str]:
-    return [prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+def server_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """`prefect server start` by Prefect's own CLI, in this interpreter (`launch`: a start 0.5-0.7 s
+    of CPU shorter)."""
+    return [sys.executable, "-m", "spechestra.server.launch", "server", "start", "--host", host, "--port", str(port)]
 
 
 def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Optional[float] = None,

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from spechestra.server.fresh_database import copy_template, has_blocks
-from spechestra.server.local import REGISTER_BLOCKS
+from spechestra.server.local import REGISTER_BLOCKS, server_command
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parents[1]
@@ -59,8 +59,7 @@ class PrefectServer:
                 and not (self.home / "prefect.db").exists():
             first = _seeded(self.home / "prefect.db")  # as Spechestra's own servers start: 4-5 s of CPU less
         env = self.env(PREFECT_UI_API_URL=self.url, **{**first, **self.server_settings})  # the UI calls this address
-        self.proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=env, stdout=self.log.open("w"),
+        self.proc = subprocess.Popen(server_command(self.port), env=env, stdout=self.log.open("w"),  # as Spechestra's own
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
