@@ -126,10 +126,12 @@ def test_run_then_perform_then_trace(tmp_path, capsys, monkeypatch):
 
 
 
-def test_a_real_http_provider_from_the_cli_and_no_key_for_work_that_needs_no_call(tmp_path):
+@pytest.mark.usefixtures("prefect_console_restored")
+def test_a_real_http_provider_from_the_cli_and_no_key_for_work_that_needs_no_call(tmp_path, capsys, monkeypatch):
     """`spechestra run` through `anthropic` over real HTTP (a loopback server); then, with no key
     at all, a no-op build, graph, status, perform and trace all work; work that needs a call says
-    in one line which variable to set."""
+    in one line which variable to set. The run is the console script; the keyless commands only
+    differ in their arguments and environment, so `main` runs them in this process."""
     from kit.build import pipeline_provider
     from kit.llm_server import LLMServer
     answers = pipeline_provider()
@@ -138,18 +140,21 @@ def test_a_real_http_provider_from_the_cli_and_no_key_for_work_that_needs_no_cal
                    SPECHESTRA_PROVIDER="anthropic", ANTHROPIC_BASE_URL=server.root, ANTHROPIC_API_KEY="sk-cli-loopback")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert 'outputs: {"result": 42}' in done.stdout and len(server.requests) == 7
-        keyless = {"SPECHESTRA_PROVIDER": "anthropic", "ANTHROPIC_BASE_URL": server.root}  # cli_env drops *_API_KEY
+        monkeypatch.setenv("SPECHESTRA_PROVIDER", "anthropic")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.root)
+        monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # no key at all
+        monkeypatch.chdir(tmp_path)
         for args in (["build"], ["graph"], ["status"], ["perform", "twice", "--input", "value=5", "--yes"]):
-            done = run([*args, "--project", str(tmp_path)], tmp_path, **keyless)
-            assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
-        assert "0 compiled, 2 cached" in run(["build", "--project", str(tmp_path)], tmp_path, **keyless).stdout
-        assert run(["trace", "--workflow", "twice"], tmp_path, **keyless).returncode == 0
+            code, out, err = main_in_process(capsys, [*args, "--project", str(tmp_path)])
+            assert code == 0, (args, out[-2000:], err[-2000:])
+        assert "0 compiled, 2 cached" in main_in_process(capsys, ["build", "--project", str(tmp_path)])[1]
+        assert main_in_process(capsys, ["trace", "--workflow", "twice"])[0] == 0
         assert len(server.requests) == 7  # none of that asked the LLM anything
         (tmp_path / "src" / "triple.spec.md").write_text(
             (tmp_path / "src" / "double.spec.md").read_text().replace("double", "triple"))
-        needs_call = run(["build", "--project", str(tmp_path)], tmp_path, **keyless)
-    out = needs_call.stdout + needs_call.stderr
-    assert needs_call.returncode == 1 and "anthropic needs an API key: set ANTHROPIC_API_KEY" in out, out[-3000:]
+        code, out, err = main_in_process(capsys, ["build", "--project", str(tmp_path)])
+    out += err
+    assert code == 1 and "anthropic needs an API key: set ANTHROPIC_API_KEY" in " ".join(out.split()), out[-3000:]
     assert "Traceback" not in out
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kit import build as kit_build
-from kit.cli import EXE, cli_env, run
+from kit.cli import EXE, cli_env, main_in_process, prefect_console_restored, run  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -125,25 +125,29 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
     assert first.returncode == 0
 
 
-def test_status_reports_drift_between_specs_and_code(tmp_path):
-    """New: `spechestra status` says, per spec, what drifted since it was built; exit 1 if any."""
+@pytest.mark.usefixtures("prefect_console_restored")
+def test_status_reports_drift_between_specs_and_code(tmp_path, capsys, monkeypatch):
+    """New: `spechestra status` says, per spec, what drifted since it was built; exit 1 if any.
+    The build is the console script; `status` (a read) is `main` in this process."""
     import json
     project = tmp_path / "proj"
     kit_build.write_chain_project(project)
     env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=tmp_path / "log", CALL_SECONDS="0")
     assert run(["build", "--project", str(project), "--specs", "b"], tmp_path, **env).returncode == 0
-    clean = run(["status", "--project", str(project), "--json"], tmp_path, **env)
-    rows = {r["spec"]: r for r in json.loads(clean.stdout)}
-    assert clean.returncode == 1  # c and d were never built
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    code, out, _ = main_in_process(capsys, ["status", "--project", str(project), "--json"])
+    rows = {r["spec"]: r for r in json.loads(out)}
+    assert code == 1  # c and d were never built
     assert [rows[n]["state"] for n in "abcd"] == ["built", "built", "never built", "never built"]
     assert rows["a"]["cached"] and not rows["a"]["drifted"] and rows["c"]["drifted"]
     (project / "build" / "a.py").write_text("# mine\n")
     (project / "build" / "test_b.py").unlink()
     spec = project / "src" / "b.spec.md"
     spec.write_text(spec.read_text() + "\nOne more sentence.\n")
-    drift = run(["status", "--project", str(project)], tmp_path, **env)
-    assert drift.returncode == 1
-    lines = {line.split("│")[1].strip(): line for line in drift.stdout.splitlines() if line.startswith("│")}
+    code, out, _ = main_in_process(capsys, ["status", "--project", str(project)])
+    assert code == 1
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.startswith("│")}
     assert "edited by hand: a.py" in lines["a"] and "missing: test_b.py" in lines["b"]
     assert "│ yes " in lines["b"]  # b's spec changed since it was built
-    assert "4 of 4 spec(s) drifted" in " ".join(drift.stdout.split())
+    assert "4 of 4 spec(s) drifted" in " ".join(out.split())

@@ -4,7 +4,7 @@ reason and what to check), never Prefect's traceback of the failed run."""
 import pytest
 
 from kit.build import write_chain_project
-from kit.cli import run
+from kit.cli import main_in_process, prefect_console_restored, run  # noqa: F401 (a fixture)
 from kit.llm_server import Fault, LLMServer, provider_env
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,16 +48,20 @@ def test_a_dask_build_prints_no_cluster_chatter(tmp_path):
     assert chatter == [] and "Traceback" not in out, "\n".join(chatter[:20]) or out[-3000:]
 
 
-def test_status_says_when_the_cache_is_for_another_provider(tmp_path):
+@pytest.mark.usefixtures("prefect_console_restored")
+def test_status_says_when_the_cache_is_for_another_provider(tmp_path, capsys, monkeypatch):
     """Before: with another provider set in the shell, every spec showed cached "no" next to
-    "0 of 4 spec(s) drifted", with no word why (cache keys include the provider and model)."""
+    "0 of 4 spec(s) drifted", with no word why (cache keys include the provider and model). The
+    build is the console script; `status` (a read) is `main` in this process."""
     project = tmp_path / "p"
     write_chain_project(project)
     built = run(["build", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:chain_provider")
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    same = run(["status", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:chain_provider")
-    assert same.returncode == 0 and "another provider" not in same.stdout, same.stdout
-    other = run(["status", "--project", str(project)], tmp_path, SPECHESTRA_PROVIDER="kit.build:pipeline_provider")
-    assert other.returncode == 0 and "0 of 4 spec(s) drifted" in other.stdout, other.stdout
-    assert other.stdout.count("no: cached for another provider or model") == 4, other.stdout
-    assert "4 spec(s) were built with another provider or model than" in other.stdout, other.stdout
+    monkeypatch.setenv("SPECHESTRA_PROVIDER", "kit.build:chain_provider")
+    code, same, _ = main_in_process(capsys, ["status", "--project", str(project)])
+    assert code == 0 and "another provider" not in same, same
+    monkeypatch.setenv("SPECHESTRA_PROVIDER", "kit.build:pipeline_provider")
+    code, other, _ = main_in_process(capsys, ["status", "--project", str(project)])
+    assert code == 0 and "0 of 4 spec(s) drifted" in other, other
+    assert other.count("no: cached for another provider or model") == 4, other
+    assert "4 spec(s) were built with another provider or model than" in other, other
