@@ -12,17 +12,26 @@ server start --host H --port P`: the arguments are Prefect's own, so the process
 from __future__ import annotations
 
 import gc
+import importlib
 import sys
 
 
-def main(argv: list[str]) -> int:
+def import_frozen(*modules: str) -> None:
+    """Import `modules` with the cyclic collector paused, then freeze everything imported so far.
+    Only where the process is this program's own: a freeze keeps every object alive now out of
+    later collections, a caller's too."""
     gc.disable()
     try:
-        import prefect.server.api.server  # noqa: F401 (what `server start` imports to serve)
-        from prefect.cli import app
+        for name in modules:
+            importlib.import_module(name)
     finally:
         gc.enable()
     gc.freeze()
+
+
+def main(argv: list[str]) -> int:
+    import_frozen("prefect.server.api.server", "prefect.cli")  # what `server start` imports to serve
+    from prefect.cli import app
     sys.argv = ["prefect", *argv]
     app()  # as the `prefect` script runs it: an error exits with Prefect's own code
     return 0

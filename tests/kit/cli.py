@@ -64,4 +64,3 @@ def prefect_console_restored():
     yield
     for handler in console_handlers():
         handler.console.file = kept.get(handler, outer)
-

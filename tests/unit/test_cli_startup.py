@@ -22,8 +22,8 @@ print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled(), "p
 """
 
 
-def _after(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], cwd=REPO, capture_output=True, text=True,
+def _after(*args: str, script: str = SCRIPT) -> dict:
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -41,7 +41,4 @@ def test_help_and_graph_never_import_prefect(args):
 
 
 def test_main_called_in_process_freezes_nothing():
-    done = subprocess.run([sys.executable, "-c", SCRIPT.replace("main()", "main(sys.argv[1:])"), "settings"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1])["frozen"] == 0
+    assert _after("settings", script=SCRIPT.replace("main()", "main(sys.argv[1:])"))["frozen"] == 0
