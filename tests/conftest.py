@@ -65,15 +65,15 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def prefect_server():
-    """One temporary Prefect server (SQLite in a temp dir) for the whole test run."""
+def prefect_server(tmp_path_factory):
+    """One Prefect server (SQLite in a temp dir) for the whole test run (of this test worker)."""
     import gc
 
     import spechestra.orchestration.prefect  # noqa: F401 (with Prefect: what the tests run flows with)
-    from kit.server import seeded_test_harness
-    with seeded_test_harness(timeout=120):
+    from kit.server import session_server
+    with session_server(tmp_path_factory.mktemp("test-server"), timeout=120) as server:
         gc.freeze()  # the imports so far outlive every test: kept out of the collections of the run (~8% of its CPU)
-        yield
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -52,14 +52,15 @@ class PrefectServer:
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
-    def start(self, timeout: float = 120) -> "PrefectServer":
+    def start(self, timeout: float = 120, command: list[str] | None = None) -> "PrefectServer":
+        """`command`: another server program than Spechestra's `prefect server start` (on this port)."""
         self.home.mkdir(parents=True, exist_ok=True)
         first = {}
         if not any(k.endswith("DATABASE_CONNECTION_URL") for k in self.server_settings) \
                 and not (self.home / "prefect.db").exists():
             first = _seeded(self.home / "prefect.db")  # as Spechestra's own servers start: 4-5 s of CPU less
         env = self.env(PREFECT_UI_API_URL=self.url, **{**first, **self.server_settings})  # the UI calls this address
-        self.proc = subprocess.Popen(server_command(self.port), env=env, stdout=self.log.open("w"),  # as Spechestra's own
+        self.proc = subprocess.Popen(command or server_command(self.port), env=env, stdout=self.log.open("w"),  # as Spechestra's own
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -126,25 +127,42 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 @contextlib.contextmanager
-def seeded_test_harness(timeout: float = 120):
-    """Prefect's `prefect_test_harness`, its new SQLite database a copy of the migrated template
-    instead of one its server takes through every migration (4 s of CPU per test worker)."""
-    import tempfile
+def session_server(folder: Path, timeout: float = 120):
+    """The test run's server, as Prefect's `prefect_test_harness` gives it (the same ephemeral app
+    and services, this process's settings pointed at it), but its database a copy of the migrated
+    template (4 s of CPU less per test worker) and its imports frozen as Spechestra's own servers'
+    are (the collector walked them in every full collection: 10-17 % of the server's CPU)."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    import pytest
-    from prefect.testing import utilities
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "prefect.db"
+    server = PrefectServer(folder, PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{database}",
+                           **_seeded(database))
+    server.start(timeout, command=[sys.executable, "-m", "kit.ephemeral_server", str(server.port)])
+    try:
+        # Prefect's own threads (the events and logs workers) read the process's global settings,
+        # built from the environment: rebuilt with the URL in it (then the environment is as it was,
+        # so that the commands a test starts get the server only where the test says so).
+        os.environ["PREFECT_API_URL"] = server.url
+        try:
+            refresh_global_settings_context()
+        finally:
+            del os.environ["PREFECT_API_URL"]
+        with temporary_settings({PREFECT_API_URL: server.url}):
+            yield server
+            _drain_prefect_workers()
+    finally:
+        server.stop()
 
-    with pytest.MonkeyPatch.context() as patch:
-        def seeded_mkdtemp() -> str:  # called before the harness starts its server, which inherits the setting
-            folder = tempfile.mkdtemp(prefix="spechestra-test-server-")
-            for name, value in _seeded(Path(folder) / "prefect-test.db").items():  # the harness's file name
-                patch.setenv(name, value)
-            return folder
 
-        patch.setattr(utilities, "mkdtemp", seeded_mkdtemp)
-        with utilities.prefect_test_harness(server_startup_timeout=timeout):
-            patch.undo()  # servers the tests start later register their blocks as usual
-            yield
+def _drain_prefect_workers() -> None:
+    """What this process still has to send (logs, events) sent before its server stops."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=10)
 
 
 def _seeded(database: Path) -> dict[str, str]:

@@ -27,8 +27,8 @@ def test_newer_database_is_explained(tmp_path, monkeypatch):
 
     from spechestra.cli import doctor as prefect_home
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
-    # The session's test server (prefect_test_harness) points the database elsewhere once it runs:
-    # restore Prefect's default, the file in PREFECT_HOME, as a user without that setting has it.
+    # Wherever this process's settings point the database elsewhere: restore Prefect's default,
+    # the file in PREFECT_HOME, as a user without that setting has it.
     default_db = {PREFECT_API_DATABASE_CONNECTION_URL}
     newer = str(_home_with_revision(tmp_path / "newer", "ffffffffffff"))
     with temporary_settings({PREFECT_HOME: newer}, restore_defaults=default_db):
