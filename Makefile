@@ -36,9 +36,8 @@ demo: install
 # Files are handed out in the order tests/conftest.py sorts them (the longest first), not by
 # their number of tests. Two workers more than the cores (at most 8): the tests wait on servers,
 # sleeps and subprocesses part of the time, and each worker brings a server of its own. Measured
-# on 2 cores, 2026-12-06: the suite 5 min 32-49 s on 4 workers (the cores idle 22-28 s of it)
-# against 5 min 53 s-6 min 9 s on 3 (idle 72-95 s); test-fast 99 s on either. (5 min 29-49 s
-# on 4 that evening, with less CPU per process: README, "Development".)
+# on 2 cores, 2026-12-06: the suite 5 min 29 s-6 min 14 s on 4 workers (the cores idle 20-31 s
+# of it) against 5 min 53 s-6 min 9 s on 3 (idle 72-95 s) and 6 min 25 s on 5 (README, "Development").
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(8, (os.cpu_count() or 1) + 2))')
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
