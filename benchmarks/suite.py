@@ -40,7 +40,8 @@ def _one(target: str, workers: int | None) -> dict:
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = _cpu()
-    summary = next((line for line in reversed(done.stdout.splitlines()) if " in " in line and "passed" in line), "")
+    summary = next((line for line in reversed(done.stdout.splitlines())  # pytest's last line: "N passed, M failed in T"
+                    if re.search(r"\d+ (passed|failed|error)", line) and " in " in line), "")
     run = {"wall_s": round(wall, 1), "exit": done.returncode,
            "passed": int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0,
            "failed": int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0}

@@ -135,10 +135,7 @@ def session_server(folder: Path, timeout: float = 120):
     from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    folder.mkdir(parents=True, exist_ok=True)
-    database = folder / "prefect.db"
-    server = PrefectServer(folder, PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{database}",
-                           **_seeded(database))
+    server = PrefectServer(folder)  # its database PREFECT_HOME's, seeded by `start` as every kit server's
     server.start(timeout, command=[sys.executable, "-m", "kit.ephemeral_server", str(server.port)])
     try:
         # Prefect's own threads (the events and logs workers) read the process's global settings,

@@ -29,4 +29,3 @@ def test_the_launcher_runs_prefects_command_with_the_server_imported_and_frozen(
     after = json.loads(last)
     assert "Version:" in "\n".join(printed)  # Prefect's own `prefect version`
     assert after["code"] == 0 and after["server"] and after["enabled"] and after["frozen"] > 100_000, after
-
