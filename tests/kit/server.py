@@ -103,10 +103,19 @@ class PrefectServer:
 
     @contextlib.contextmanager
     def client_settings(self):
-        """Talk to this server from the test process (instead of the session's test server)."""
+        """Talk to this server from the test process (instead of the session's test server).
+
+        Prefect's events and logs workers are one per process, each with the address it started
+        with: drained on the way in and out, so this server's runs get their events (a worker of
+        the session server's looked their runs up there, and every event failed) and the next
+        test's do not go here."""
         from prefect.settings import PREFECT_API_URL, temporary_settings
-        with temporary_settings({PREFECT_API_URL: self.url}):
-            yield
+        _drain_prefect_workers()
+        try:
+            with temporary_settings({PREFECT_API_URL: self.url}):
+                yield
+        finally:  # a server that is down gets nothing more: its workers are let go, not waited for
+            _drain_prefect_workers(timeout=10 if self.proc is not None and self.proc.poll() is None else 0)
 
     def run(self, args: list[str], timeout: float = 240, **env) -> subprocess.CompletedProcess:
         return subprocess.run(args, cwd=REPO, env=self.env(**env), capture_output=True, text=True, timeout=timeout)
@@ -153,13 +162,15 @@ def session_server(folder: Path, timeout: float = 120):
         server.stop()
 
 
-def _drain_prefect_workers() -> None:
-    """What this process still has to send (logs, events) sent before its server stops."""
+def _drain_prefect_workers(timeout: float = 10) -> None:
+    """What this process still has to send (logs, events) sent before its server stops. Drained
+    workers are gone at once (the next run's logs and events start new ones, with the address
+    of the moment); `timeout` is only how long to wait for what they hold."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
     for worker in (APILogWorker, EventsWorker):
         with contextlib.suppress(Exception):
-            worker.drain_all(timeout=10)
+            worker.drain_all(timeout=timeout, at_exit=False)
 
 
 def _seeded(database: Path) -> dict[str, str]:
