@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -168,9 +169,15 @@ def _drain_prefect_workers(timeout: float = 10) -> None:
     of the moment); `timeout` is only how long to wait for what they hold."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
-    for worker in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):
-            worker.drain_all(timeout=timeout, at_exit=False)
+
+    def drain() -> None:  # in a thread of its own: where an event loop runs (Playwright's), drain_all
+        for worker in (APILogWorker, EventsWorker):  # only returns a coroutine, and drains nothing
+            with contextlib.suppress(Exception):
+                worker.drain_all(timeout=timeout, at_exit=False)
+
+    thread = threading.Thread(target=drain, name="kit-drain-prefect-workers")
+    thread.start()
+    thread.join()
 
 
 def _seeded(database: Path) -> dict[str, str]:
