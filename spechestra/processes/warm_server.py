@@ -52,11 +52,11 @@ def preload() -> None:
         # As the runs are asked for (spec_build): anyio's plugin is left to the runs that name it.
         pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:anyio", "--rootdir", empty, "--confcutdir", empty,
                      "-o", "addopts=", "--collect-only", empty])
-        sys.stdout.flush()
-        sys.stderr.flush()
     except Exception:  # noqa: BLE001 - then each run imports the plugins itself, as before
         pass
     finally:
+        sys.stdout.flush()  # what the session left buffered goes to /dev/null, never later to the pipe
+        sys.stderr.flush()
         os.dup2(out, 1)
         os.dup2(err, 2)
         for fd in (out, err, null):

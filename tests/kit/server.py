@@ -75,9 +75,13 @@ class PrefectServer:
         self.stop()
         raise TimeoutError(f"prefect server not healthy after {timeout}s: {self.log.read_text()[-3000:]}")
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def restart_if_down(self) -> None:
         """Started again if a test stopped or killed it (a server its module's tests share)."""
-        if self.proc is None or self.proc.poll() is not None:
+        if not self.running:
             self.start()
 
     def _request(self, path: str) -> urllib.request.Request:
@@ -87,7 +91,7 @@ class PrefectServer:
         return urllib.request.Request(f"{self.url}/{path}", headers=headers)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if not self.running:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -98,7 +102,7 @@ class PrefectServer:
 
     def kill(self) -> None:
         """kill -9 the server's whole process group: a lost machine, not a shutdown."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.running:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=20)
 
@@ -116,7 +120,7 @@ class PrefectServer:
             with temporary_settings({PREFECT_API_URL: self.url}):
                 yield
         finally:  # a server that is down gets nothing more: its workers are let go, not waited for
-            _drain_prefect_workers(timeout=10 if self.proc is not None and self.proc.poll() is None else 0)
+            _drain_prefect_workers(timeout=10 if self.running else 0)
 
     def run(self, args: list[str], timeout: float = 240, **env) -> subprocess.CompletedProcess:
         return subprocess.run(args, cwd=REPO, env=self.env(**env), capture_output=True, text=True, timeout=timeout)
