@@ -152,7 +152,7 @@ def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], re
     args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
             "--tmpfs", "/var/tmp"]
     hidden = _hidden_dirs()
-    covered = hidden + ["/tmp", "/run", "/var/tmp"]
+    covered = hidden + ["/tmp", "/run", "/var/tmp", "/dev"]  # a fresh /dev hides /dev/shm
     for folder in hidden:
         args += ["--tmpfs", folder]
     bound = list(writable)

@@ -121,6 +121,22 @@ def test_the_home_folder_stays_hidden_inside_a_folder_the_run_reads(tmp_path, mo
     assert run.returncode == 0 and "SEEN []" in run.output, run.output
 
 
+@needs_bwrap
+@pytest.mark.skipif(not os.access("/dev/shm", os.W_OK), reason="no writable /dev/shm here")
+def test_a_project_under_dev_shm_stays_readable(tmp_path):
+    """The sandbox gives its run a fresh /dev; a project there (TMPDIR=/dev/shm, a RAM disk for
+    speed) vanished inside it, and every spec failed with "No module named ..." for its own
+    dependency."""
+    import tempfile
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="spechestra-test-") as shm:
+        src = os.path.join(shm, "src")
+        os.mkdir(src)
+        with open(os.path.join(src, "dep.py"), "w") as handle:
+            handle.write("VALUE = 42\n")
+        run = _python("import dep\nprint('VALUE', dep.VALUE)", shm, import_paths=[src])
+    assert run.returncode == 0 and "VALUE 42" in run.output, run.output
+
+
 def _running(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
