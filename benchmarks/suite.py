@@ -6,7 +6,11 @@ For each run: the wall time from the command's start to its exit, against the go
 `make test`, 2 min for `make test-fast`: fixed numbers, never this run's); and, where the machine
 has /proc/stat, the CPU the whole machine spent meanwhile (busy and idle core-seconds). The suite
 is CPU-bound when idle is a small part of cores x wall: then only less CPU makes it faster, and
-runs of one tree differ by what else the machine does. The last line is JSON.
+runs of one tree differ by what else the machine does. And by how fast the machine is at the
+time: on a shared virtual machine one tree took 647 busy core-s in one run and 794 in another an
+hour later. So each run also times a fixed loop of plain Python on one core before and after
+(`probe_cpu_s`, the least of three: lower is a faster machine) to tell the two apart. The last
+line is JSON.
 """
 
 from __future__ import annotations
@@ -34,7 +38,18 @@ def _cpu() -> tuple[float, float] | None:
     return (sum(fields) - idle) / tick, fields[3] / tick
 
 
+def _probe() -> float:
+    """CPU seconds of a fixed loop (the least of three); the same on a machine of the same speed."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        sum(i * i for i in range(3_000_000))
+        best = min(best, time.process_time() - started)
+    return round(best, 3)
+
+
 def _one(target: str, workers: int | None) -> dict:
+    probe_before = _probe()
     args = ["make", "--no-print-directory", target] + ([f"TEST_WORKERS={workers}"] if workers else [])
     before, started = _cpu(), time.perf_counter()
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
@@ -47,6 +62,7 @@ def _one(target: str, workers: int | None) -> dict:
            "failed": int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0}
     if before and after:
         run.update(busy_core_s=round(after[0] - before[0], 1), idle_core_s=round(after[1] - before[1], 1))
+    run.update(probe_cpu_s=[probe_before, _probe()])
     if done.returncode != 0:
         print(done.stdout[-3000:] + done.stderr[-2000:])
     return run
