@@ -9,7 +9,8 @@ is CPU-bound when idle is a small part of cores x wall: then only less CPU makes
 runs of one tree differ by what else the machine does. And by how fast the machine is at the
 time: on a shared virtual machine one tree took 647 busy core-s in one run and 794 in another an
 hour later. So each run also times a fixed loop of plain Python on one core before and after
-(`probe_cpu_s`, the least of three: lower is a faster machine) to tell the two apart. The last
+(`probe_cpu_s`: before, the median and the slowest of one probe every 30 s meanwhile, after;
+lower is a faster machine: 0.12-0.14 s here when it is quick) to tell the two apart. The last
 line is JSON.
 """
 
@@ -20,6 +21,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -38,22 +40,32 @@ def _cpu() -> tuple[float, float] | None:
     return (sum(fields) - idle) / tick, fields[3] / tick
 
 
-def _probe() -> float:
-    """CPU seconds of a fixed loop (the least of three); the same on a machine of the same speed."""
+def _probe(tries: int = 3) -> float:
+    """CPU seconds of this thread for a fixed loop (the least of `tries`): the same on a machine of
+    the same speed, whatever else runs."""
     best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
+    for _ in range(tries):
+        started = time.thread_time()
         sum(i * i for i in range(3_000_000))
-        best = min(best, time.process_time() - started)
+        best = min(best, time.thread_time() - started)
     return round(best, 3)
 
 
+def _probing(every: float, found: list, over: threading.Event) -> None:
+    while not over.wait(every):
+        found.append(_probe(tries=1))
+
+
 def _one(target: str, workers: int | None) -> dict:
-    probe_before = _probe()
+    probe_before, during, over = _probe(), [], threading.Event()
+    prober = threading.Thread(target=_probing, args=(30.0, during, over), daemon=True)
+    prober.start()
     args = ["make", "--no-print-directory", target] + ([f"TEST_WORKERS={workers}"] if workers else [])
     before, started = _cpu(), time.perf_counter()
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    over.set()
+    prober.join()
     after = _cpu()
     summary = next((line for line in reversed(done.stdout.splitlines())  # pytest's last line: "N passed, M failed in T"
                     if re.search(r"\d+ (passed|failed|error)", line) and " in " in line), "")
@@ -62,7 +74,9 @@ def _one(target: str, workers: int | None) -> dict:
            "failed": int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0}
     if before and after:
         run.update(busy_core_s=round(after[0] - before[0], 1), idle_core_s=round(after[1] - before[1], 1))
-    run.update(probe_cpu_s=[probe_before, _probe()])
+    during.sort()
+    middle = [during[len(during) // 2], during[-1]] if during else []
+    run.update(probe_cpu_s=[probe_before, *middle, _probe()])
     if done.returncode != 0:
         print(done.stdout[-3000:] + done.stderr[-2000:])
     return run
