@@ -6,12 +6,14 @@ For each run: the wall time from the command's start to its exit, against the go
 `make test`, 2 min for `make test-fast`: fixed numbers, never this run's); and, where the machine
 has /proc/stat, the CPU the whole machine spent meanwhile (busy and idle core-seconds). The suite
 is CPU-bound when idle is a small part of cores x wall: then only less CPU makes it faster, and
-runs of one tree differ by what else the machine does. And by how fast the machine is at the
-time: on a shared virtual machine one tree took 647 busy core-s in one run and 794 in another an
-hour later. So each run also times a fixed loop of plain Python on one core before and after
-(`probe_cpu_s`: before, the median and the slowest of one probe every 30 s meanwhile, after;
-lower is a faster machine: 0.12-0.14 s here when it is quick) to tell the two apart. The last
-line is JSON.
+runs of one tree differ by what else the machine does, and by how fast the machine is at the
+time: on this shared virtual machine one tree took 644-647 busy core-s in two runs and 745-794 in
+three others the same night, every part of it (servers, CLI, workers, test processes) 11-23 %
+slower alike. Each run also times a small fixed loop of plain Python (`probe_cpu_s`: before, the
+median and the slowest of one probe every 30 s meanwhile, after; this thread's own CPU time, so
+the suite's load does not count; 0.12-0.15 s here). A slow core shows in it (0.21 s at the start
+of one run); slower memory or caches, which a loop this small never leaves, do not: the 753
+core-s run had a median of 0.137 s. The last line is JSON.
 """
 
 from __future__ import annotations
