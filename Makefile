@@ -36,7 +36,7 @@ demo: install
 # Files are handed out in the order tests/conftest.py sorts them (the longest first), not by
 # their number of tests. Two workers more than the cores (at most 8): the tests wait on servers,
 # sleeps and subprocesses part of the time, and each worker brings a server of its own. Measured
-# on 2 cores, 2026-12-06/07: the suite 5 min 29 s-6 min 17 s on 4 workers (the cores idle 20-31 s
+# on 2 cores, 2026-12-06/07: the suite 5 min 23 s-6 min 49 s on 4 workers (the cores idle 20-31 s
 # of it) against 5 min 53 s-6 min 9 s on 3 (idle 72-95 s) and 6 min 25 s on 5 (README, "Development").
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(8, (os.cpu_count() or 1) + 2))')
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
