@@ -45,8 +45,10 @@ def test_server_killed_and_restarted_mid_build(lease_server, tmp_path):
         _limit(server, "spechestra-llm", limit=1)
         project, times = tmp_path / "proj", tmp_path / "calls.txt"
         kit_build.write_wide_project(project)
+        # The build waits for the restart as a team's would (SPECHESTRA_SERVER_GRACE: a start took
+        # >13 s on a loaded CI machine and the default 15 s ran out; stopping is test_resume's).
         env = server.env(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(times),
-                         CALL_SECONDS="1.5")
+                         CALL_SECONDS="1.5", SPECHESTRA_SERVER_GRACE="120")
         build = subprocess.Popen([sys.executable, "-m", "spechestra", "build", "--project", str(project),
                                   "--workers", "4"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, start_new_session=True)
