@@ -141,6 +141,12 @@ def child_env(import_paths: Iterable[str], home: str, network: bool, declared: I
     return env
 
 
+#: What the run gets new: a /dev of its own and these folders empty. Whatever it needs below any of
+#: them is bound back in (the one list for both, so none is left out: a project in /dev/shm vanished).
+_EMPTY_FOLDERS = ("/tmp", "/run", "/var/tmp")
+_FRESH = ("/dev", *_EMPTY_FOLDERS)
+
+
 def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], readable: Iterable[str] = (),
          die_with_parent: bool = True) -> list[str]:
     """`cmd` as run inside the sandbox (unchanged when `box` is not sandboxed)."""
@@ -149,10 +155,11 @@ def wrap(cmd: list[str], box: Containment, cwd: str, writable: Iterable[str], re
     exe = shutil.which("bwrap") or "bwrap"
     writable = [os.path.realpath(p) for p in writable]
     needed = [os.path.realpath(p) for p in [cwd, *readable, *_interpreter_paths()] if p]
-    args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/run",
-            "--tmpfs", "/var/tmp"]
+    args = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for folder in _EMPTY_FOLDERS:
+        args += ["--tmpfs", folder]
     hidden = _hidden_dirs()
-    covered = hidden + ["/tmp", "/run", "/var/tmp", "/dev"]  # a fresh /dev hides /dev/shm
+    covered = hidden + list(_FRESH)
     for folder in hidden:
         args += ["--tmpfs", folder]
     bound = list(writable)

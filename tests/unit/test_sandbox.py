@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -127,7 +128,6 @@ def test_a_project_under_dev_shm_stays_readable(tmp_path):
     """The sandbox gives its run a fresh /dev; a project there (TMPDIR=/dev/shm, a RAM disk for
     speed) vanished inside it, and every spec failed with "No module named ..." for its own
     dependency."""
-    import tempfile
     with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="spechestra-test-") as shm:
         src = os.path.join(shm, "src")
         os.mkdir(src)
