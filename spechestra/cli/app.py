@@ -8,6 +8,7 @@ must work when those very files are damaged. Errors are raised, never printed he
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Optional
@@ -313,3 +314,18 @@ def demo(directory: Path = typer.Option(Path("spechestra-demo"), "--dir", help="
 
 app.command("limits")(limits_command)
 app.add_typer(server_app, name="server")
+
+
+def _listed_on_one_line(typer_app: typer.Typer) -> None:
+    """`spechestra --help` lists each command by its docstring's first paragraph, and Typer's rich
+    listing keeps that paragraph's line breaks (a command's own --help reflows them): the listing
+    broke mid-sentence into ragged rows. Each gets its paragraph as one line, wrapped to the
+    terminal instead."""
+    for info in typer_app.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if info.short_help is None and doc:
+            info.short_help = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+
+
+_listed_on_one_line(app)
+_listed_on_one_line(server_app)

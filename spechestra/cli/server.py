@@ -13,7 +13,8 @@ server_app = typer.Typer(help="The local Prefect server (API + UI) that commands
                               "need it and no PREFECT_API_URL is configured.",
                          invoke_without_command=True, no_args_is_help=False)
 PORT = typer.Option(DEFAULT_PORT, "--port", help="Port on 127.0.0.1 (default: the one this PREFECT_HOME used "
-                    "before, else 4200, else one derived from PREFECT_HOME: the same at every start).")
+                    "before, else 4200, else one derived from PREFECT_HOME: the same at every start).",
+                    show_default=False)  # "[default: 4200]" would say less than the help does
 
 
 @server_app.callback()

@@ -22,6 +22,10 @@ def test_help_lists_commands(tmp_path):
     assert done.returncode == 0
     for command in ("compose", "build", "perform", "trace", "run", "review", "deploy", "doctor", "demo"):
         assert re.search(rf"│ {command}\s", done.stdout), command
+    # At 400 columns (the kit's) each command's summary is one row: none broken mid-sentence.
+    for listed in (done.stdout, run(["server", "--help"], tmp_path).stdout):
+        listing = [row for row in listed.split("Commands")[1].splitlines() if row.startswith("│")]
+        assert all(re.match(r"│ [a-z]+ ", row) for row in listing), "\n".join(listing)
     assert run(["compose", "--help"], tmp_path).returncode == 0
 
 
