@@ -73,7 +73,11 @@ from .prefect import (
 )
 from .reuse import reuse, reuse_unchanged
 
-KILLED = "the process running this build was killed; found by the next build of the project"
+# What the next build knows of a run its lock names that is still Running: its process is gone
+# without recording an end. Killed (kill -9, out of memory, a lost machine) or stopped by the
+# watchdog when its server did not answer (the end could not be recorded there): not which.
+ABANDONED = ("the process running this build ended without recording the run's end (killed, or stopped while its "
+          "Prefect server was unreachable); found by the next build of the project")
 
 
 @sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,
@@ -329,8 +333,8 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
     this_run = current_flow_run_id()
     with project_lock(project.project_dir, timeout, this_run, on_wait=logger().warning) as previous:
         # A run retried after a crash finds its own id there: it is the run going on, not a dead one.
-        if previous.get("flow_run_id") not in (None, this_run) and mark_crashed(previous["flow_run_id"], KILLED):
-            logger().warning("Marked flow run %s Crashed: %s", previous["flow_run_id"], KILLED)
+        if previous.get("flow_run_id") not in (None, this_run) and mark_crashed(previous["flow_run_id"], ABANDONED):
+            logger().warning("Marked flow run %s Crashed: %s", previous["flow_run_id"], ABANDONED)
         for path in (clean_stale_temp_files(project.build_dir) + clean_stale_temp_files(project.specs_dir)
                      + remove_stale_staging(project.build_dir)):
             logger().info("Removed %s, left by a run that was killed mid-write", path)
