@@ -59,8 +59,31 @@ def load_arrangement(project_dir: str, arrangement=None) -> Optional[Arrangement
         if arrangement:
             raise ProjectError(f"arrangement file not found: {arrangement}", path=str(arrangement))
         return None
-    with open(path, encoding="utf-8") as handle:
-        return SpecParser(project_dir).parse_arrangement(handle.read())
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{path} is not a text file (not UTF-8: {exc.reason} at byte {exc.start}); fix it",
+                           path=path) from None
+    except OSError as exc:
+        raise ProjectError(f"cannot read {path}: {exc.strerror or exc}", path=path) from None
+    try:
+        return SpecParser(project_dir).parse_arrangement(text)
+    except ValueError as exc:  # SpecSoloist's for bad YAML and bad fields alike, the cause kept as context
+        raise ProjectError(f"{path} is not a valid arrangement: {_why(exc.__context__ or exc)}; fix it, or remove it "
+                           "to build with SpecSoloist's defaults", path=path) from None
+
+
+def _why(exc: BaseException) -> str:
+    """One line for what YAML or pydantic said over several: where, and what is wrong."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic's ValidationError
+        found = [f"{'.'.join(str(part) for part in e['loc']) or 'top level'}: {e['msg']}" for e in errors()]
+        return "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
+    return " ".join(str(exc).split())
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,11 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("prefect_console
     ("trace: unknown id", ["trace", "3f2c5d4e-0000-4000-8000-000000000000"], 1, "no flow run 3f2c5d4e-0000"),
     ("review: not an id", ["review", "not-a-uuid", "--approve"], 2, "'not-a-uuid' is not a flow run id"),
     ("an escaping config file", ["build", "--project", "{tmp}/escape"], 1, "'../../evil.toml', which is refused"),
+    ("arrangement: bad YAML", ["build", "--project", "{tmp}/yaml"], 1,
+     "yaml/arrangement.yaml is not a valid arrangement: expected ',' or ']', but got ':' (line 2, column 6)"),
+    ("arrangement: bad fields", ["graph", "--project", "{tmp}/fields"], 1,
+     "fields/arrangement.yaml is not a valid arrangement: target_language: Input should be a valid string"),
+    ("arrangement: a folder", ["status", "--project", "{tmp}/folder"], 1, "cannot read"),
 ])
 def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch, case, args, code, message):
     """Issue 9: each of these was a traceback, `error: None`, a codec error with no file name, or
@@ -35,6 +40,14 @@ def test_errors_are_one_clear_line(tmp_path, capsys, monkeypatch, case, args, co
     (tmp_path / "escape" / "arrangement.yaml").write_text(
         "target_language: python\noutput_paths:\n  implementation: '{name}.py'\n  tests: 'test_{name}.py'\n"
         "environment:\n  config_files:\n    ../../evil.toml: x\nbuild_commands:\n  test: pytest\n")
+    for name, arrangement in (("yaml", "target_language: [python\n  bad: : :\n"), ("fields", "target_language: 5\n"),
+                              ("folder", None)):
+        (tmp_path / name / "src").mkdir(parents=True)
+        (tmp_path / name / "src" / "a.spec.md").write_text("---\nname: a\ntype: function\n---\n")
+        if arrangement is None:
+            (tmp_path / name / "arrangement.yaml").mkdir()
+        else:
+            (tmp_path / name / "arrangement.yaml").write_text(arrangement)
     calls = tmp_path / "calls.txt"
     for name, value in dict(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(calls),
                             CALL_SECONDS="0").items():
