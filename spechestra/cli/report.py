@@ -118,8 +118,9 @@ def print_build(console: Console, result, conductor, err: Console) -> None:
                       highlight=False)
     unfinished = result.llm_calls_made - sum(o.llm_calls for o in outcomes)
     if unfinished > 0:  # attempts that never returned an outcome: a lost cluster worker, a killed task
-        console.print(f"{result.llm_calls_made} LLM call(s) made in all: {unfinished} by attempts that did not "
-                      "finish (the answers they received were kept and reused)", highlight=False)
+        console.print(f"{result.llm_calls_made} LLM call(s) made in all: {unfinished} by attempts that ended "
+                      "without an outcome (a provider error, a lost worker, a killed task); answers they received "
+                      "are kept for the next attempt", highlight=False)
     if result.budget_reached:
         err.print(f"[yellow]{result.budget_reached}[/]: {len(result.specs_budget_skipped)} spec(s) not built. "
                   "Run the same build with a larger cap to go on; answers already paid for are reused.",

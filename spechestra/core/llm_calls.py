@@ -173,6 +173,9 @@ class SpecProvider:
         return response
 
     def _call(self, prompt: str, temperature: float, model: Optional[str]) -> str:
+        ready = getattr(self.inner, "ready", None)  # a provider made on first use: made before a call counts
+        if callable(ready):
+            ready()
         attempt = 0
         while True:
             try:

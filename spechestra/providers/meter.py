@@ -133,6 +133,12 @@ class MeteredProvider:
         self.meter = meter if meter is not None else Meter()
         self.label = label
 
+    def ready(self) -> None:
+        """The wrapped provider made now, if it is made on first use (see `LazyProvider.ready`)."""
+        ready = getattr(self.inner, "ready", None)
+        if callable(ready):
+            ready()
+
     def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
         started = time.time()
         error = None

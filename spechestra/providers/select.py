@@ -125,5 +125,10 @@ class LazyProvider:
                 self._made = self._make()
             return self._made
 
+    def ready(self) -> None:
+        """Made now: a missing key or setting raises its `ConfigurationError` before anything
+        counts a call (no call was made; a build's budget and report must not say one was)."""
+        self.get()
+
     def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
         return self.get().generate(prompt, temperature=temperature, model=model)

@@ -5,6 +5,8 @@ import os
 import pytest
 
 import kit
+from kit.build import write_wide_project
+from kit.cli import main_in_process, prefect_console_restored  # noqa: F401 (a fixture)
 from spechestra import Composer
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,3 +71,19 @@ def test_a_first_compose_with_no_llm_set_up_is_one_line_naming_the_default(tmp_p
     said = " ".join(" ".join(lines).split())
     assert "gemini needs an API key: set GEMINI_API_KEY" in said and "SpecSoloist's default provider" in said, said
     assert not project.exists() and len(read_flow_runs("compose", limit=200)) == runs_before
+
+
+
+@pytest.mark.usefixtures("prefect_console_restored")
+def test_a_build_with_no_llm_set_up_counts_no_call(tmp_path, capsys, monkeypatch):
+    """The key is looked for at the first call a spec needs (a cached rebuild needs none). Before:
+    each spec's missing key counted as a call made, and the report said "4 LLM call(s) made in
+    all: 4 by attempts that did not finish" when none had been made."""
+    for name in ("SPECHESTRA_PROVIDER", "SPECSOLOIST_LLM_PROVIDER", "GEMINI_API_KEY", "SPECHESTRA_API_KEY_BLOCK"):
+        monkeypatch.delenv(name, raising=False)
+    project = tmp_path / "wide"
+    write_wide_project(project)
+    code, out, err = main_in_process(capsys, ["build", "--project", str(project)])
+    said = " ".join((out + err).split())
+    assert code == 1 and "gemini needs an API key: set GEMINI_API_KEY" in said, said[-3000:]
+    assert "This run: 0 LLM call(s)" in said and "made in all" not in said, said[-3000:]
