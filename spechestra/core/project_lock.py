@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from .. import stopping
 from ..errors import ProjectBusy
 
 
@@ -49,13 +50,14 @@ def project_lock(project_dir: str, timeout: float, flow_run_id: Optional[str] = 
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                stopping.check()  # a Ctrl-C ends the wait (else it lasted until the holder was done)
                 holder = _read(handle)
                 if time.monotonic() >= deadline:
                     raise ProjectBusy(project_dir, _describe(holder, kind), timeout) from None
                 if not told:
                     on_wait(f"waiting for {_describe(holder, kind)} on this project to finish (up to {timeout:g}s)")
                     told = True
-                time.sleep(0.5)
+                stopping.sleep(0.5)
         previous = _read(handle)
         handle.seek(0)
         handle.truncate()

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import httpx
 
+from .. import stopping
 from ..errors import LimitError
 from ..settings import settings
 from .prefect import client, configured_api_url, logger
@@ -151,6 +152,7 @@ def _take(name: str, wait: float) -> Optional[UUID]:
     deadline = time.monotonic() + wait
     pause = FIRST_PAUSE
     while True:
+        stopping.check()  # a Ctrl-C ends the wait for a slot: no call would start after it anyway
         hint: Optional[float] = None
         try:
             reply = _ask_once(name)
@@ -173,7 +175,7 @@ def _take(name: str, wait: float) -> Optional[UUID]:
         if left <= 0:
             raise LimitError(f"no slot of concurrency limit {name!r} came free within {wait:g}s "
                              "(SPECHESTRA_LLM_LIMIT_WAIT); `spechestra limits` shows who holds them", limit=name)
-        time.sleep(min(left, (hint if hint is not None else pause) * random.uniform(0.8, 1.2)))
+        stopping.sleep(min(left, (hint if hint is not None else pause) * random.uniform(0.8, 1.2)))
         pause = min(pause * 2, LONGEST_PAUSE)
 
 

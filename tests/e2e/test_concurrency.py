@@ -125,6 +125,42 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
     assert first.returncode == 0
 
 
+def test_a_ctrl_c_ends_a_build_that_waits_for_the_project(tmp_path):
+    """Before: a Ctrl-C did not end the wait for the project's lock; the command gave up after
+    15 s and left its flow run Running for good (its flow thread was still waiting). Now the wait
+    ends, the run ends in a final state, and the command exits 130, the first build untouched."""
+    import os
+    import signal
+
+    from spechestra.orchestration.history import read_flow_run
+    project = tmp_path / "proj"
+    kit_build.write_chain_project(project)
+    log, gate, said = tmp_path / "calls.log", tmp_path / "gate", tmp_path / "second.out"
+    env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.1")
+    first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
+    try:
+        deadline = time.monotonic() + 120
+        while not (log.exists() and log.read_text().strip()):  # the first holds the lock once it calls
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with open(said, "w") as out:
+            second = _spawn(["build", "--project", str(project)], tmp_path, stdout=out, **env)
+            while "waiting for the build started at" not in said.read_text():
+                assert second.poll() is None and time.monotonic() < deadline, said.read_text()
+                time.sleep(0.05)
+            os.killpg(second.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+            second.wait(timeout=60)
+        text = said.read_text()
+        assert first.poll() is None, "the first build ended: the wait was not ended by the Ctrl-C"
+        assert second.returncode == 130 and "stopped (Ctrl-C)" in text, text[-3000:]
+        run_id = re.search(r"runs/flow-run/([0-9a-f-]{36})", text).group(1)
+        assert read_flow_run(run_id).state.is_final(), read_flow_run(run_id).state  # never left Running
+    finally:
+        gate.touch()
+        first.communicate(timeout=240)
+    assert first.returncode == 0
+
+
 @pytest.mark.usefixtures("prefect_console_restored")
 def test_status_reports_drift_between_specs_and_code(tmp_path, capsys, monkeypatch):
     """New: `spechestra status` says, per spec, what drifted since it was built; exit 1 if any.

@@ -203,6 +203,47 @@ def test_llm_calls_hold_a_slot_of_the_prefect_concurrency_limit(tmp_path, monkey
     assert unlimited.meter.max_concurrency() > 1  # the same build without the limit runs calls in parallel
 
 
+def test_a_stop_ends_a_wait_for_a_slot_of_the_limit(tmp_path):
+    """Before: a call waiting for a slot of a full limit went on waiting through a Ctrl-C (up to
+    SPECHESTRA_LLM_LIMIT_WAIT, 900 s), so the command gave up with its build's run still Running.
+    Now the wait ends at the stop, with no call made."""
+    import threading
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    from spechestra import stopping
+    from spechestra.core.budget import Budget
+    from spechestra.core.llm_calls import guarded_call
+    from spechestra.errors import Interrupted
+    from spechestra.orchestration.limits import limit_slot, settle
+    name = f"spechestra-test-stop-{tmp_path.name}"
+    with get_client(sync_client=True) as c:
+        c.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    outcome: dict = {}
+
+    def wait_for_the_slot():
+        try:
+            outcome["answer"] = guarded_call(lambda: "called", Budget(), limit_slot(name))
+        except Interrupted as exc:
+            outcome["stopped"] = exc
+
+    try:
+        with limit_slot(name)():  # the limit's only slot, held by another spec's call
+            waiting = threading.Thread(target=wait_for_the_slot)
+            waiting.start()
+            waiting.join(1.0)
+            assert waiting.is_alive() and not outcome  # it waits for the slot
+            stopping.request("Ctrl-C")
+            waiting.join(30)
+            assert not waiting.is_alive() and "stopped" in outcome, outcome
+    finally:
+        stopping.reset()
+        settle()
+        with get_client(sync_client=True) as c:
+            c.delete_global_concurrency_limit_by_name(name)
+
+
 def test_plan_problems_are_reported_before_any_llm_call(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
