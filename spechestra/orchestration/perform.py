@@ -15,6 +15,7 @@ from typing import Any, Optional
 from pydantic import Field
 from typing_extensions import Annotated
 
+from .. import stopping
 from ..core.interface import declared_outputs
 from ..core.models import Outcome, PerformResult, StepResult
 from ..core.options import STEP_TIMEOUT
@@ -55,6 +56,9 @@ def step_task(step: Step, inputs: dict, import_dirs: tuple, timeout: float):
             logger().info("%s printed:\n%s", step.name, exc.output[-4000:])
         result = StepResult(step.name, step.spec, inputs, success=False, error=str(exc),
                             duration=round(time.time() - started, 3))
+        if stopping.requested():  # its process was ended by the stop (Ctrl-C, SIGTERM): not the step's fault
+            result.error = f"stopped ({stopping.reason()}) while it ran"
+            return final_state(result, Outcome.STOPPED, f"step {step.name} {result.error}")
         return final_state(result, Outcome.FAILED, f"step {step.name} failed: {first_line(str(exc))}")
     if run.output:
         logger().info("%s printed:\n%s", step.name, run.output[-4000:])
@@ -115,9 +119,12 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
         for name in [n for n, f in running.items() if f is first or f.state.is_final()]:
             result = _step_result(by_name[name], running.pop(name))
             results[name] = result
-            runtime.report(name, "done" if result.success else "failed")
+            stopped = not result.success and stopping.requested()
+            runtime.report(name, "done" if result.success else "stopped" if stopped else "failed")
             if result.success:
                 outputs[name] = result.outputs
+            elif why is None and stopped:
+                ended, why = Outcome.STOPPED, f"stopped ({stopping.reason()}) during step {name!r}"
             elif why is None:
                 ended, why = Outcome.FAILED, f"step {name!r} failed: {first_line(result.error)}"
     return results, ended, why, waited
@@ -146,6 +153,8 @@ def perform(
                            work_duration=round(time.time() - started - waited, 3),
                            error=why, flow_run_id=current_flow_run_id(), outcome=ended)
     result.declared_outputs, result.notes = declared_outputs(list(plan.outputs), steps)
+    if ended is not Outcome.COMPLETED:
+        result.notes = []  # a run that stopped or failed is said to have; what it did not produce follows
     for note in result.notes:
         logger().warning("%s", note)
     result.trace = record_trace(result, inputs, project.build_dir)

@@ -103,6 +103,38 @@ def test_a_hanging_step_times_out_and_the_next_perform_works(tmp_path):
     assert again.success and again.outputs == {"result": 20}
 
 
+def test_a_stop_while_a_step_runs_ends_the_run_stopped_not_failed(tmp_path):
+    """Before: a Ctrl-C during a step killed its process and the run reported the step failed
+    ("step process died (exit code -15)") with "declared output ... was not produced" warnings.
+    Now the step and the run are Stopped, saying by what."""
+    from spechestra import stopping
+    from spechestra.core.models import Outcome
+    from spechestra.orchestration.history import read_flow_run
+    conductor = kit.workflow_project(tmp_path, STEPS.format(second="slow"),
+                                  {"good": GOOD, "slow": "import time\n\ndef run(value):\n    time.sleep(600)\n"})
+    started = threading.Event()
+    box: dict = {}
+
+    def perform():
+        box["result"] = conductor.perform("flow", {"value": 1}, step_timeout=120,
+                                          progress=lambda name, status: name == "two" and status == "running"
+                                          and started.set())
+
+    thread = threading.Thread(target=perform)
+    thread.start()
+    try:
+        assert started.wait(120), "step two never started"
+        stopping.request("Ctrl-C")
+        thread.join(60)
+        assert not thread.is_alive(), "the perform did not end at the stop"
+    finally:
+        stopping.reset()
+    result = box["result"]
+    assert result.outcome is Outcome.STOPPED and result.error == "stopped (Ctrl-C) during step 'two'", result.error
+    assert result.steps[1].error == "stopped (Ctrl-C) while it ran" and result.notes == []
+    assert read_flow_run(result.flow_run_id).state.name == "Stopped"
+
+
 def test_independent_steps_run_at_the_same_time(tmp_path):
     slow = "import time\n\ndef run(value):\n    time.sleep(1.5)\n    return {'result': value}\n"
     steps = ("- name: left\n  spec: a\n  inputs:\n    value: inputs.value\n"
