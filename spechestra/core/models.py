@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from ..errors import SpecError
 from .graph import find_cycle, topological_order
 from .names import check_spec_name
+from .text import first_line
 
 #: Spec types SpecSoloist's parser understands.
 SPEC_TYPES = (
@@ -285,6 +286,8 @@ class BuildResult(BaseModel):
     specs_failed: list[str] = Field(default_factory=list)
     specs_blocked: list[str] = Field(default_factory=list, description="Not attempted: a dependency failed.")
     specs_budget_skipped: list[str] = Field(default_factory=list, description="Not built: the run's budget was reached.")
+    specs_stopped: list[str] = Field(default_factory=list, description="Not finished: a stop (Ctrl-C, SIGTERM) "
+                                     "ended them; the answers they had paid for are kept for the next build.")
     budget_reached: Optional[str] = Field(default=None, description="Why the run stopped starting work, if it did.")
     problem: Optional[str] = Field(default=None, description="Why the build could not start at all (the project as "
                                    "a whole: no specs, a refused arrangement, a busy project, a bad setting).")
@@ -304,13 +307,16 @@ class BuildResult(BaseModel):
         """The build in one line of counts, the same in the terminal, the UI and the pipeline."""
         reference = f", {len(self.specs_reference)} reference" if self.specs_reference else ""
         skipped = f", {len(self.specs_budget_skipped)} skipped (budget)" if self.specs_budget_skipped else ""
+        stopped = f", {len(self.specs_stopped)} stopped" if self.specs_stopped else ""
         return (f"{len(self.specs_compiled)} compiled{reference}, {len(self.specs_skipped)} cached, "
-                f"{len(self.specs_failed)} failed, {len(self.specs_blocked)} blocked{skipped}")
+                f"{len(self.specs_failed)} failed, {len(self.specs_blocked)} blocked{skipped}{stopped}")
 
     @property
     def outcome(self) -> Outcome:
         if self.success:
             return Outcome.COMPLETED
+        if self.specs_stopped:  # what failed or was blocked beside them may be the stop's doing too
+            return Outcome.STOPPED
         if self.budget_reached and not self.specs_failed and not self.specs_blocked:
             return Outcome.BUDGET_REACHED
         return Outcome.FAILED
@@ -321,6 +327,9 @@ class BuildResult(BaseModel):
             return ""
         if self.problem:
             return self.problem
+        if self.specs_stopped:
+            return (f"{first_line(self.errors.get(self.specs_stopped[0], '')) or 'stopped'}; "
+                    f"{len(self.specs_stopped)} spec(s) not finished: {', '.join(self.specs_stopped)}")
         if self.budget_reached:
             return (f"{self.budget_reached}; {len(self.specs_budget_skipped)} spec(s) skipped: "
                     f"{', '.join(self.specs_budget_skipped)}")

@@ -29,12 +29,13 @@ def progress_words(outcomes: dict, order: list[str], running: dict) -> None:
 def summarize(order: list[str], outcomes: dict[str, SpecOutcome], duration: float,
               budget_reason: Optional[str] = None) -> BuildResult:
     by = {s: [n for n in order if outcomes[n].status == s] for s in Outcome}
+    unfinished = by[Outcome.FAILED] + by[Outcome.BLOCKED] + by[Outcome.STOPPED]  # a stopped spec is no success
     return BuildResult(
-        success=not by[Outcome.FAILED] and not by[Outcome.BLOCKED] and not by[Outcome.SKIPPED],
+        success=not unfinished and not by[Outcome.SKIPPED], specs_stopped=by[Outcome.STOPPED],
         specs_budget_skipped=by[Outcome.SKIPPED], budget_reached=budget_reason if by[Outcome.SKIPPED] else None,
         specs_compiled=by[Outcome.BUILT], specs_reference=by[Outcome.REFERENCE], specs_skipped=by[Outcome.CACHED],
         specs_failed=by[Outcome.FAILED], specs_blocked=by[Outcome.BLOCKED], build_order=order,
-        duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in by[Outcome.FAILED] + by[Outcome.BLOCKED]},
+        duration=round(duration, 3), errors={n: outcomes[n].error or "" for n in unfinished},
         flow_run_id=current_flow_run_id(), details=outcomes)
 
 

@@ -71,8 +71,9 @@ def _stages(request: str, project_dir: str, auto_accept: bool, workflow: Optiona
                                               message=f"{built.message}; perform skipped"))
         if built is not None:
             why = built.problem or "; ".join(f"{n}: {first_line(e)}" for n, e in built.errors.items())
+        done = "stopped" if ended is Outcome.STOPPED else "failed"
         return final_state(PipelineResult(stage="build", success=False, outcome=ended, composition=composed,
-                                          build=built, message=f"build failed, perform skipped: {why}"))
+                                          build=built, message=f"build {done}, perform skipped: {why}"))
 
     project = Project(project_dir, runtime.config_for(project_dir))
     name = workflow or find_workflow(project.parser, project.spec_names())

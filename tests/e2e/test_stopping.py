@@ -2,6 +2,7 @@
 tests end, what was paid for is kept, and the command exits at once (130, 143), saying so. The next
 build resumes from the kept answers. Real CLI subprocesses on the test run's Prefect server."""
 
+import re
 import signal
 import subprocess
 import time
@@ -11,6 +12,7 @@ import pytest
 from kit import build as kit_build
 from kit.calls import calls as _calls
 from kit.cli import EXE, cli_env
+from spechestra.orchestration.history import read_flow_run
 
 pytestmark = pytest.mark.timeout(300)
 CALL_SECONDS = 1.0
@@ -52,6 +54,9 @@ def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_p
     assert proc.returncode == 128 + sig, out[-3000:]  # 130 for Ctrl-C, 143 for SIGTERM
     said = " ".join(out.split())
     assert "stopped" in said and "paid for are kept" in said and "run the same command again" in said, out[-2000:]
+    # Before: a build whose specs were all stopped was a success, its run Completed.
+    run_id = re.search(r"runs/flow-run/([0-9a-f-]{36})", out).group(1)
+    assert read_flow_run(run_id).state.name == "Stopped", read_flow_run(run_id).state
     again = subprocess.run([str(EXE), "build", "--workers", "2", "--fixes", "5"], cwd=project,
                            env={**env, "CALL_SECONDS": "0"},  # nothing left to interrupt: answers at once
                            capture_output=True, text=True, timeout=240)
