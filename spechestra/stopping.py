@@ -14,10 +14,12 @@ wakeup fd, written where the signal lands) and the next thread to look here sees
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import signal
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import Interrupted
 
@@ -27,28 +29,80 @@ _why = ""
 HEARD: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 _pipe: tuple[int, int] | None = None  # made once and never closed: a thread may be reading it
 _listening = False
+#: Files a stop is written to, for a run's work in other processes (Dask or Ray workers), and the
+#: file the work in this context follows. Per context, not per process: a worker may run tasks of
+#: two builds, and one build's stop is not the other's.
+_shared: set[str] = set()
+_followed: contextvars.ContextVar[str] = contextvars.ContextVar("spechestra_stop_file", default="")
 
 
 def request(why: str) -> None:
     global _why
     _why = _why or why
     _asked.set()
+    _tell_others()
 
 
 def requested() -> bool:
     if _listening and not _asked.is_set():
         _hear()
-    return _asked.is_set()
+    return _asked.is_set() or _told()
 
 
 def reason() -> str:
-    return _why
+    if _why or not _told():
+        return _why
+    try:
+        with open(_followed.get(), encoding="utf-8") as handle:
+            return handle.read().strip() or "stopped"
+    except OSError:
+        return "stopped"
+
+
+def share(path: str) -> Callable[[], None]:
+    """Tell work in other processes of a stop through `path` (what `following` there reads).
+    Returns what takes the file away again; a file left by an earlier holder is removed first."""
+    with contextlib.suppress(OSError):
+        os.remove(path)
+    _shared.add(path)
+    if _asked.is_set():
+        _tell_others()
+
+    def unshare() -> None:
+        _shared.discard(path)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    return unshare
+
+
+@contextlib.contextmanager
+def following(path: str) -> Iterator[None]:
+    """In a task that may run in another process than its flow: a stop is asked for once `path`
+    exists (the flow's process writes it, `share`), besides this process's own signals."""
+    token = _followed.set(path)
+    try:
+        yield
+    finally:
+        _followed.reset(token)
+
+
+def _told() -> bool:
+    path = _followed.get()
+    return bool(path) and os.path.exists(path)
+
+
+def _tell_others() -> None:
+    for path in list(_shared):
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(_why)
 
 
 def check() -> None:
     """Raise `Interrupted` if a stop was asked for (before anything that costs: a call, a test run)."""
     if requested():
-        raise Interrupted(f"stopped ({_why}): no new LLM call was started; answers already paid for are kept")
+        raise Interrupted(f"stopped ({reason()}): no new LLM call was started; answers already paid for are kept")
 
 
 def sleep(seconds: float) -> None:

@@ -31,6 +31,11 @@ def finished_dir(project_dir: str, flow_run_id: str) -> str:
     return os.path.join(project_dir, ".spechestra", "finished", flow_run_id)
 
 
+def stop_path(project_dir: str, flow_run_id: Optional[str]) -> str:
+    """Where a build's flow says it was stopped, for its specs in other processes (Dask, Ray)."""
+    return os.path.join(project_dir, ".spechestra", "stops", flow_run_id or "local")
+
+
 def ledger_path(project_dir: str, flow_run_id: Optional[str]) -> str:
     """One build's shared call count (`Budget.shared`), where every cluster worker sees it."""
     return os.path.join(project_dir, ".spechestra", "budgets", f"{flow_run_id or 'local'}.json")

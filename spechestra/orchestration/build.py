@@ -38,7 +38,7 @@ from ..core.options import (
 )
 from ..core.planning import BuildOptions, Project
 from ..core.precheck import check_build
-from ..core.project import ledger_path
+from ..core.project import ledger_path, stop_path
 from ..core.project_lock import project_lock
 from ..core.publishing import publish, record_failure, recover
 from ..core.spec_build import SpecJob, build_spec, changed_since_plan, remove_stale_staging
@@ -86,7 +86,13 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
                     budget: Optional[Budget] = None):
     """One spec: served from the cache (successes only), or built, tested and published.
     `spent`: the flow found the run's budget reached before this spec started (said why).
-    `budget`: the run's, passed along so that a task in another process (Dask) spends from it."""
+    `budget`: the run's, passed along so that a task in another process (Dask) spends from it.
+    A stop of the flow reaches it in any process: the flow's own signal, or its stop file."""
+    with stopping.following(stop_path(job.layout.project_dir, owning_flow_run_id())):
+        return _build_spec(job, deps, refresh, spent, budget)
+
+
+def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], budget: Optional[Budget]):
     spec_text = SpecParser(job.layout.specs_dir).read_spec(job.name)
     if changed_since_plan(job, spec_text):
         return _changed_state(job)
@@ -344,6 +350,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
         budget = runtime.current().budget or Budget()
         ledger = Path(ledger_path(project.project_dir, this_run))
         before = budget.calls
+        unshare = stopping.share(stop_path(project.project_dir, this_run))  # specs in Dask or Ray workers hear a stop
         try:
             with runtime.using(provider=provider, budget=budget), budget.shared(ledger):
                 result = run_build(jobs, order, max_workers, refresh=not incremental,
@@ -351,6 +358,7 @@ def _build_locked(project: Project, specs, incremental: bool, max_workers: int, 
             result.llm_calls_made = budget.calls - before
             return result
         finally:
+            unshare()
             finished_runs.forget(project.project_dir, this_run)
             warm.stop_for(project.build_dir)  # (servers in Dask or Ray workers end when idle)
 
