@@ -149,7 +149,8 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
         if kind.startswith("dask:"):
             return DaskTaskRunner(address=kind.split(":", 1)[1])
         return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+                                              "processes": True, "dashboard_address": None,
+                                              "preload": ["spechestra.processes.dask_worker"]})
     if kind == "ray" or kind.startswith("ray://"):
         try:  # optional dependency (spechestra[ray])
             from prefect_ray import RayTaskRunner

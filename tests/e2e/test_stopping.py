@@ -2,6 +2,7 @@
 tests end, what was paid for is kept, and the command exits at once (130, 143), saying so. The next
 build resumes from the kept answers. Real CLI subprocesses on the test run's Prefect server."""
 
+import os
 import re
 import signal
 import subprocess
@@ -20,13 +21,16 @@ CALL_SECONDS = 1.0
 EXIT_WITHIN = CALL_SECONDS + 10
 
 
-@pytest.mark.parametrize("sig, runner", [(signal.SIGINT, "threads"), (signal.SIGTERM, "threads"),
-                                         (signal.SIGTERM, "dask")], ids=["ctrl-c", "sigterm", "sigterm-dask"])
-def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_path, sig, runner):
+@pytest.mark.parametrize("sig, runner, group", [
+    (signal.SIGINT, "threads", False), (signal.SIGTERM, "threads", False), (signal.SIGTERM, "dask", False),
+    (signal.SIGINT, "dask", True)], ids=["ctrl-c", "sigterm", "sigterm-dask", "terminal-ctrl-c-dask"])
+def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_path, sig, runner, group):
     """Before: the command went on until every running spec's fix loop ended (27 s with these
     answers and 5 fixes each), paying for calls started after the signal. On Dask the specs run
     in worker processes that never heard the signal: the build went on to the end, then the
-    command said "no new LLM call was started" (they hear it now through the run's stop file)."""
+    command said "no new LLM call was started" (they hear it now through the run's stop file).
+    `group`: sent to the command's whole process group, as a terminal's Ctrl-C is; Dask's worker
+    processes died of it, with tracebacks (they leave it to the command now)."""
     if runner == "dask":
         pytest.importorskip("prefect_dask", reason="prefect-dask not installed (pip install 'spechestra[dask]')")
     project, times = tmp_path / "proj", tmp_path / "calls.txt"
@@ -36,7 +40,7 @@ def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_p
     if not EXE.exists():
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
     proc = subprocess.Popen([str(EXE), "build", "--workers", "2", "--fixes", "5"], cwd=project, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=group)
     try:
         deadline = time.monotonic() + 120
         while len(_calls(times)) < 4 and time.monotonic() < deadline:  # code and tests paid for, fixing now
@@ -44,7 +48,10 @@ def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_p
             time.sleep(0.1)
         assert len(_calls(times)) >= 4, "the build never got going"
         signalled, signalled_at = time.time(), time.monotonic()
-        proc.send_signal(sig)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
         took = time.monotonic() - signalled_at
     finally:
@@ -59,6 +66,7 @@ def test_a_signal_mid_build_stops_calls_at_once_and_the_next_build_resumes(tmp_p
     assert proc.returncode == 128 + sig, out[-3000:]  # 130 for Ctrl-C, 143 for SIGTERM
     said = " ".join(out.split())
     assert "stopped" in said and "paid for are kept" in said and "run the same command again" in said, out[-2000:]
+    assert "Traceback" not in out, out[-3000:]
     # Before: a build whose specs were all stopped was a success, its run Completed.
     run_id = re.search(r"runs/flow-run/([0-9a-f-]{36})", out).group(1)
     assert read_flow_run(run_id).state.name == "Stopped", read_flow_run(run_id).state
