@@ -148,8 +148,11 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
                                      setting="SPECHESTRA_TASK_RUNNER") from None
         if kind.startswith("dask:"):
             return DaskTaskRunner(address=kind.split(":", 1)[1])
+        # No dashboard; the scheduler's HTTP server (health, metrics) still starts, on Dask's fixed
+        # 8787 unless told otherwise: on a free loopback port, so two builds never contend for it.
         return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None,
+                                              "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
                                               "preload": ["spechestra.processes.dask_worker"]})
     if kind == "ray" or kind.startswith("ray://"):
         try:  # optional dependency (spechestra[ray])

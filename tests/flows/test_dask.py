@@ -1,6 +1,9 @@
 """The build flow on a local Dask cluster (2 worker processes): specs are pickled to workers."""
 
+import contextlib
 import shutil
+import socket
+import warnings
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,13 @@ def test_corpus_math_builds_on_a_local_dask_cluster(tmp_path, monkeypatch):
     monkeypatch.setenv("SPECHESTRA_TASK_RUNNER", "dask")
     monkeypatch.setenv("SPECHESTRA_PROVIDER", "kit.build:math_provider")
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
-    result = Conductor(str(project)).build(max_workers=2)
+    with socket.socket() as taken, warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with contextlib.suppress(OSError):  # Dask's default port, as another build's cluster holds it
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        result = Conductor(str(project)).build(max_workers=2)
+    assert not [w for w in warned if "8787" in str(w.message)], [str(w.message) for w in warned]
     assert result.success, result.errors
     assert sorted(result.specs_compiled) == ["factorial", "is_prime", "math_utils", "math_workflow"]
     assert (project / "build" / "src" / "math_workflow.py").exists()
