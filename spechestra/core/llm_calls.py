@@ -120,6 +120,14 @@ class FileRecord:
             self.path.unlink()
 
 
+def make_ready(provider) -> None:
+    """A provider made on first use (`LazyProvider`, or one wrapping it) made now, so a missing key
+    is raised before anything counts a call; any other provider is left as it is."""
+    ready = getattr(provider, "ready", None)
+    if callable(ready):
+        ready()
+
+
 def guarded_call(call: Callable[[], str], budget: Budget, gate: Callable[[], ContextManager] = contextlib.nullcontext,
                  on_start: Callable[[], None] = lambda: None, prompt: str = "") -> str:
     """One LLM call held to what holds every call Spechestra makes (a spec's, a compose step's):
@@ -173,9 +181,7 @@ class SpecProvider:
         return response
 
     def _call(self, prompt: str, temperature: float, model: Optional[str]) -> str:
-        ready = getattr(self.inner, "ready", None)  # a provider made on first use: made before a call counts
-        if callable(ready):
-            ready()
+        make_ready(self.inner)  # a provider made on first use: made before a call counts
         attempt = 0
         while True:
             try:

@@ -191,10 +191,10 @@ def _in_words(what: str):
     try:
         yield
     except ValidationError as exc:
-        raise SpecError(f"invalid {what}: " + "; ".join(_said(e) for e in exc.errors())) from None
+        raise SpecError(f"invalid {what}: " + "; ".join(error_in_words(e) for e in exc.errors())) from None
 
 
-def _said(error: Any) -> str:
+def error_in_words(error: Any) -> str:
     """One pydantic error in words: where, and the validator's own message (no docs URL)."""
     where = ".".join(str(p) for p in error.get("loc", ()))
     message = str(error.get("msg", "")).removeprefix("Value error, ")

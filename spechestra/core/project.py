@@ -15,6 +15,7 @@ from specsoloist.schema import Arrangement
 
 from ..errors import ProjectError
 from .fileio import inside
+from .models import error_in_words
 
 
 def check_project_dir(project_dir: str) -> str:
@@ -86,7 +87,7 @@ def _why(exc: BaseException) -> str:
         return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
     errors = getattr(exc, "errors", None)
     if callable(errors):  # pydantic's ValidationError
-        found = [f"{'.'.join(str(part) for part in e['loc']) or 'top level'}: {e['msg']}" for e in errors()]
+        found = [error_in_words(e) for e in errors()]
         return "; ".join(found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
     return " ".join(str(exc).split())
 

@@ -77,7 +77,7 @@ from .reuse import reuse, reuse_unchanged
 # without recording an end. Killed (kill -9, out of memory, a lost machine) or stopped by the
 # watchdog when its server did not answer (the end could not be recorded there): not which.
 ABANDONED = ("the process running this build ended without recording the run's end (killed, or stopped while its "
-          "Prefect server was unreachable); found by the next build of the project")
+             "Prefect server was unreachable); found by the next build of the project")
 
 
 @sp_task(name="build-spec", task_run_name="{job.name}", persist_result=True, retries=1, retry_delay_seconds=2,

@@ -15,7 +15,7 @@ from specsoloist.providers import LLMProvider
 
 from .. import redaction
 from ..core import pricing, usage
-from ..core.llm_calls import chain, is_transient, retry_after_of, status_code
+from ..core.llm_calls import chain, is_transient, make_ready, retry_after_of, status_code
 from ..errors import AnswerError, ConfigurationError, ProviderError
 
 
@@ -135,9 +135,7 @@ class MeteredProvider:
 
     def ready(self) -> None:
         """The wrapped provider made now, if it is made on first use (see `LazyProvider.ready`)."""
-        ready = getattr(self.inner, "ready", None)
-        if callable(ready):
-            ready()
+        make_ready(self.inner)
 
     def generate(self, prompt: str, temperature: float = 0.1, model: Optional[str] = None) -> str:
         started = time.time()
