@@ -21,6 +21,14 @@ def _spawn(args, cwd, stdout=subprocess.PIPE, **env):
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def _holds_the_lock(first, log) -> None:
+    """Wait until the first build holds the project's lock: it does once it has made a call."""
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.read_text().strip()):
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_two_composes_never_overwrite_each_other(tmp_path):
     """Before: both processes reported "created" for one spec and one silently replaced the other
     (`exists()` then `os.replace`). Both write every spec at the same instant here."""
@@ -84,10 +92,7 @@ def test_a_second_build_of_a_project_waits_for_the_first(tmp_path):
     log, gate, said = tmp_path / "calls.log", tmp_path / "gate", tmp_path / "second.out"
     env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.1")
     first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().strip()):  # the first holds the lock once it calls
-        assert first.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    _holds_the_lock(first, log)
     with open(said, "w") as out:
         second = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, stdout=out, **env)
         deadline = time.monotonic() + 120
@@ -111,10 +116,7 @@ def test_a_build_refuses_at_once_with_no_wait(tmp_path):
     # The first build's answers wait at the gate, so it still holds the lock when the second asks.
     first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
     try:
-        deadline = time.monotonic() + 120
-        while not (log.exists() and log.read_text().strip()):
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        _holds_the_lock(first, log)
         done = run(["build", "--project", str(project), "--lock-timeout", "0"], tmp_path, **env)
         assert first.poll() is None, "the first build ended before the second asked for the lock"
         assert done.returncode == 1 and "is in use by the build started at" in done.stderr
@@ -139,12 +141,10 @@ def test_a_ctrl_c_ends_a_build_that_waits_for_the_project(tmp_path):
     env = dict(SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0.1")
     first = _spawn(["build", "--project", str(project), "--workers", "1"], tmp_path, **env, CALL_GATE=gate)
     try:
-        deadline = time.monotonic() + 120
-        while not (log.exists() and log.read_text().strip()):  # the first holds the lock once it calls
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        _holds_the_lock(first, log)
         with open(said, "w") as out:
             second = _spawn(["build", "--project", str(project)], tmp_path, stdout=out, **env)
+            deadline = time.monotonic() + 120
             while "waiting for the build started at" not in said.read_text():
                 assert second.poll() is None and time.monotonic() < deadline, said.read_text()
                 time.sleep(0.05)

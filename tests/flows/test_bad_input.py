@@ -73,7 +73,6 @@ def test_a_first_compose_with_no_llm_set_up_is_one_line_naming_the_default(tmp_p
     assert not project.exists() and len(read_flow_runs("compose", limit=200)) == runs_before
 
 
-
 @pytest.mark.usefixtures("prefect_console_restored")
 def test_a_build_with_no_llm_set_up_counts_no_call(tmp_path, capsys, monkeypatch):
     """The key is looked for at the first call a spec needs (a cached rebuild needs none). Before:
