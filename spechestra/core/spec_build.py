@@ -32,6 +32,7 @@ from ..processes.reaped import run_reaped
 from . import options
 from .budget import Budget, BudgetReached
 from .build_guard import Kept
+from .failure_output import steady
 from .fileio import atomic_write, inside
 from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
@@ -234,7 +235,8 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
             break
         log(f"{job.name}: tests failed (attempt {outcome.attempts}); asking for fix {fix}/{job.max_fixes}")
         phase(f"fixing {fix}/{job.max_fixes}")
-        response = compiler.generate_fix(spec, outcome.files[impl_rel], outcome.files[test_rel], output,
+        failure = steady(output, str(stage), job.layout.build_dir)  # a resumed build asks it in the same words
+        response = compiler.generate_fix(spec, outcome.files[impl_rel], outcome.files[test_rel], failure,
                                          model=job.model, arrangement=arrangement)
         templates = job.layout.path_templates()
         for named, content in compiler.parse_fix_response(response).items():

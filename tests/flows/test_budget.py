@@ -88,3 +88,22 @@ def test_a_compose_stops_at_its_cap_and_says_so(tmp_path):
     assert "budget reached: 3 of 3 LLM calls" in result.message
     run = read_flow_run(result.flow_run_id)
     assert (run.state.type.value, run.state.name) == ("CANCELLED", "BudgetReached")
+
+
+def test_a_rebuild_after_the_cap_replays_a_paid_fix_instead_of_paying_again(tmp_path):
+    """Before: a fix's prompt carries its test run's output, which named the spec's staging folder
+    (a new one per build: `.spechestra/staging/a-<pid>-<random>/`) and pytest's timing, so the
+    rebuild asked the fix it had paid for again, in other words (5 calls where 4 are needed)."""
+    kit_build.write_chain_project(tmp_path)
+    for extra in "bcd":
+        (tmp_path / "src" / f"{extra}.spec.md").unlink()
+    fixes = ["def a(value):\n    return value + 2\n", "def a(value):\n    return value\n"]
+    provider = kit_build.build_provider(
+        {"a": "def a(value):\n    return value + 1\n"}, {"a": "from a import a\n\ndef test_it():\n    assert a(3) == 3\n"},
+        {"marker-a": "a"}, fix=lambda p: f"### FILE: build/a.py\n{fixes[sum('tasked with fixing' in q for q in provider.prompts) - 1]}### END\n")
+    capped = Conductor(str(tmp_path), provider=provider).build(max_workers=1, max_llm_calls=3)  # code, tests, fix 1
+    assert capped.specs_budget_skipped == ["a"] and len(provider.prompts) == 3
+
+    resumed = Conductor(str(tmp_path), provider=provider).build(max_workers=1, max_llm_calls=20)
+    assert resumed.success and resumed.details["a"].reused == 3, resumed.details["a"]
+    assert len(provider.prompts) == 4  # fix 2 only: code, tests and fix 1 were replayed
