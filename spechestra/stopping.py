@@ -4,7 +4,8 @@ The signal lands in the main thread, but the work is in the task runner's thread
 fix loop, its test runs. They look here at their next step: no LLM call starts once a stop is
 asked for (`check`), a running test process is ended, and a spec that stops keeps the answers
 it paid for (its record) for the next build. An LLM call already in flight is let finish, so its
-answer is kept too. Process-wide on purpose: a signal stops the whole command.
+answer is kept too. A signal's stop is the process's: it stops the whole command. A library
+call's own stop (its server gone, a Ctrl-C its caller's thread got) is that call's (`scoped`).
 
 Python runs a signal's handler in the main thread only once that thread has the GIL back from the
 task threads: 3-60 ms after the signal on this machine, idle or loaded, long enough for a fix loop
@@ -19,6 +20,7 @@ import contextvars
 import os
 import signal
 import threading
+import weakref
 from typing import Callable, Iterator
 
 from .errors import Interrupted
@@ -36,20 +38,62 @@ _shared: set[str] = set()
 _followed: contextvars.ContextVar[str] = contextvars.ContextVar("spechestra_stop_file", default="")
 
 
+class Stop:
+    """The stop of one call of the library (`scoped`): its server gone, or a Ctrl-C its caller's
+    thread got. Not the process's: a later call resets the process's stop at its start, and must
+    not so undo this one, whose threads may still be in Prefect's retries when that call starts."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.why = ""
+        self.shared: set[str] = set()
+
+    def request(self, why: str) -> None:
+        self.why = self.why or why
+        self.asked.set()
+        _write(self.shared, self.why)
+
+
+_scope: contextvars.ContextVar[Stop | None] = contextvars.ContextVar("spechestra_stop", default=None)
+_scopes: "weakref.WeakSet[Stop]" = weakref.WeakSet()  # a signal stops every call in the process
+
+
+@contextlib.contextmanager
+def scoped() -> Iterator[Stop]:
+    """Work in this context (and contexts copied from it: the flow's thread, the task runner's
+    threads) stops when the yielded `Stop` is asked to, besides the process's own stop."""
+    stop = Stop()
+    _scopes.add(stop)
+    if _asked.is_set():
+        stop.asked.set()
+    token = _scope.set(stop)
+    try:
+        yield stop
+    finally:
+        _scope.reset(token)
+
+
 def request(why: str) -> None:
+    """The process's stop (a signal): every call in it stops."""
     global _why
     _why = _why or why
     _asked.set()
-    _tell_others()
+    for stop in list(_scopes):
+        stop.asked.set()  # wakes their `sleep`s
+    _write(_shared, _why)
 
 
 def requested() -> bool:
     if _listening and not _asked.is_set():
         _hear()
-    return _asked.is_set() or _told()
+    own = _scope.get()
+    return _asked.is_set() or (own is not None and own.asked.is_set()) or _told()
 
 
 def reason() -> str:
+    own = _scope.get()
+    if not _why and own is not None and own.why:
+        return own.why
     if _why or not _told():
         return _why
     try:
@@ -65,11 +109,16 @@ def share(path: str) -> Callable[[], None]:
     with contextlib.suppress(OSError):
         os.remove(path)
     _shared.add(path)
-    if _asked.is_set():
-        _tell_others()
+    own = _scope.get()
+    if own is not None:
+        own.shared.add(path)
+    if requested():
+        _write({path}, reason())
 
     def unshare() -> None:
         _shared.discard(path)
+        if own is not None:
+            own.shared.discard(path)
         with contextlib.suppress(OSError):
             os.remove(path)
     return unshare
@@ -91,12 +140,12 @@ def _told() -> bool:
     return bool(path) and os.path.exists(path)
 
 
-def _tell_others() -> None:
-    for path in list(_shared):
+def _write(paths: set[str], why: str) -> None:
+    for path in list(paths):
         with contextlib.suppress(OSError):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as handle:
-                handle.write(_why)
+                handle.write(why)
 
 
 def check() -> None:
@@ -107,11 +156,16 @@ def check() -> None:
 
 def sleep(seconds: float) -> None:
     """`time.sleep` that ends early once a stop is asked for (a retry's back-off, say)."""
-    _asked.wait(seconds)
+    own = _scope.get()
+    if own is None:
+        _asked.wait(seconds)
+    elif not _asked.is_set():
+        own.asked.wait(seconds)  # the process's stop sets it too
 
 
 def reset() -> None:
-    """Forget an earlier stop (a long-lived process that goes on after one, and tests)."""
+    """Forget an earlier stop of the process (a long-lived process that goes on after one, and
+    tests). A call's own stop (`scoped`) is never forgotten: its work may still be winding down."""
     global _why
     _drain()  # a signal heard before this stop was forgotten is not a new one
     _why = ""

@@ -31,9 +31,14 @@ def watched(work: Callable[[], T]) -> T:
     if not api_url or in_flow_run():  # inside a caller's flow run: its own engine and thread
         return work()
     stopping.reset()  # an earlier call's stop (a Ctrl-C the caller caught) never stops this one
+    with stopping.scoped() as stop:  # nor does a later call undo this one's (its thread may be in retries)
+        return _watch(work, api_url, stop)
+
+
+def _watch(work: Callable[[], T], api_url: str, stop: stopping.Stop) -> T:
     box: dict = {}
     done = threading.Event()
-    context = contextvars.copy_context()  # the caller's settings and runtime, in the flow's thread
+    context = contextvars.copy_context()  # the caller's settings, runtime and stop, in the flow's thread
 
     def run() -> None:
         try:
@@ -53,12 +58,12 @@ def watched(work: Callable[[], T]) -> T:
         while not done.wait(POLL):
             why, _ = silence.check()
             if why:
-                stopping.request("the Prefect server stopped answering")
+                stop.request("the Prefect server stopped answering")
                 raise ServerError(f"the Prefect server at {api_url} {why}, so this run stops here; finished specs "
                                   "are kept in the project's cache: run it again once the server is back, and it "
                                   "resumes")
     except KeyboardInterrupt:
-        stopping.request("Ctrl-C")
+        stop.request("Ctrl-C")
         done.wait(WIND_DOWN)  # its specs end Stopped and its run says so (a second Ctrl-C cuts this short)
         raise
     if "error" in box:
