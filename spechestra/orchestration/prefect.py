@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
+import os
+import sys
 import typing
 from typing import Any, Optional
 
@@ -160,8 +163,15 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
         except ImportError:
             raise ConfigurationError("SPECHESTRA_TASK_RUNNER=ray needs prefect-ray: pip install 'spechestra[ray]'",
                                      setting="SPECHESTRA_TASK_RUNNER") from None
+        # Ray colours the prefix of every line a worker logs (its spec's log) unless told not to,
+        # also into a file or a pipe; read by Ray where it prints them, in this process.
+        if os.environ.get("NO_COLOR") or not (sys.stdout.isatty() and sys.stderr.isatty()):
+            export("RAY_COLOR_PREFIX", "0", only_if_unset=True)
         if kind == "ray":  # a local Ray started for this build, one CPU per spec at once
-            return RayTaskRunner(init_kwargs={"num_cpus": max(1, max_workers), "include_dashboard": False})
+            # Its own lines (started, no SIGTERM handler off the main thread, token auth on) are
+            # not the build's news: errors only, as a local Dask's.
+            return RayTaskRunner(init_kwargs={"num_cpus": max(1, max_workers), "include_dashboard": False,
+                                              "logging_level": logging.ERROR})
         return RayTaskRunner(address=kind)
     raise ConfigurationError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, dask:tcp://HOST:PORT, ray or "
                              "ray://HOST:PORT", setting="SPECHESTRA_TASK_RUNNER")

@@ -127,6 +127,10 @@ def test_ray_builds_under_the_same_cap_with_the_true_count(tmp_path):
     assert done.returncode == 3, output[-4000:]
     assert made <= 10 and f"budget reached: {made} of 10 LLM calls" in " ".join(output.split()), output[-3000:]
     assert sorted(p.name for p in (project / "build").glob("*.py") if not p.name.startswith("test_"))  # built some
+    # Before: to a pipe, Ray's lines of the specs' logs came in colour codes, and a local Ray said
+    # it started, that it had set no SIGTERM handler and that its token authentication is on.
+    chatter = [line for line in output.splitlines() if "\x1b[" in line or re.search(r"(INFO|WARNING) \S+\.py:\d+ -- ", line)]
+    assert chatter == [], "\n".join(chatter[:10])
 
 
 def _busy_ray_workers(root: int) -> list[int]:
