@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -304,6 +305,12 @@ def export(name: str, value: str, only_if_unset: bool = False) -> None:
 
 def variable_is_set(name: str) -> bool:
     return bool(os.environ.get(name, "").strip())
+
+
+def colour_wanted() -> bool:
+    """Colour codes for what others print into our output (Ray's log prefixes): only to a terminal,
+    and never with NO_COLOR set (https://no-color.org), as Rich decides for our own lines."""
+    return not variable_is_set("NO_COLOR") and sys.stdout.isatty() and sys.stderr.isatty()
 
 
 def secret_values() -> list[str]:

@@ -10,8 +10,6 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
-import sys
 import typing
 from typing import Any, Optional
 
@@ -45,7 +43,7 @@ from ..core.models import Outcome
 from ..errors import ConfigurationError, EndedEarly
 from ..server.address import api_url_for_this_process
 from ..server.temporary import wait_ready
-from ..settings import export, prefect_source, settings
+from ..settings import colour_wanted, export, prefect_source, settings
 from .stored import RedactingPickle
 
 TASK_DEFAULTS: dict[str, Any] = {
@@ -165,7 +163,7 @@ def build_runner(max_workers: int, kind: Optional[str] = None):
                                      setting="SPECHESTRA_TASK_RUNNER") from None
         # Ray colours the prefix of every line a worker logs (its spec's log) unless told not to,
         # also into a file or a pipe; read by Ray where it prints them, in this process.
-        if os.environ.get("NO_COLOR") or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        if not colour_wanted():
             export("RAY_COLOR_PREFIX", "0", only_if_unset=True)
         if kind == "ray":  # a local Ray started for this build, one CPU per spec at once
             # Its own lines (started, no SIGTERM handler off the main thread, token auth on) are
