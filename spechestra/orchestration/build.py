@@ -266,13 +266,13 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             continue
         first = next(as_completed(list(running.values())))
         done = [first] + [f for f in running.values() if f is not first and f.state.is_final()]
+        runtime.report_calls(runtime.current().budget)  # the count first: a line saying a spec ended shows its calls
         for name in [n for n, f in running.items() if any(f is d for d in done)]:
             finished[name] = running[name]
             outcome = _outcome_of(running.pop(name))
             outcome.name = name
             outcomes[name] = outcome
             runtime.report(name, outcome.status.value)
-        runtime.report_calls(runtime.current().budget)
     _show_progress(progress, outcomes, order, running)
     budget = runtime.current().budget
     result = summarize(order, outcomes, time.time() - started, budget.reason() if budget is not None else None)

@@ -1,6 +1,8 @@
 """A new user's first commands: a provider that answers with an HTTP error is one line (the
 reason and what to check), never Prefect's traceback of the failed run."""
 
+import re
+
 import pytest
 
 from kit.build import write_chain_project
@@ -46,6 +48,10 @@ def test_a_dask_build_prints_no_cluster_chatter(tmp_path):
     assert done.returncode == 0 and "4 compiled" in done.stdout, out[-3000:]
     chatter = [line for line in out.splitlines() if "| distributed." in line or "CommClosedError" in line]
     assert chatter == [] and "Traceback" not in out, "\n".join(chatter[:20]) or out[-3000:]
+    # Each spec's line counts the calls it made (two a spec): the first said 0, its calls made in a
+    # Dask worker and counted only after the line was printed.
+    ended = re.findall(r"\] \w+: built  \((\d) of 4 specs done, (\d+) LLM call", done.stdout)
+    assert len(ended) == 4 and all(int(calls) >= 2 * int(specs) for specs, calls in ended), done.stdout[-3000:]
 
 
 @pytest.mark.usefixtures("prefect_console_restored")
