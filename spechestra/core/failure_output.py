@@ -20,10 +20,18 @@ _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 
 def steady(output: str, stage: str, build: str) -> str:
     """`output` with the staging folder read as build/, no duration and no object addresses."""
-    stage, build = os.path.abspath(stage), os.path.abspath(build)
-    relative = os.path.relpath(stage, build)
-    output = output.replace(stage + os.sep, build + os.sep).replace(stage, build)
-    if not relative.startswith(os.pardir):  # named from build/ too (pytest's --rootdir): drop the prefix
-        output = output.replace(relative + os.sep, "")
+    output = moved(output, stage, build, build)
     output = _DURATION.sub("", output)
     return _ADDRESS.sub("0x…", output)
+
+
+def moved(output: str, stage: str, place: str, build: str) -> str:
+    """`output` naming `place` where it named the staging folder: its absolute path, and its path
+    from build/ (pytest's rootdir) as pytest names a test. A failed spec's files are kept
+    elsewhere once the stage is removed: its error then names the files that are there."""
+    stage, place, build = os.path.abspath(stage), os.path.abspath(place), os.path.abspath(build)
+    output = output.replace(stage + os.sep, place + os.sep).replace(stage, place)
+    relative, instead = os.path.relpath(stage, build), os.path.relpath(place, build)
+    if not relative.startswith(os.pardir):
+        output = output.replace(relative + os.sep, "" if instead == os.curdir else instead + os.sep)
+    return output

@@ -32,7 +32,7 @@ from ..processes.reaped import run_reaped
 from . import options
 from .budget import Budget, BudgetReached
 from .build_guard import Kept
-from .failure_output import steady
+from .failure_output import moved, steady
 from .fileio import atomic_write, inside
 from .llm_calls import SpecProvider, chain
 from .models import Outcome, SpecOutcome
@@ -257,7 +257,7 @@ def _test_and_fix(job, compiler, spec, arrangement, outcome, stage: Path, impl_r
         kept = keep_failed(job.layout, job.name, stage)
         outcome.status = Outcome.FAILED
         outcome.error = (f"tests still failing after {outcome.attempts} run(s) (the failing files are in {kept}):\n"
-                         f"{output[-4000:]}")
+                         f"{moved(output, str(stage), str(kept), job.layout.build_dir)[-4000:]}")
 
 
 @contextlib.contextmanager

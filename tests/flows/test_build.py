@@ -106,6 +106,9 @@ def test_fix_naming_other_paths_writes_nothing_outside(tmp_path):
     assert list((tmp_path / "build").glob("*.py")) == []  # a failing spec publishes nothing into build/
     kept = tmp_path / "build" / ".spechestra" / "failed" / "a"  # its files are kept aside to look at
     assert sorted(p.name for p in kept.glob("*.py")) == ["a.py", "test_a.py"]
+    # The failure names the kept files, not the staging folder it ran in (removed since).
+    error = result.details["a"].error
+    assert "FAILED .spechestra/failed/a/test_a.py::" in error and "staging" not in error, error
 
 
 def test_incremental_rebuilds_exactly_what_changed(tmp_path):
