@@ -47,6 +47,7 @@ from ..processes import sandbox, warm
 from ..settings import settings
 from . import runtime
 from .build_report import progress_words, publish_artifacts, summarize
+from .console_logs import one_line_for_our_errors
 from .limits import active_limit, limit_slot, settle
 from .places import project_here
 from .prefect import (
@@ -88,6 +89,7 @@ def build_spec_task(job: SpecJob, deps: dict, refresh: bool = False, spent: Opti
     `spent`: the flow found the run's budget reached before this spec started (said why).
     `budget`: the run's, passed along so that a task in another process (Dask) spends from it.
     A stop of the flow reaches it in any process: the flow's own signal, or its stop file."""
+    one_line_for_our_errors()  # a Dask or Ray worker's console lines as the command's own
     with stopping.following(stop_path(job.layout.project_dir, owning_flow_run_id())):
         return _build_spec(job, deps, refresh, spent, budget)
 

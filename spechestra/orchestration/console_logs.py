@@ -5,6 +5,7 @@ these change only the console handlers' file and formatter, never the API handle
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
@@ -12,12 +13,15 @@ from ..errors import SpechestraError
 
 def console_handlers() -> set:
     """Prefect's console handlers, wherever logging put them (each keeps the stream it found)."""
-    import logging
-
     from prefect.logging.handlers import PrefectConsoleHandler
     loggers = [logging.getLogger()] + [one for one in logging.Logger.manager.loggerDict.values()
                                        if isinstance(one, logging.Logger)]
     return {h for one in loggers for h in one.handlers if isinstance(h, PrefectConsoleHandler)}
+
+
+#: Prefect's line for an item its events or logs worker could not send (the server gone): the
+#: item's whole repr, ~3 KB for one task run's event, one such line per event.
+_UNSENT = "Service %r failed to process item %r"
 
 
 class _OneLineForOurErrors:
@@ -43,10 +47,33 @@ class _OneLineForOurErrors:
         return getattr(self.inner, name)
 
 
+def _name_unsent_items(record: logging.LogRecord) -> bool:
+    """A filter on Prefect's internal logger (its own handler, never the run history's)."""
+    if record.msg == _UNSENT and isinstance(record.args, tuple) and len(record.args) == 2:
+        record.args = (record.args[0], _Named(record.args[1]))
+    return True
+
+
+class _Named:
+    """An item by what it is: an event by its name and resource, else its type."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __repr__(self) -> str:
+        event, resource = getattr(self.item, "event", None), getattr(self.item, "resource", None)
+        if isinstance(event, str):
+            return f"<event {event} of {getattr(resource, 'id', '?')}>"
+        return f"<{type(self.item).__name__}>"
+
+
 def one_line_for_our_errors() -> None:
     """Idempotent: Prefect's console lines for our errors without their traceback (49 lines for a
-    missing key, 95 for a 404 were printed before the command's own one-line error)."""
-    import logging
+    missing key, 95 for a 404 were printed before the command's own one-line error), and an event
+    Prefect could not send (its server gone) named in one short line, not dumped."""
+    internal = logging.getLogger("prefect._internal.concurrency")
+    if _name_unsent_items not in internal.filters:
+        internal.addFilter(_name_unsent_items)
     for handler in console_handlers():
         if not isinstance(handler.formatter, _OneLineForOurErrors):
             handler.setFormatter(_OneLineForOurErrors(handler.formatter or logging.Formatter()))
