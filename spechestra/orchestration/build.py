@@ -53,7 +53,6 @@ from .places import project_here
 from .prefect import (
     allow_failure,
     as_completed,
-    build_runner,
     cached_state,
     current_flow_run_id,
     final_state,
@@ -73,6 +72,7 @@ from .prefect import (
     update_progress,
 )
 from .reuse import reuse, reuse_unchanged
+from .runners import build_runner
 
 # What the next build knows of a run its lock names that is still Running: its process is gone
 # without recording an end. Killed (kill -9, out of memory, a lost machine) or stopped by the

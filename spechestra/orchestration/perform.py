@@ -40,8 +40,8 @@ from .prefect import (
     sp_task,
     state_result,
     stops_on_interrupt,
-    thread_runner,
 )
+from .runners import thread_runner
 
 
 @sp_task(name="step", task_run_name="{step.name}", persist_result=True, tags=[STEP_TAG])

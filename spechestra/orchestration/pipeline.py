@@ -23,7 +23,8 @@ from .build import build
 from .compose import compose
 from .perform import perform
 from .places import project_here
-from .prefect import build_runner, final_state, run_tags, sp_flow, state_result
+from .prefect import final_state, run_tags, sp_flow, state_result
+from .runners import build_runner
 
 
 def run_stage(stage_flow, **parameters) -> tuple[Any, Outcome, str]:

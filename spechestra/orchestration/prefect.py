@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import logging
 import typing
 from typing import Any, Optional
 
@@ -34,7 +33,6 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.states import Cancelled, Completed, Crashed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.variables import Variable
 
 from .. import redaction, stopping
@@ -43,7 +41,7 @@ from ..core.models import Outcome
 from ..errors import ConfigurationError, EndedEarly
 from ..server.address import api_url_for_this_process
 from ..server.temporary import wait_ready
-from ..settings import colour_wanted, export, prefect_source, settings
+from ..settings import export, prefect_source
 from .stored import RedactingPickle
 
 TASK_DEFAULTS: dict[str, Any] = {
@@ -118,61 +116,6 @@ def stops_on_interrupt(fn):
             stopping.request("Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM")
             raise
     return waiting
-
-
-def thread_runner(max_workers: int) -> ThreadPoolTaskRunner:
-    return ThreadPoolTaskRunner(max_workers=max(1, max_workers))
-
-
-def build_runner(max_workers: int, kind: Optional[str] = None):
-    """The task runner for a build: threads, Dask (`pip install 'spechestra[dask]'`) or Ray
-    (`pip install 'spechestra[ray]'`).
-
-    With Dask or Ray each spec's task is pickled to a worker process, which chooses its provider
-    by setting (`SPECHESTRA_PROVIDER`) and talks to the same Prefect API.
-    """
-    kind = (kind or settings.task_runner).strip() or "threads"
-    if kind == "threads":
-        return thread_runner(max_workers)
-    if kind == "dask" or kind.startswith("dask:"):
-        # Dask's own INFO lines (~40 per build: scheduler, nannies, connections) and its noise at
-        # shutdown are not the build's news; read by `distributed` at import, here and in the
-        # worker processes it starts. A cluster the build starts and ends itself says nothing below
-        # critical: under load a worker's heartbeat can meet the closing scheduler, which Dask logs
-        # as an ERROR with a traceback (a task that fails is reported by Prefect either way). A
-        # user's own DASK_LOGGING__DISTRIBUTED wins.
-        export("DASK_LOGGING__DISTRIBUTED", "error" if kind.startswith("dask:") else "critical", only_if_unset=True)
-        try:  # optional dependency (spechestra[dask]): imported only when asked for
-            from prefect_dask import DaskTaskRunner
-        except ImportError:
-            raise ConfigurationError("SPECHESTRA_TASK_RUNNER=dask needs prefect-dask: pip install 'spechestra[dask]'",
-                                     setting="SPECHESTRA_TASK_RUNNER") from None
-        if kind.startswith("dask:"):
-            return DaskTaskRunner(address=kind.split(":", 1)[1])
-        # No dashboard; the scheduler's HTTP server (health, metrics) still starts, on Dask's fixed
-        # 8787 unless told otherwise: on a free loopback port, so two builds never contend for it.
-        return DaskTaskRunner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None,
-                                              "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
-                                              "preload": ["spechestra.processes.dask_worker"]})
-    if kind == "ray" or kind.startswith("ray://"):
-        try:  # optional dependency (spechestra[ray])
-            from prefect_ray import RayTaskRunner
-        except ImportError:
-            raise ConfigurationError("SPECHESTRA_TASK_RUNNER=ray needs prefect-ray: pip install 'spechestra[ray]'",
-                                     setting="SPECHESTRA_TASK_RUNNER") from None
-        # Ray colours the prefix of every line a worker logs (its spec's log) unless told not to,
-        # also into a file or a pipe; read by Ray where it prints them, in this process.
-        if not colour_wanted():
-            export("RAY_COLOR_PREFIX", "0", only_if_unset=True)
-        if kind == "ray":  # a local Ray started for this build, one CPU per spec at once
-            # Its own lines (started, no SIGTERM handler off the main thread, token auth on) are
-            # not the build's news: errors only, as a local Dask's.
-            return RayTaskRunner(init_kwargs={"num_cpus": max(1, max_workers), "include_dashboard": False,
-                                              "logging_level": logging.ERROR})
-        return RayTaskRunner(address=kind)
-    raise ConfigurationError(f"SPECHESTRA_TASK_RUNNER={kind!r}: use threads, dask, dask:tcp://HOST:PORT, ray or "
-                             "ray://HOST:PORT", setting="SPECHESTRA_TASK_RUNNER")
 
 
 def run_tags(*names: str):

@@ -37,3 +37,4 @@ def test_corpus_math_builds_on_a_local_dask_cluster(tmp_path, monkeypatch):
     assert (project / "build" / "src" / "math_workflow.py").exists()
     runs = {t.name: t for t in wait_for_task_runs(result.flow_run_id, expected=5)}
     assert runs["math_workflow"].start_time >= max(runs["factorial"].end_time, runs["is_prime"].end_time)
+
