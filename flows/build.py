@@ -2,7 +2,7 @@
 
 from spechestra.core.options import MAX_WORKERS
 from spechestra.orchestration.build import build as _build
-from spechestra.orchestration.prefect import build_runner
+from spechestra.orchestration.runners import build_runner
 from spechestra.settings import settings
 
 # Read when a worker loads this entrypoint for a run: SPECHESTRA_TASK_RUNNER=dask on the worker

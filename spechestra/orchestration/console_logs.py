@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
@@ -20,8 +21,10 @@ def console_handlers() -> set:
 
 
 #: Prefect's line for an item its events or logs worker could not send (the server gone): the
-#: item's whole repr, ~3 KB for one task run's event, one such line per event.
-_UNSENT = "Service %r failed to process item %r"
+#: item's whole repr, ~3 KB for one task run's event, one such line per event. Read from the
+#: message as written, since with a key set `redaction` has already formatted it.
+_UNSENT = re.compile(r"(Service '\w+' failed to process item )(.{200,})", re.DOTALL)
+_EVENT = re.compile(r"^Event\(.*?\bevent='([^']+)'.*?'prefect\.resource\.id': '([^']+)'", re.DOTALL)
 
 
 class _OneLineForOurErrors:
@@ -48,23 +51,17 @@ class _OneLineForOurErrors:
 
 
 def _name_unsent_items(record: logging.LogRecord) -> bool:
-    """A filter on Prefect's internal logger (its own handler, never the run history's)."""
-    if record.msg == _UNSENT and isinstance(record.args, tuple) and len(record.args) == 2:
-        record.args = (record.args[0], _Named(record.args[1]))
+    """A filter on Prefect's internal logger (its own handler, never the run history's): the
+    item named, an event by its name and resource, anything else by its type."""
+    if "failed to process item" not in str(record.msg):
+        return True
+    unsent = _UNSENT.match(record.getMessage())
+    if unsent:
+        item = unsent.group(2)
+        event = _EVENT.match(item)
+        named = f"<event {event.group(1)} of {event.group(2)}>" if event else f"<{item.split('(', 1)[0][:60]}>"
+        record.msg, record.args = unsent.group(1) + named, None
     return True
-
-
-class _Named:
-    """An item by what it is: an event by its name and resource, else its type."""
-
-    def __init__(self, item):
-        self.item = item
-
-    def __repr__(self) -> str:
-        event, resource = getattr(self.item, "event", None), getattr(self.item, "resource", None)
-        if isinstance(event, str):
-            return f"<event {event} of {getattr(resource, 'id', '?')}>"
-        return f"<{type(self.item).__name__}>"
 
 
 def one_line_for_our_errors() -> None:
