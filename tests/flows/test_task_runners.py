@@ -43,6 +43,7 @@ def test_a_dask_scheduler_that_does_not_answer(tmp_path, monkeypatch):
     assert "check the scheduler's address" in said
 
 
+@pytest.mark.filterwarnings("ignore:Ray Client connection timed out:UserWarning")  # Ray's own, before ours
 def test_a_ray_cluster_that_does_not_answer(tmp_path, monkeypatch):
     """Before: "error: ray client connection timeout", and the build's flow run stayed Running for
     good (Ray connects when Prefect enters the runner, outside the part of the run it looks after).
