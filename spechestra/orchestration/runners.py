@@ -13,7 +13,7 @@ import functools
 import logging
 from typing import Any, Optional
 
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ..errors import ConfigurationError
 from ..settings import colour_wanted, export, settings
@@ -58,11 +58,10 @@ class _StartsInTheRun:
     def __exit__(self, *exc_info: Any):
         if self._failed is None:
             return super().__exit__(*exc_info)  # type: ignore[misc]
-        try:  # half started: let it put back what it can
-            super().__exit__(*exc_info)  # type: ignore[misc]
-        except Exception:  # noqa: BLE001 - the start's error is the one to say
-            pass
-        return None
+        # Never started: only Prefect's own bookkeeping. Ray's exit asks Ray for its runtime
+        # context, which with no connection starts a local Ray (30 s, ~15 lines of its noise)
+        # only to shut it down.
+        return TaskRunner.__exit__(self, *exc_info)  # type: ignore[arg-type]
 
     def _cannot_start(self, exc: BaseException) -> ConfigurationError:
         error = ConfigurationError(

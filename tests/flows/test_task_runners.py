@@ -44,12 +44,15 @@ def test_a_dask_scheduler_that_does_not_answer(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore:Ray Client connection timed out:UserWarning")  # Ray's own, before ours
-def test_a_ray_cluster_that_does_not_answer(tmp_path, monkeypatch):
+def test_a_ray_cluster_that_does_not_answer(tmp_path, monkeypatch, capfd):
     """Before: "error: ray client connection timeout", and the build's flow run stayed Running for
     good (Ray connects when Prefect enters the runner, outside the part of the run it looks after).
-    Ray's client gives up after ~30 s; a cluster that wants a token looks the same to it."""
+    Ray's client gives up after ~30 s; a cluster that wants a token looks the same to it. Nor does
+    the runner's end start a local Ray (Ray's own exit asked for its runtime context: 30 s more)."""
     pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
     setting = f"ray://127.0.0.1:{free_port()}"
     monkeypatch.setenv("SPECHESTRA_TASK_RUNNER", setting)
     said = _fails_saying(tmp_path, setting)
     assert "RAY_AUTH_MODE=token" in said
+    printed = "".join(capfd.readouterr())
+    assert "Ray Client is not connected" not in printed and "Token authentication is enabled" not in printed, printed
