@@ -63,9 +63,7 @@ def scoped() -> Iterator[Stop]:
     """Work in this context (and contexts copied from it: the flow's thread, the task runner's
     threads) stops when the yielded `Stop` is asked to, besides the process's own stop."""
     stop = Stop()
-    _scopes.add(stop)
-    if _asked.is_set():
-        stop.asked.set()
+    _scopes.add(stop)  # a process's stop already asked for is seen by `requested` and `sleep` as it is
     token = _scope.set(stop)
     try:
         yield stop
