@@ -22,7 +22,7 @@ from ..core.llm_calls import chain
 from ..errors import SpechestraError
 from ..settings import export
 from . import doctor as checks
-from . import watchdog
+from . import exiting, watchdog
 from .app import app
 from .consoles import err, fit_to_output
 from .startup import import_prefect_quietly
@@ -36,10 +36,17 @@ UNREACHABLE = ("ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolE
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Without `argv`, the process's own command (the console script, `python -m spechestra`);
-    with it, a command run in-process, which leaves nothing running behind it."""
-    args = sys.argv[1:] if argv is None else argv
-    watchdog.watch_until_exit(argv is None)
+    """Without `argv`, the process's own command (the console script, `python -m spechestra`),
+    which ends the process (`exiting`); with it, a command run in-process, which leaves nothing
+    running behind it."""
+    code = _command(sys.argv[1:] if argv is None else argv, own_process=argv is None)
+    if argv is None:
+        exiting.end_process(code)
+    return code
+
+
+def _command(args: list[str], own_process: bool) -> int:
+    watchdog.watch_until_exit(own_process)
     # Prefect's local server would otherwise send usage telemetry (and log each failure to).
     export("PREFECT_SERVER_ANALYTICS_ENABLED", "false", only_if_unset=True)
     # Prefect 3.9's client telemetry: the same choice for the client (its first-run notice would
@@ -53,7 +60,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not report.ok:
             err.print(report.explain())
             return 2
-    if argv is None:
+    if own_process:
         import_prefect_quietly(args)
     code = _run(args)
     if stopping.requested():  # however the interrupt surfaced (Prefect ends a flow run with it too)

@@ -69,4 +69,20 @@ def flow_run_events(flow_run_id: str, until: str = "prefect.flow-run.Completed",
         time.sleep(0.5)
 
 
+def recorded(flow_run_id: str, specs: int, timeout: float = 20) -> tuple[list[str], list[str]]:
+    """The run's log lines and the final states of its task runs on the server, once the run's
+    last log line and `specs` finished task runs are there (or after `timeout` s)."""
+    from prefect.client.schemas.filters import FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    deadline = time.monotonic() + timeout
+    while True:
+        with client() as c:
+            logs = [log.message for log in c.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))]
+            runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        states = sorted(r.state.name for r in runs if r.state)
+        if (any("Finished in state" in m for m in logs) and states.count("Completed") >= specs) \
+                or time.monotonic() > deadline:
+            return logs, states
+        time.sleep(0.5)
+
+
 # --- traces ------------------------------------------------------------------------------------
