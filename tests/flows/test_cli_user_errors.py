@@ -114,11 +114,13 @@ def test_the_process_own_command_keeps_its_server_watch_until_it_exits(tmp_path)
     from kit.cli import cli_env
     from spechestra.cli.watchdog import THREAD_NAME
     (tmp_path / "src").mkdir()
-    script = ("import sys, threading\nfrom spechestra.cli import main\n"
-              f"sys.argv = ['spechestra', 'build', '--project', {str(tmp_path)!r}]\ncode = main()\n"
-              f"watches = [t for t in threading.enumerate() if t.name == {THREAD_NAME!r}]\n"
-              "[t.join(timeout=8) for t in watches]\n"  # an ended watch is gone within a poll (2 s)
-              "print(code, any(t.is_alive() for t in watches))\n")
+    script = ("import atexit, sys, threading\nfrom spechestra.cli import main\n"
+              f"sys.argv = ['spechestra', 'build', '--project', {str(tmp_path)!r}]\n"
+              "def at_exit():\n"  # main() ends the process: its exit handlers are the last look
+              f"    watches = [t for t in threading.enumerate() if t.name == {THREAD_NAME!r}]\n"
+              "    [t.join(timeout=8) for t in watches]\n"  # an ended watch is gone within a poll (2 s)
+              "    print(any(t.is_alive() for t in watches))\n"
+              "atexit.register(at_exit)\nmain()\n")
     done = subprocess.run([sys.executable, "-c", script], env=cli_env(None), capture_output=True, text=True,
                           timeout=120)
-    assert done.stdout.split() == ["1", "True"], done.stdout[-2000:] + done.stderr[-2000:]
+    assert (done.returncode, done.stdout.split()) == (1, ["True"]), done.stdout[-2000:] + done.stderr[-2000:]

@@ -11,14 +11,12 @@ from kit.server import REPO
 
 #: `main` as the console script calls it (no argv), then what the process's collector looks like.
 SCRIPT = """
-import gc, json, sys
+import atexit, gc, json, sys
 from spechestra.cli import main
 sys.argv = ["spechestra", *sys.argv[1:]]
-try:
-    main()
-except SystemExit:
-    pass
-print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled(), "prefect": "prefect" in sys.modules}))
+atexit.register(lambda: print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled(),
+                                          "prefect": "prefect" in sys.modules})))  # main() ends the process
+main()
 """
 
 
