@@ -15,8 +15,9 @@ from ..errors import SpechestraError
 def console_handlers() -> set:
     """Prefect's console handlers, wherever logging put them (each keeps the stream it found)."""
     from prefect.logging.handlers import PrefectConsoleHandler
-    loggers = [logging.getLogger()] + [one for one in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(one, logging.Logger)]
+    # Copied in one step (no thread runs mid-copy): other threads make loggers as they import.
+    known = list(logging.Logger.manager.loggerDict.values())
+    loggers = [logging.getLogger()] + [one for one in known if isinstance(one, logging.Logger)]
     return {h for one in loggers for h in one.handlers if isinstance(h, PrefectConsoleHandler)}
 
 
