@@ -47,12 +47,17 @@ def test_a_dask_scheduler_that_does_not_answer(tmp_path, monkeypatch):
 def test_a_ray_cluster_that_does_not_answer(tmp_path, monkeypatch, capfd):
     """Before: "error: ray client connection timeout", and the build's flow run stayed Running for
     good (Ray connects when Prefect enters the runner, outside the part of the run it looks after).
-    Ray's client gives up after ~30 s; a cluster that wants a token looks the same to it. Nor does
+    Ray's client gives up after three tries (~30 s; 3 s here); a cluster that wants a token looks the same to it. Nor does
     the runner's end start a local Ray (Ray's own exit asked for its runtime context: 30 s more)."""
     pytest.importorskip("prefect_ray", reason="prefect-ray not installed (pip install 'spechestra[ray]')")
+    import ray  # noqa: F401 (first: its client module imported on its own leaves `ray.util` half made)
+    import ray.util.client.worker as ray_client
+    # Ray's RAY_CLIENT_{INITIAL,MAX}_CONNECTION_TIMEOUT_S as Ray holds them once imported: 3 tries of 1 s
+    monkeypatch.setattr(ray_client, "INITIAL_TIMEOUT_SEC", 1)
+    monkeypatch.setattr(ray_client, "MAX_TIMEOUT_SEC", 1)
     setting = f"ray://127.0.0.1:{free_port()}"
     monkeypatch.setenv("SPECHESTRA_TASK_RUNNER", setting)
     said = _fails_saying(tmp_path, setting)
-    assert "RAY_AUTH_MODE=token" in said
+    assert "(ConnectionError: ray client connection timeout)" in said and "RAY_AUTH_MODE=token" in said, said
     printed = "".join(capfd.readouterr())
     assert "Ray Client is not connected" not in printed and "Token authentication is enabled" not in printed, printed
