@@ -51,7 +51,8 @@ def redact(text: str) -> str:
 
 
 def contains_secret(text: str) -> bool:
-    return any(secret in text for secret in _secrets)
+    # A copy (made in one step): another thread may register a provider's key meanwhile.
+    return any(secret in text for secret in tuple(_secrets))
 
 
 def scrub(value: Any) -> Any:
