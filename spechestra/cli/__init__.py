@@ -24,7 +24,7 @@ from ..settings import export
 from . import doctor as checks
 from . import exiting, watchdog
 from .app import app
-from .consoles import err, fit_to_output
+from .consoles import err, fit_to_output, fresh_line, track_line_ends
 from .startup import import_prefect_quietly
 
 __all__ = ["app", "main"]
@@ -54,6 +54,8 @@ def _command(args: list[str], own_process: bool) -> int:
     export("DO_NOT_TRACK", "1", only_if_unset=True)
     redaction.install()  # keys in the environment never reach the terminal, logs or Prefect
     fit_to_output()
+    if own_process:
+        track_line_ends()
     stopping.reset()  # a stop an earlier command in this process was given (main called in-process) is not ours
     if args[:1] != ["doctor"]:
         report = install_check.check()
@@ -64,6 +66,7 @@ def _command(args: list[str], own_process: bool) -> int:
         import_prefect_quietly(args)
     code = _run(args)
     if stopping.requested():  # however the interrupt surfaced (Prefect ends a flow run with it too)
+        fresh_line()
         err.print(f"stopped ({stopping.reason()}): no new LLM call was started and nothing more was run; "
                   "answers already paid for are kept: run the same command again to resume", highlight=False,
                   soft_wrap=True)
@@ -132,6 +135,7 @@ def _stop_on_signals():
 
 
 def _user_error(message: str, code: int) -> int:
+    fresh_line()
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     cause = checks.problem()  # a server that cannot start (a too-new database) shows up as a bare timeout
     if cause:
@@ -140,6 +144,7 @@ def _user_error(message: str, code: int) -> int:
 
 
 def _bug(exc: BaseException) -> int:
+    fresh_line()
     cause = checks.problem()
     if cause:  # not our bug after all: Prefect's database is one this Prefect cannot open
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
 console = Console()
@@ -42,3 +44,44 @@ def command() -> str:
         return "spechestra"
     relative = os.path.relpath(started.resolve())
     return relative if not relative.startswith("..") else str(started.resolve())
+
+
+class _LineEnds:
+    """The process's stderr, remembering whether its last write ended a line. Prefect writes some
+    errors without a final newline (`--- Error logging to API ---`, then the error, when its server
+    is gone), and the command's own error line was glued to them ("...attempts failederror: ...")."""
+
+    def __init__(self, inner):
+        self.inner, self.at_line_start = inner, True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.at_line_start = text.endswith("\n")
+        return self.inner.write(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def __getattr__(self, name):  # encoding, isatty, fileno, buffer... as the real stream has them
+        return getattr(self.inner, name)
+
+
+def track_line_ends() -> None:
+    """The process's own command only, before Prefect sets up its console handlers (they keep the
+    stream they find): a command run in-process leaves its caller's stderr alone."""
+    if sys.stderr is not None and _line_ends() is None:
+        sys.stderr = _LineEnds(sys.stderr)
+
+
+def fresh_line() -> None:
+    """Before an error line: end a line someone else left open."""
+    tracked = _line_ends()
+    if tracked is not None and not tracked.at_line_start:
+        tracked.write("\n")
+
+
+def _line_ends() -> _LineEnds | None:
+    stream = sys.stderr  # a key's redaction may have wrapped it since
+    while stream is not None and not isinstance(stream, _LineEnds):
+        stream = stream.__dict__.get("inner") if hasattr(stream, "__dict__") else None
+    return stream

@@ -17,6 +17,7 @@ from rich.console import Console
 from ..errors import ServerError
 from ..server.temporary import wait_ready
 from ..server.watch import POLL, Silence
+from .consoles import fresh_line
 
 THREAD_NAME = "spechestra-server-watchdog"
 #: Set when the command is the process's own (`main()` without argv): the watch then lasts until
@@ -39,6 +40,7 @@ def watch_server(err: Console, api_url: str) -> Callable[[], None]:
     over = threading.Event()
 
     def stop(why: str) -> None:
+        fresh_line()
         err.print(f"[red]error:[/] the Prefect server at {api_url} {why}, so this command stops here. Finished "
                   "specs are kept in the project's cache: run the same command again once the server is back, "
                   "and it resumes.", highlight=False)

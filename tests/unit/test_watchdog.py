@@ -43,3 +43,31 @@ def test_an_answering_server(status, expected):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_stop_line_starts_a_line_of_its_own(tmp_path):
+    """Prefect writes its failure to send logs without a final newline (`--- Error logging to API
+    ---`, then the error); the watchdog's line came right after it: "...attempts failederror: ..."."""
+    import subprocess
+    import sys
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        api = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # refused: the server is gone
+        script = f"""
+import sys, time
+from spechestra.cli.consoles import err, fit_to_output, track_line_ends
+from spechestra.cli.watchdog import watch_server
+fit_to_output()  # as the process's own command does
+track_line_ends()
+watch_server(err, {api!r})
+sys.stderr.write("--- Error logging to API ---\\nAll connection attempts failed")
+time.sleep(25)
+"""
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "SPECHESTRA_SERVER_GRACE": "1", "HOME": str(tmp_path)})
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.splitlines()[1:3] == ["All connection attempts failed",
+                                             f"error: the Prefect server at {api} has not answered for 1s "
+                                             "(connection refused), so this command stops here. Finished specs are "
+                                             "kept in the project's cache: run the same command again once the "
+                                             "server is back, and it resumes."], done.stderr
