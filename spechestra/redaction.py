@@ -20,6 +20,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 
 from .settings import secret_values
+from .streams import Wrapped
 
 MASK = "[redacted]"
 MIN_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
@@ -91,26 +92,12 @@ def _scrub(value: Any, seen: set) -> Any:
     return value
 
 
-class RedactingStream:
-    """A text stream that redacts what is written to it, then passes it on; everything else
-    (isatty, fileno, encoding...) is the real stream's, so terminals stay terminals."""
-
-    def __init__(self, inner):
-        self.inner = inner
+class RedactingStream(Wrapped):
+    """A text stream that redacts what is written to it, then passes it on."""
 
     def write(self, text: str) -> int:
         self.inner.write(redact(text))
         return len(text)
-
-    def writelines(self, lines) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def __getattr__(self, name):  # encoding, isatty, fileno, buffer... as the real stream has them
-        return getattr(self.inner, name)
 
 
 def _redacting_factory(make):

@@ -6,6 +6,8 @@ import sys
 
 from rich.console import Console
 
+from ..streams import Wrapped
+
 console = Console()
 err = Console(stderr=True)
 
@@ -46,24 +48,17 @@ def command() -> str:
     return relative if not relative.startswith("..") else str(started.resolve())
 
 
-class _LineEnds:
+class _LineEnds(Wrapped):
     """The process's stderr, remembering whether its last write ended a line. Prefect writes some
     errors without a final newline (`--- Error logging to API ---`, then the error, when its server
     is gone), and the command's own error line was glued to them ("...attempts failederror: ...")."""
 
-    def __init__(self, inner):
-        self.inner, self.at_line_start = inner, True
+    at_line_start = True
 
     def write(self, text: str) -> int:
         if text:
             self.at_line_start = text.endswith("\n")
         return self.inner.write(text)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def __getattr__(self, name):  # encoding, isatty, fileno, buffer... as the real stream has them
-        return getattr(self.inner, name)
 
 
 def track_line_ends() -> None:
@@ -82,6 +77,6 @@ def fresh_line() -> None:
 
 def _line_ends() -> _LineEnds | None:
     stream = sys.stderr  # a key's redaction may have wrapped it since
-    while stream is not None and not isinstance(stream, _LineEnds):
-        stream = stream.__dict__.get("inner") if hasattr(stream, "__dict__") else None
-    return stream
+    while isinstance(stream, Wrapped) and not isinstance(stream, _LineEnds):
+        stream = stream.inner
+    return stream if isinstance(stream, _LineEnds) else None

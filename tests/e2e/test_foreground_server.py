@@ -5,22 +5,18 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from kit.cli import EXE, cli_env
 from kit.server import free_port
+from spechestra.server.watch import OK, probe
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
+    return probe(f"http://127.0.0.1:{port}/api", timeout=2) == OK
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
