@@ -122,8 +122,14 @@ def expected_port(home: Path) -> int:
 
 
 def _bind(port: int) -> Optional[int]:
-    """The port a listening socket could bind on 127.0.0.1 (the one asked, or any for 0), else None."""
+    """The port a listening socket could bind on 127.0.0.1 (the one asked, or any for 0), else None.
+
+    Asked as the server binds (uvicorn, and Prefect's own check, set SO_REUSEADDR): only a socket
+    that listens there takes the port. Without it, the connections a killed server leaves in
+    TIME_WAIT (60 s) made its port look taken, and `server start` moved the server to another port,
+    away from every PREFECT_API_URL, UI tab and running build that knew the old one."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -263,3 +263,46 @@ def test_a_port_another_homes_server_took_first_is_never_taken_for_ours(tmp_path
     assert got is None, got
     assert "already in use" in (home / "spechestra-server.log").read_text()
     assert _processes_with_home(home) == []
+
+
+def test_a_server_killed_mid_build_and_started_again_keeps_its_port_and_the_build_goes_on(tmp_path):
+    """Before: `server start` after a crash chose another port (the killed server's connections, in
+    TIME_WAIT, made its port look taken), and the build, still talking to the old port, stopped
+    after the watchdog's 15 s with nothing wrong but the port (seen by hand: 4237 for 4200)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from kit.calls import bought_twice, calls
+    from spechestra.orchestration.history import read_flow_run
+    if not EXE.exists():
+        pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
+    home, project, times = tmp_path / "home", tmp_path / "proj", tmp_path / "calls.txt"
+    kit_build.write_wide_project(project)
+    started = run(["server", "start"], tmp_path, own_home=home)
+    assert started.returncode == 0, started.stderr[-2000:]
+    before = json.loads((home / "spechestra-server.json").read_text())
+    env = cli_env(home, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="1",
+                  SPECHESTRA_SERVER_GRACE="120")  # a restart slowed by a loaded machine is waited for
+    proc = subprocess.Popen([str(EXE), "build", "--project", str(project), "--workers", "1"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(calls(times)) < 2:  # mid-build: its clients hold connections to the server
+            assert proc.poll() is None and time.monotonic() < deadline, "the build never got going"
+            time.sleep(0.1)
+        os.killpg(before["pid"], signal.SIGKILL)  # the server's whole process group: a crash
+        again = run(["server", "start"], tmp_path, own_home=home)
+        assert again.returncode == 0, again.stderr[-2000:]
+        after = json.loads((home / "spechestra-server.json").read_text())
+        assert after["pid"] != before["pid"] and after["port"] == before["port"], (before, after)
+        out, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out[-3000:]
+        run_id = out.split("runs/flow-run/")[-1].split()[0]
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{after['port']}/api"}):
+            assert read_flow_run(run_id).state.is_completed()  # recorded on the server that came back
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        stopped = run(["server", "stop"], tmp_path, own_home=home)
+    assert len(calls(times)) == 8 and bought_twice(calls(times)) == []  # 4 specs x (code, tests), once each
+    assert stopped.returncode == 0 and _processes_with_home(home) == []

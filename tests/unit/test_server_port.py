@@ -10,7 +10,9 @@ from spechestra.server.local import DEFAULT_PORT, expected_port, free_port, home
 
 
 def _hold(port: int) -> socket.socket:
+    """A server listening on `port` (bound as uvicorn binds)."""
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(1)
     return sock
@@ -34,6 +36,32 @@ def test_with_its_port_taken_a_home_falls_back_to_the_same_other_port_each_time(
         finally:
             for sock in holders:
                 sock.close()
+
+
+def _left_in_time_wait() -> int:
+    """A port whose server is gone, its connections still in TIME_WAIT (as a killed server's are:
+    the server's side closed first)."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    accepted, _ = server.accept()
+    accepted.close()
+    server.close()
+    client.recv(1)  # the server's end of the connection is closed...
+    client.close()  # ...then the client's: the server's side waits in TIME_WAIT
+    return port
+
+
+def test_a_restart_after_a_crash_keeps_the_port(tmp_path):
+    """Before: a server killed with open connections came back on another port (4237 instead of
+    4200, seen by hand), and the build still running against 4200 stopped after 15 s."""
+    port = _left_in_time_wait()
+    (tmp_path / "spechestra-server.port").write_text(str(port))
+    assert home_port(tmp_path, DEFAULT_PORT) == port
+    assert home_port(tmp_path, port) == port  # the same port given with --port is not refused either
 
 
 def test_an_explicit_port_that_is_taken_is_refused(tmp_path):
