@@ -9,11 +9,11 @@ from spechestra.errors import ServerError
 from spechestra.server.local import DEFAULT_PORT, expected_port, free_port, home_port
 
 
-def _hold(port: int) -> socket.socket:
+def _hold(port: int, host: str = "127.0.0.1") -> socket.socket:
     """A server listening on `port` (bound as uvicorn binds)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     sock.listen(1)
     return sock
 
@@ -64,8 +64,10 @@ def test_a_restart_after_a_crash_keeps_the_port(tmp_path):
     assert home_port(tmp_path, port) == port  # the same port given with --port is not refused either
 
 
-def test_an_explicit_port_that_is_taken_is_refused(tmp_path):
-    with _hold(0) as sock:
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "every-interface"])
+def test_an_explicit_port_that_is_taken_is_refused(tmp_path, host):
+    """Also by a server listening on every interface (another Prefect, a container's port)."""
+    with _hold(0, host) as sock:
         busy = sock.getsockname()[1]
         with pytest.raises(ServerError, match=f"port {busy} on 127.0.0.1 is in use: choose another with --port"):
             home_port(tmp_path, busy)
