@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from typing import Any, Optional
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -115,11 +116,26 @@ def _dask(kind: str, max_workers: int):
     runner = _starting_in_the_run(DaskTaskRunner, kind, DASK_HINT if kind.startswith("dask:") else "")
     if kind.startswith("dask:"):
         return runner(address=kind.split(":", 1)[1])
+    _quiet_resource_tracker()
     # No dashboard; the scheduler's HTTP server (health, metrics) still starts, on Dask's fixed
     # 8787 unless told otherwise: on a free loopback port, so two builds never contend for it.
     return runner(cluster_kwargs={"n_workers": max(1, max_workers), "threads_per_worker": 1, "processes": True,
                                   "dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
                                   "preload": ["spechestra.processes.dask_worker"]})
+
+
+#: multiprocessing's resource tracker (a process of its own, started with this process's -W options)
+#: warns "There appear to be 12 leaked semaphore objects to clean up at shutdown" when the command
+#: ends without closing its local cluster (the watchdog's exit once the server is gone), and then
+#: cleans them up as it should: a line after the command's last one that asks nothing of anyone.
+TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Before the local cluster starts the tracker (Dask's worker processes get the option too,
+    where it changes nothing else)."""
+    if TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_QUIET)
 
 
 def _ray(kind: str, max_workers: int):
