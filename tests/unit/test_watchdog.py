@@ -71,3 +71,32 @@ time.sleep(25)
                                              "(connection refused), so this command stops here. Finished specs are "
                                              "kept in the project's cache: run the same command again once the "
                                              "server is back, and it resumes."], done.stderr
+
+
+def test_a_local_dask_build_stopped_by_the_watchdog_ends_on_its_line(tmp_path):
+    """Before: after the line, multiprocessing's resource tracker (which cleans up what the local
+    cluster's processes held once the command is gone) added "UserWarning: resource_tracker: There
+    appear to be 12 leaked semaphore objects to clean up at shutdown" and its source line."""
+    import subprocess
+    import sys
+    pytest.importorskip("prefect_dask", reason="prefect-dask not installed (pip install 'spechestra[dask]')")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        api = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # refused: the server is gone
+        script = f"""
+import multiprocessing, time
+from spechestra.cli.consoles import err, fit_to_output
+from spechestra.cli.watchdog import watch_server
+from spechestra.orchestration.runners import build_runner
+fit_to_output()  # as the process's own command does
+build_runner(2, "dask")  # the build's runner, before its cluster starts
+held = multiprocessing.get_context("spawn").Lock()  # as the cluster's processes hold them (the tracker starts)
+watch_server(err, {api!r})
+time.sleep(25)
+"""
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90,
+                              env={"PATH": "/usr/bin:/bin", "SPECHESTRA_SERVER_GRACE": "1", "HOME": str(tmp_path),
+                                   "PREFECT_HOME": str(tmp_path / "prefect")})
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: the Prefect server at {api} has not answered"), \
+        done.stderr[-2000:]
