@@ -220,18 +220,32 @@ def _launch(home: Path, port: int, deadline: float, timeout: float, say: Say) ->
         proc = subprocess.Popen(server_command(port), env=server_env(home, port, seeded), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
+    # Recorded from now on, not once it answers: a command killed (or stopped with Ctrl-C) while
+    # its server starts leaves that server running, and the next command must find it (and wait
+    # for it) rather than start a second server on the same database; `server stop` ends it.
+    atomic_write(_state_file(home), json.dumps(asdict(info)))
     while not (healthy(info.api_url) and _serves_home(info.api_url, home) is not False):
         if proc.poll() is not None:
+            _forget(home, info)
             if _bind(port) is None:  # someone else listens there now
                 return None
             raise ServerError(f"the local Prefect server exited (code {proc.returncode}) while starting; "
                               f"its log is {log}:\n{tail(log)}", log=str(log))
         if time.monotonic() > deadline:
             stop_group(proc.pid)
+            _forget(home, info)
             raise ServerError(f"the local Prefect server did not answer within {timeout:g}s "
                               f"(SPECHESTRA_SERVER_START_TIMEOUT); its log is {log}:\n{tail(log)}", log=str(log))
         time.sleep(0.1)
     return info
+
+
+def _forget(home: Path, info: ServerInfo) -> None:
+    """The state file no longer names `info`'s server (ended), unless it names another already."""
+    recorded = _recorded(home)
+    if recorded is not None and recorded.pid == info.pid:
+        with contextlib.suppress(FileNotFoundError):
+            _state_file(home).unlink()
 
 
 def _serves_home(api_url: str, home: Path) -> Optional[bool]:
@@ -251,7 +265,7 @@ def _slow(home: Path, timeout: float, say: Say) -> Optional[ServerInfo]:
     info = _recorded(home)
     if info is None or not alive(info.pid) or not _serves(info):
         return None
-    say(f"the local Prefect server (pid {info.pid}) is slow to answer; waiting up to {timeout:g}s ...")
+    say(f"the local Prefect server (pid {info.pid}) is still starting or slow to answer; waiting up to {timeout:g}s ...")
     deadline = time.monotonic() + timeout
     while not healthy(info.api_url, timeout=5.0):
         if not alive(info.pid):

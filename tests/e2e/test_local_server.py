@@ -230,6 +230,43 @@ def test_a_server_slow_to_answer_is_waited_for_never_doubled(tmp_path):
     assert _processes_with_home(home) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_command_ended_while_its_server_starts_leaves_one_server_that_the_next_command_uses(tmp_path, sig):
+    """Before: the server kept starting in the background, unrecorded; the next command started a
+    second one for the same database (found by hand: two on port 4200, one answering for both),
+    and `server stop` ended only the one it knew, leaving the other running."""
+    home = tmp_path / "home"
+    proc = subprocess.Popen([str(EXE), "server", "start"], cwd=tmp_path, env=cli_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "starting local Prefect server" in proc.stderr.readline()
+        deadline = time.monotonic() + 60
+        while not [pid for pid in _processes_with_home(home) if _is_server(pid)]:  # launched, not answering yet
+            assert proc.poll() is None and time.monotonic() < deadline, "no server was launched"
+            time.sleep(0.05)
+        proc.send_signal(sig)  # the command only: its server runs in a session of its own
+        proc.wait(timeout=60)
+        servers = [pid for pid in _processes_with_home(home) if _is_server(pid)]
+        assert len(servers) == 1, servers
+        again = run(["server", "start"], tmp_path, own_home=home, timeout=300)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "starting local Prefect server" not in again.stderr, again.stderr  # the first one, waited for
+        assert [pid for pid in _processes_with_home(home) if _is_server(pid)] == servers == [_state(home)["pid"]]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        stopped = run(["server", "stop"], tmp_path, own_home=home)
+    assert stopped.returncode == 0 and _processes_with_home(home) == []
+
+
+def _is_server(pid: int) -> bool:
+    try:
+        return b"spechestra.server.launch" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 class _AnotherHomesServer(http.server.BaseHTTPRequestHandler):
     """What answers on a port a server of another PREFECT_HOME took first."""
 
