@@ -75,7 +75,7 @@ def stop():
 def status():
     """Which server commands use and whether it answers: the configured PREFECT_API_URL, else the
     managed one. Exit 1 when it is not running or does not answer."""
-    from ..server.local import healthy, prefect_home, running
+    from ..server.local import healthy, prefect_home, running, silent
     from ..settings import settings
     url, source = _configured()
     if url:
@@ -87,6 +87,9 @@ def status():
         return
     info = running()
     if info is None:
-        console.print(f"not running (PREFECT_HOME {prefect_home()}; mode {settings.server})")
+        quiet = silent()
+        console.print(f"not answering yet: {quiet.ui_url} (pid {quiet.pid} runs: still starting, or busy; "
+                      f"PREFECT_HOME {quiet.home}, log {quiet.log})" if quiet else
+                      f"not running (PREFECT_HOME {prefect_home()}; mode {settings.server})")
         raise typer.Exit(1)
     console.print(f"running: {info.ui_url} (pid {info.pid}, PREFECT_HOME {info.home}, log {info.log})")

@@ -259,6 +259,14 @@ def _serves_home(api_url: str, home: Path) -> Optional[bool]:
     return None if not said else Path(said).expanduser().resolve() == home.expanduser().resolve()
 
 
+def silent(home: Optional[Path] = None) -> Optional[ServerInfo]:
+    """The recorded server when its process runs but does not answer (still starting, or busy)."""
+    info = _recorded(home or prefect_home())
+    if info is None or not alive(info.pid) or not _serves(info) or healthy(info.api_url):
+        return None
+    return info
+
+
 def _slow(home: Path, timeout: float, say: Say) -> Optional[ServerInfo]:
     """The recorded server when its process still runs but did not answer at once (a busy
     machine): waited for, never replaced, since a second server would share its database."""

@@ -216,6 +216,9 @@ def test_a_server_slow_to_answer_is_waited_for_never_doubled(tmp_path):
         pid = _state(home)["pid"]
         os.kill(pid, signal.SIGSTOP)  # alive, answering nothing
         try:
+            status = run(["server", "status"], tmp_path, own_home=home)  # before: "not running"
+            assert status.returncode == 1 and f"not answering yet: http://127.0.0.1:{_state(home)['port']} (pid {pid} " \
+                "runs: still starting, or busy" in " ".join(status.stdout.split()), status.stdout
             proc = subprocess.Popen([str(EXE), "server", "start"], cwd=tmp_path, env=cli_env(home),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             first_line = proc.stderr.readline()  # what it does about the silent server (pytest's timeout bounds it)
