@@ -16,6 +16,7 @@ import pytest
 
 from kit import build as kit_build
 from kit.cli import EXE, cli_env, run
+from kit.server import free_port
 from spechestra.server.local import expected_port
 
 pytestmark = pytest.mark.timeout(600)
@@ -317,7 +318,9 @@ def test_a_server_killed_mid_build_and_started_again_keeps_its_port_and_the_buil
         pytest.skip("spechestra console script not installed in this interpreter (run `make test`)")
     home, project, times = tmp_path / "home", tmp_path / "proj", tmp_path / "calls.txt"
     kit_build.write_wide_project(project)
-    started = run(["server", "start"], tmp_path, own_home=home)
+    # A port no other test's home chooses meanwhile (they take 4200-4299); the restart below gives
+    # none, as a user's does, and gets the one this home remembers.
+    started = run(["server", "start", "--port", str(free_port())], tmp_path, own_home=home)
     assert started.returncode == 0, started.stderr[-2000:]
     before = json.loads((home / "spechestra-server.json").read_text())
     env = cli_env(home, SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=times, CALL_SECONDS="1",
