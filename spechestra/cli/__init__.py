@@ -21,10 +21,11 @@ from .. import install_check, redaction, stopping
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
 from ..settings import export
+from ..streams import fresh_line, track_line_ends
 from . import doctor as checks
 from . import exiting, watchdog
 from .app import app
-from .consoles import err, fit_to_output, fresh_line, track_line_ends
+from .consoles import err, fit_to_output
 from .startup import import_prefect_quietly
 
 __all__ = ["app", "main"]

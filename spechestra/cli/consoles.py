@@ -6,8 +6,6 @@ import sys
 
 from rich.console import Console
 
-from ..streams import Wrapped
-
 console = Console()
 err = Console(stderr=True)
 
@@ -36,7 +34,6 @@ def command() -> str:
     way), else `python -m spechestra`."""
     import os
     import shutil
-    import sys
     from pathlib import Path
     started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if started is None or started.name in ("__main__.py", "-c"):
@@ -46,37 +43,3 @@ def command() -> str:
         return "spechestra"
     relative = os.path.relpath(started.resolve())
     return relative if not relative.startswith("..") else str(started.resolve())
-
-
-class _LineEnds(Wrapped):
-    """The process's stderr, remembering whether its last write ended a line. Prefect writes some
-    errors without a final newline (`--- Error logging to API ---`, then the error, when its server
-    is gone), and the command's own error line was glued to them ("...attempts failederror: ...")."""
-
-    at_line_start = True
-
-    def write(self, text: str) -> int:
-        if text:
-            self.at_line_start = text.endswith("\n")
-        return self.inner.write(text)
-
-
-def track_line_ends() -> None:
-    """The process's own command only, before Prefect sets up its console handlers (they keep the
-    stream they find): a command run in-process leaves its caller's stderr alone."""
-    if sys.stderr is not None and _line_ends() is None:
-        sys.stderr = _LineEnds(sys.stderr)
-
-
-def fresh_line() -> None:
-    """Before an error line: end a line someone else left open."""
-    tracked = _line_ends()
-    if tracked is not None and not tracked.at_line_start:
-        tracked.write("\n")
-
-
-def _line_ends() -> _LineEnds | None:
-    stream = sys.stderr  # a key's redaction may have wrapped it since
-    while isinstance(stream, Wrapped) and not isinstance(stream, _LineEnds):
-        stream = stream.inner
-    return stream if isinstance(stream, _LineEnds) else None

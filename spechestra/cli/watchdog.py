@@ -17,7 +17,7 @@ from rich.console import Console
 from ..errors import ServerError
 from ..server.temporary import wait_ready
 from ..server.watch import POLL, Silence
-from .consoles import fresh_line
+from ..streams import fresh_line
 
 THREAD_NAME = "spechestra-server-watchdog"
 #: Set when the command is the process's own (`main()` without argv): the watch then lasts until

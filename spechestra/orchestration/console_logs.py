@@ -10,6 +10,7 @@ import re
 
 from ..core.llm_calls import chain
 from ..errors import SpechestraError
+from ..streams import StartsLine, line_ends
 
 
 def console_handlers() -> set:
@@ -68,13 +69,17 @@ def _name_unsent_items(record: logging.LogRecord) -> bool:
 def one_line_for_our_errors() -> None:
     """Idempotent: Prefect's console lines for our errors without their traceback (49 lines for a
     missing key, 95 for a 404 were printed before the command's own one-line error), and an event
-    Prefect could not send (its server gone) named in one short line, not dumped."""
+    Prefect could not send (its server gone) named in one short line, not dumped; and each console
+    line on a line of its own after text Prefect left without a newline."""
     internal = logging.getLogger("prefect._internal.concurrency")
     if _name_unsent_items not in internal.filters:
         internal.addFilter(_name_unsent_items)
     for handler in console_handlers():
         if not isinstance(handler.formatter, _OneLineForOurErrors):
             handler.setFormatter(_OneLineForOurErrors(handler.formatter or logging.Formatter()))
+        file = handler.console.file
+        if not isinstance(file, StartsLine) and line_ends(file) is not None and line_ends(file) is line_ends():
+            handler.console.file = StartsLine(file)  # the command's own stderr (tracked) only
 
 
 class _Above:

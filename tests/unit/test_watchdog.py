@@ -55,7 +55,8 @@ def test_the_stop_line_starts_a_line_of_its_own(tmp_path):
         api = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # refused: the server is gone
         script = f"""
 import sys, time
-from spechestra.cli.consoles import err, fit_to_output, track_line_ends
+from spechestra.cli.consoles import err, fit_to_output
+from spechestra.streams import track_line_ends
 from spechestra.cli.watchdog import watch_server
 fit_to_output()  # as the process's own command does
 track_line_ends()
@@ -100,3 +101,33 @@ time.sleep(25)
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: the Prefect server at {api} has not answered"), \
         done.stderr[-2000:]
+
+
+def test_prefect_console_lines_start_a_line_of_their_own(tmp_path):
+    """Before: Prefect's next console line was glued to the error it wrote without a newline when
+    its server was gone: "All connection attempts failed12:42:48.807 | WARNING | prefect.events..."."""
+    import re
+    import subprocess
+    import sys
+    script = """
+import logging, sys
+from spechestra.cli.consoles import fit_to_output
+from spechestra.streams import track_line_ends
+fit_to_output()  # as the process's own command does
+track_line_ends()
+from prefect.logging.configuration import setup_logging
+setup_logging()  # Prefect's console handlers, as a run sets them up
+from spechestra.orchestration.console_logs import one_line_for_our_errors
+one_line_for_our_errors()  # what every run of ours does at its start
+sys.stderr.write("--- Error logging to API ---\\nAll connection attempts failed")  # Prefect's exact writes
+logging.getLogger("prefect.events.clients").warning("Unable to connect")
+logging.getLogger("prefect.events.clients").warning("and again")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "p")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert lines[:2] == ["--- Error logging to API ---", "All connection attempts failed"], done.stderr
+    stamp = r"\d\d:\d\d:\d\d\.\d{3} \| WARNING \| prefect\.events\.clients - "
+    assert re.fullmatch(stamp + "Unable to connect", lines[2]) and re.fullmatch(stamp + "and again", lines[3]), \
+        done.stderr
