@@ -74,12 +74,13 @@ def one_line_for_our_errors() -> None:
     internal = logging.getLogger("prefect._internal.concurrency")
     if _name_unsent_items not in internal.filters:
         internal.addFilter(_name_unsent_items)
+    tracked = line_ends()  # the command's own stderr (its own process only)
     for handler in console_handlers():
         if not isinstance(handler.formatter, _OneLineForOurErrors):
             handler.setFormatter(_OneLineForOurErrors(handler.formatter or logging.Formatter()))
         file = handler.console.file
-        if not isinstance(file, StartsLine) and line_ends(file) is not None and line_ends(file) is line_ends():
-            handler.console.file = StartsLine(file)  # the command's own stderr (tracked) only
+        if tracked is not None and not isinstance(file, StartsLine) and line_ends(file) is tracked:
+            handler.console.file = StartsLine(file)
 
 
 class _Above:

@@ -197,8 +197,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
         deadline = time.monotonic() + timeout
         for _ in range(PORT_TRIES):
             info = _launch(home, home_port(home, port), deadline, timeout, say)
-            if info is not None:
-                atomic_write(_state_file(home), json.dumps(asdict(info)))
+            if info is not None:  # recorded by `_launch` from its start
                 say(f"local Prefect server ready: {info.ui_url} (stop it with `spechestra server stop`)")
                 return info
             if port != DEFAULT_PORT:  # the port asked for was taken meanwhile: never another in its place
@@ -259,19 +258,23 @@ def _serves_home(api_url: str, home: Path) -> Optional[bool]:
     return None if not said else Path(said).expanduser().resolve() == home.expanduser().resolve()
 
 
+def _recorded_alive(home: Path) -> Optional[ServerInfo]:
+    """The recorded server while its process runs (answering or not)."""
+    info = _recorded(home)
+    return info if info is not None and alive(info.pid) and _serves(info) else None
+
+
 def silent(home: Optional[Path] = None) -> Optional[ServerInfo]:
     """The recorded server when its process runs but does not answer (still starting, or busy)."""
-    info = _recorded(home or prefect_home())
-    if info is None or not alive(info.pid) or not _serves(info) or healthy(info.api_url):
-        return None
-    return info
+    info = _recorded_alive(home or prefect_home())
+    return info if info is not None and not healthy(info.api_url) else None
 
 
 def _slow(home: Path, timeout: float, say: Say) -> Optional[ServerInfo]:
     """The recorded server when its process still runs but did not answer at once (a busy
     machine): waited for, never replaced, since a second server would share its database."""
-    info = _recorded(home)
-    if info is None or not alive(info.pid) or not _serves(info):
+    info = _recorded_alive(home)
+    if info is None:
         return None
     say(f"the local Prefect server (pid {info.pid}) is still starting or slow to answer; waiting up to {timeout:g}s ...")
     deadline = time.monotonic() + timeout
