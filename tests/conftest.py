@@ -5,12 +5,17 @@ Tiers: `unit/` (plain code, no server), `flows/` (real flow runs on the shared s
 (CLI subprocesses, deployments, workers, a browser). Select with `-m unit`, `-m "not e2e"`, ...
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Before anything imports Prefect: never touch the user's ~/.prefect (database, result storage).
+# Removed when this process ends (each test worker has one): left, they filled /tmp with every
+# run's results (1.8 GB in a day here).
 _HOME = tempfile.mkdtemp(prefix="spechestra-tests-prefect-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("SPECHESTRA_REVIEW_POLL", "1")

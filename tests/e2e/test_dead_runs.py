@@ -85,8 +85,11 @@ def test_a_lost_worker_is_crashed_in_bounded_time_and_its_retry_resumes(tmp_path
         assert "automation 'spechestra: crash runs whose heartbeats stopped'" in " ".join(deployed.stdout.split())
         project, times = tmp_path / "proj", tmp_path / "calls.txt"
         kit_build.write_wide_project(project)
+        # TMPDIR: what the killed worker's processes cannot remove (Prefect's workspace files) stays
+        # in the test's folder, not in /tmp for good.
+        (tmp_path / "tmp").mkdir()
         env = dict(SPECHESTRA_PROVIDER="kit.build:timed_wide_provider", CALL_TIMES=str(times), CALL_SECONDS="2",
-                   SPECHESTRA_PROJECTS=str(tmp_path))
+                   SPECHESTRA_PROJECTS=str(tmp_path), TMPDIR=str(tmp_path / "tmp"))
         with server.client_settings():
             run_id = trigger("build/build", {"project_dir": str(project), "max_workers": 1})
         worker = server.spawn([str(BIN / "prefect"), "worker", "start", "--pool", "spechestra"],
