@@ -10,8 +10,10 @@ import signal
 import subprocess
 
 from .. import stopping
-from ..server.local import server_command, server_defaults
+from ..server.fresh_database import seed
+from ..server.local import prefect_home, seeded_start, server_command, server_defaults
 from ..settings import environment, variable_is_set
+from .consoles import say
 
 #: Seconds a stopped server has to shut down (its services, its database) before it is killed.
 SHUTDOWN_S = 30.0
@@ -25,9 +27,18 @@ def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
 
     Ctrl-C or SIGTERM is how this command ends, not an interruption: the server is sent SIGTERM
     and waited for. (Popen's own clean-up killed it mid-shutdown; SIGTERM, not a second SIGINT,
-    since a terminal's Ctrl-C already reached it and uvicorn takes a second SIGINT as "force".)"""
+    since a terminal's Ctrl-C already reached it and uvicorn takes a second SIGINT as "force".)
+
+    A new PREFECT_HOME starts from the migrated template, as the managed server's does (before,
+    this command's first start ran all of Prefect's migrations: ~7 s of CPU, twice the wait)."""
     ui_api: dict[str, str] = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
-    server = subprocess.Popen(server_command(port, host), env={**environment(), **server_defaults(), **ui_api})
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    seeded = seed(home)
+    if seeded is not None:
+        say(f"a new database for {home} from {seeded}")
+    env = {**environment(), **server_defaults(), **seeded_start(seeded), **ui_api}
+    server = subprocess.Popen(server_command(port, host), env=env)
     try:
         return server.wait()
     except KeyboardInterrupt:

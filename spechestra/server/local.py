@@ -169,12 +169,18 @@ def server_env(home: Path, port: int, seeded: Optional[Path] = None) -> dict[str
     no PREFECT_API_URL (it would point the server's own services elsewhere). On a database just
     copied from a template that holds this install's block types, the server does not register
     them again (unless the user set that themselves); later starts register as Prefect always does."""
-    extra = server_defaults()
-    if seeded is not None and has_blocks(seeded) and settings.prefect_source(REGISTER_BLOCKS) == "default":
-        extra[REGISTER_BLOCKS] = "false"
     return settings.environment(drop=("PREFECT_API_URL",), PREFECT_HOME=str(home),
                                 PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api", **extra)
+                                PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
+                                **server_defaults(), **seeded_start(seeded))
+
+
+def seeded_start(seeded: Optional[Path]) -> dict[str, str]:
+    """What a server's first start on a copy of the template (`seed`) skips: registering block
+    types the copy already holds (unless the user set that themselves)."""
+    if seeded is not None and has_blocks(seeded) and settings.prefect_source(REGISTER_BLOCKS) == "default":
+        return {REGISTER_BLOCKS: "false"}
+    return {}
 
 
 def server_command(port: int, host: str = "127.0.0.1") -> list[str]:

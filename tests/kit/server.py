@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from spechestra.server.fresh_database import copy_template, has_blocks
-from spechestra.server.local import REGISTER_BLOCKS, server_command
+from spechestra.server.fresh_database import copy_template
+from spechestra.server.local import seeded_start, server_command
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parents[1]
@@ -187,5 +187,4 @@ def _drain_prefect_workers(timeout: float = 10) -> None:
 def _seeded(database: Path) -> dict[str, str]:
     """The migrated template copied to `database`; the setting a server's first start on it then
     gets, as Spechestra's own servers do (no block registration when the template holds them)."""
-    template = copy_template(database)
-    return {REGISTER_BLOCKS: "false"} if template is not None and has_blocks(template) else {}
+    return seeded_start(copy_template(database))
