@@ -10,8 +10,7 @@ import signal
 import subprocess
 
 from .. import stopping
-from ..server.fresh_database import seed
-from ..server.local import prefect_home, seeded_start, server_command, server_defaults
+from ..server.local import prefect_home, seed_alone, seeded_start, server_command, server_defaults
 from ..settings import environment, variable_is_set
 from .consoles import say
 
@@ -33,8 +32,7 @@ def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
     this command's first start ran all of Prefect's migrations: ~7 s of CPU, twice the wait)."""
     ui_api: dict[str, str] = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
     home = prefect_home()
-    home.mkdir(parents=True, exist_ok=True)
-    seeded = seed(home)
+    seeded = seed_alone(home)
     if seeded is not None:
         say(f"a new database for {home} from {seeded}")
     env = {**environment(), **server_defaults(), **seeded_start(seeded), **ui_api}

@@ -25,7 +25,7 @@ import urllib.request
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .. import settings
 from ..core.fileio import atomic_write
@@ -195,8 +195,7 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
     home = home or prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     timeout = timeout if timeout is not None else settings.settings.server_start_timeout
-    with open(home / "spechestra-server.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two commands starting at once start one server
+    with _start_lock(home):  # two commands starting at once start one server
         found = running(home) or _slow(home, timeout, say)
         if found:
             return found
@@ -211,6 +210,21 @@ def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Option
             # else taken meanwhile by a server of another home: home_port chooses again
         raise ServerError(f"no port stayed free for the local Prefect server ({PORT_TRIES} tries): "
                           "choose one with --port", log=str(home / "spechestra-server.log"))
+
+
+@contextlib.contextmanager
+def _start_lock(home: Path) -> Iterator[None]:
+    with open(home / "spechestra-server.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def seed_alone(home: Path) -> Optional[Path]:
+    """`seed` for a server started outside `start` (in the foreground, or a temporary one), under
+    the lock `start` holds: two starts on a new home never copy a database over each other's."""
+    home.mkdir(parents=True, exist_ok=True)
+    with _start_lock(home):
+        return seed(home)
 
 
 def _launch(home: Path, port: int, deadline: float, timeout: float, say: Say) -> Optional[ServerInfo]:

@@ -20,6 +20,7 @@ from .local import (
     free_port,
     healthy,
     prefect_home,
+    seed_alone,
     server_env,
     tail,
     to_stderr,
@@ -33,13 +34,14 @@ def start_temporary(home: Optional[Path] = None, timeout: Optional[float] = None
     """This process's temporary server (one per process), started if need be."""
     if not _TEMPORARY:
         home = home or prefect_home()
-        home.mkdir(parents=True, exist_ok=True)
+        seeded = seed_alone(home)  # a new home's database, migrated already, as a managed start's
         port = free_port(0)
         log = home / "spechestra-temporary-server.log"
-        say(f"starting a temporary Prefect server for this command on http://127.0.0.1:{port} (log: {log}) ...")
+        say(f"starting a temporary Prefect server for this command on http://127.0.0.1:{port} (log: {log}"
+            + (f"; a new database from {seeded}" if seeded else "") + ") ...")
         # Its stdin is a pipe from this process, kept open until this process ends.
         guard = subprocess.Popen([sys.executable, "-m", "spechestra.server.guard", str(port), str(log)],
-                                 env=server_env(home, port), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 env=server_env(home, port, seeded), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         _TEMPORARY.update(info=ServerInfo(pid=guard.pid, port=port, home=str(home), log=str(log), started=time.time()),
                           guard=guard, ready=False,

@@ -112,14 +112,19 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
     kit_build.write_chain_project(project)
     env = cli_env(home, SPECHESTRA_SERVER="temporary", SPECHESTRA_PROVIDER="kit.build:slow_chain_provider",
                   CALL_LOG=log, CALL_SECONDS="1")
-    proc = subprocess.Popen([str(EXE), "build", "--project", str(project)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    first = tmp_path / "first.out"
+    with first.open("w") as out:
+        proc = subprocess.Popen([str(EXE), "build", "--project", str(project)], cwd=tmp_path, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while not (log.exists() and log.read_text().strip()):  # mid-build: the server is up, a call is out
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-3000:]
+            assert proc.poll() is None and time.monotonic() < deadline, first.read_text()[-3000:]
             time.sleep(0.1)
         assert any(_listening(pid) for pid in _processes_with_home(home))  # a server is there, serving
+        # on a new home's database copied from the migrated template, as a managed server's is
+        # (before, a temporary server ran every migration: 7 s of CPU at each new home's first command)
+        assert "; a new database from " in first.read_text(), first.read_text()[-3000:]
         os.kill(proc.pid, signal.SIGKILL)  # `kill -9 PID`: the command only, not its process group
         proc.wait(timeout=30)
         deadline = time.monotonic() + 60  # a hang guard: the guard sees the pipe close at once
@@ -132,6 +137,7 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
     done = run(["build", "--project", str(project)], tmp_path, own_home=home, SPECHESTRA_SERVER="temporary",
                SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0")
     assert done.returncode == 0 and "temporary Prefect server for this command" in done.stderr, done.stderr[-2000:]
+    assert "a new database" not in done.stderr  # the database it has is kept
     assert "To browse it: `spechestra server start`" in " ".join(done.stdout.split())  # not a dead link
     # and the address that start will use for this PREFECT_HOME (was a fixed :4200, someone else's here)
     assert f"http://127.0.0.1:{expected_port(home)}/runs/flow-run/" in done.stdout, done.stdout[-1000:]

@@ -68,3 +68,25 @@ def test_a_first_start_skips_block_registration_only_on_a_template_holding_this_
     assert REGISTER_BLOCKS not in server_env(tmp_path, 4200, None)  # a database that was there already
     monkeypatch.setenv(REGISTER_BLOCKS, "true")  # the user's own choice stands
     assert server_env(tmp_path, 4200, template)[REGISTER_BLOCKS] == "true"
+
+
+def test_a_start_outside_the_managed_one_seeds_under_its_lock(cache, tmp_path):
+    """The foreground and temporary servers seed a new home too; while a managed start holds the
+    home's start lock (it seeds and launches under it) they wait, so no copy lands over another."""
+    import fcntl
+    import threading
+
+    from spechestra.server.local import seed_alone
+    template = _database(fresh.template_path(), fresh.head_revision())
+    home = tmp_path / "home"
+    home.mkdir()
+    seeded = []
+    with open(home / "spechestra-server.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as `local.start` holds it
+        waiter = threading.Thread(target=lambda: seeded.append(seed_alone(home)))
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and not (home / "prefect.db").exists()
+    waiter.join(10)
+    assert seeded == [template] and fresh.revisions_of(home / "prefect.db") == {fresh.head_revision()}
+    assert seed_alone(tmp_path / "new") == template  # a home that does not exist yet is made
