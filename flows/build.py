@@ -6,7 +6,7 @@ from spechestra.orchestration.runners import build_runner
 from spechestra.settings import settings
 
 # Read when a worker loads this entrypoint for a run: SPECHESTRA_TASK_RUNNER=dask on the worker
-# builds specs on Dask (SPECHESTRA_BUILD_WORKERS processes, default: the build's max_workers).
+# builds specs on Dask (SPECHESTRA_BUILD_WORKERS at once, default: the build's max_workers).
 build = _build.with_options(task_runner=build_runner(settings.build_workers or MAX_WORKERS.default))
 
 __all__ = ["build"]

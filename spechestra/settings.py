@@ -188,8 +188,9 @@ settings = Settings(
     # --- building --------------------------------------------------------------------------------
     task_runner=S(("SPECHESTRA_TASK_RUNNER",), "threads", "Where a build's specs run: threads, dask (a local "
                   "cluster), dask:tcp://HOST:PORT, ray (a local Ray) or ray://HOST:PORT."),
-    build_workers=S(("SPECHESTRA_BUILD_WORKERS",), None, "Size of the local Dask cluster of the `build` "
-                    "deployment (with SPECHESTRA_TASK_RUNNER=dask; unset: the build's max_workers default).", _whole),
+    build_workers=S(("SPECHESTRA_BUILD_WORKERS",), None, "Specs at once on the local Dask cluster of the "
+                    "`build` deployment (with SPECHESTRA_TASK_RUNNER=dask; unset: the build's max_workers default).",
+                    _whole),
     lock_timeout=S(("SPECHESTRA_LOCK_TIMEOUT",), 600.0, "Seconds a build waits for another build of the same "
                    "project, and a compose for another compose writing its specs (0: refuse at once).", _seconds),
     # --- containing generated code (processes/sandbox.py) -----------------------------------------

@@ -38,3 +38,26 @@ def test_corpus_math_builds_on_a_local_dask_cluster(tmp_path, monkeypatch):
     runs = {t.name: t for t in wait_for_task_runs(result.flow_run_id, expected=5)}
     assert runs["math_workflow"].start_time >= max(runs["factorial"].end_time, runs["is_prime"].end_time)
 
+
+
+def test_a_local_cluster_has_a_process_per_core_and_threads_for_the_rest(tmp_path, monkeypatch):
+    """Before: one worker process per spec slot, each ~2.8 s of CPU importing Prefect (8 slots on
+    2 cores: 25 core-s, the first call 8 s in). Now at most a process per core; the build still
+    runs up to its `max_workers` specs at once, never more."""
+    pytest.importorskip("prefect_dask", reason="prefect-dask not installed (pip install 'spechestra[dask]')")
+    from dask.system import CPU_COUNT
+
+    from kit import build as kit_build
+    from kit.calls import calls, peak_overlap
+    project, times = tmp_path / "proj", tmp_path / "calls.txt"
+    kit_build.write_wide_project(project, names="pqrs")
+    for name, value in dict(SPECHESTRA_TASK_RUNNER="dask", SPECHESTRA_PROVIDER="kit.build:timed_wide_provider",
+                            WIDE_NAMES="pqrs", CALL_TIMES=str(times), CALL_SECONDS="0.3",
+                            PYTHONPATH=str(Path(__file__).parents[1])).items():
+        monkeypatch.setenv(name, value)
+    result = Conductor(str(project)).build(max_workers=4)
+    assert result.success, result.errors
+    log = calls(times)
+    assert len(log) == 8 and len({c.pid for c in log}) <= min(4, CPU_COUNT), log
+    assert peak_overlap(log) <= 4
+
