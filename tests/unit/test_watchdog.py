@@ -103,18 +103,26 @@ time.sleep(25)
         done.stderr[-2000:]
 
 
-def test_prefect_console_lines_start_a_line_of_their_own(tmp_path):
+#: How each kind of process of ours sets up its stderr before Prefect is imported there.
+SETUPS = {"command": "from spechestra.cli.consoles import fit_to_output\n"
+                     "from spechestra.streams import track_line_ends\n"
+                     "fit_to_output()  # as the process's own command does\n"
+                     "track_line_ends()",
+          "dask-worker": "from spechestra.processes.dask_worker import dask_setup\n"
+                         "dask_setup(None)  # as Dask does in each worker process of a build's local cluster"}
+
+
+@pytest.mark.parametrize("process", sorted(SETUPS))
+def test_prefect_console_lines_start_a_line_of_their_own(tmp_path, process):
     """Before: Prefect's next console line was glued to the error it wrote without a newline when
-    its server was gone: "All connection attempts failed12:42:48.807 | WARNING | prefect.events..."."""
+    its server was gone: "All connection attempts failed12:42:48.807 | WARNING | prefect.events...",
+    in the command's own process and (seen with a Dask build whose server was killed) in a worker's."""
     import re
     import subprocess
     import sys
-    script = """
+    script = f"""
 import logging, sys
-from spechestra.cli.consoles import fit_to_output
-from spechestra.streams import track_line_ends
-fit_to_output()  # as the process's own command does
-track_line_ends()
+{SETUPS[process]}
 from prefect.logging.configuration import setup_logging
 setup_logging()  # Prefect's console handlers, as a run sets them up
 from spechestra.orchestration.console_logs import one_line_for_our_errors
