@@ -49,8 +49,9 @@ class StartsLine(Wrapped):
 
 
 def track_line_ends() -> None:
-    """The process's own command only, before Prefect sets up its console handlers (they keep the
-    stream they find): a command run in-process leaves its caller's stderr alone."""
+    """In a process of our own only (the command's, a local Dask worker's), before Prefect sets up
+    its console handlers (they keep the stream they find): a command run in-process leaves its
+    caller's stderr alone."""
     if sys.stderr is not None and line_ends() is None:
         sys.stderr = LineEnds(sys.stderr)
 

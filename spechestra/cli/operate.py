@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from pathlib import Path
 
 from .. import stopping
-from ..server.local import prefect_home, seed_alone, seeded_start, server_command, server_defaults
+from ..server.local import seed_alone, seeded_start, server_command, server_defaults
 from ..settings import environment, variable_is_set
 from .consoles import say
 
@@ -20,7 +21,7 @@ SHUTDOWN_S = 30.0
 STOPPED = {0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM}
 
 
-def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
+def serve(home: Path, host: str = "127.0.0.1", port: int = 4200) -> int:
     """`prefect server start`; the UI's browser code is told the API's real address (on any
     port other than 4200 it would otherwise call 127.0.0.1:4200 and show "Can't connect").
 
@@ -31,7 +32,6 @@ def serve(host: str = "127.0.0.1", port: int = 4200) -> int:
     A new PREFECT_HOME starts from the migrated template, as the managed server's does (before,
     this command's first start ran all of Prefect's migrations: ~7 s of CPU, twice the wait)."""
     ui_api: dict[str, str] = {} if variable_is_set("PREFECT_UI_API_URL") else {"PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
-    home = prefect_home()
     seeded = seed_alone(home)
     if seeded is not None:
         say(f"a new database for {home} from {seeded}")

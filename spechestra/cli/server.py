@@ -23,10 +23,11 @@ def foreground(ctx: typer.Context, port: int = PORT):
     if ctx.invoked_subcommand is None:
         from ..server.local import home_port, prefect_home
         from .operate import serve
-        chosen = home_port(prefect_home(), port)  # 4200 taken: the same other port each time, said
+        home = prefect_home()
+        chosen = home_port(home, port)  # 4200 taken: the same other port each time, said
         if chosen != port:
             say(f"port {port} is in use; serving on {chosen} (export PREFECT_API_URL=http://127.0.0.1:{chosen}/api)")
-        raise typer.Exit(serve(port=chosen))
+        raise typer.Exit(serve(home, port=chosen))
 
 
 def _configured() -> tuple[str, str] | tuple[None, None]:

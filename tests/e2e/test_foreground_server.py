@@ -5,12 +5,11 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from kit.cli import EXE, cli_env
-from kit.server import free_port
+from kit.server import environ_of, free_port
 from spechestra.server.watch import OK, probe
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,7 +33,7 @@ def test_the_foreground_server_ends_as_asked_and_its_command_exits_0(tmp_path, h
             time.sleep(0.3)
         # A new home starts from the migrated template, as the managed server's does. Before, this
         # command's first start ran every migration and registered every block type (14.5 s against 6 s).
-        server_env = _environ(_children(proc.pid)[0])
+        server_env = environ_of(_children(proc.pid)[0])
         assert server_env.get("PREFECT_API_BLOCKS_REGISTER_ON_START") == "false", server_env
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the server too
@@ -57,8 +56,3 @@ def test_the_foreground_server_ends_as_asked_and_its_command_exits_0(tmp_path, h
 def _children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [int(p) for p in found]
-
-
-def _environ(pid: int) -> dict:
-    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    return dict(p.decode(errors="replace").split("=", 1) for p in pairs if b"=" in p)

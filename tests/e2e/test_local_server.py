@@ -16,7 +16,7 @@ import pytest
 
 from kit import build as kit_build
 from kit.cli import EXE, cli_env, run
-from kit.server import free_port
+from kit.server import environ_of, free_port
 from spechestra.server.local import expected_port
 
 pytestmark = pytest.mark.timeout(600)
@@ -187,12 +187,12 @@ def test_a_new_home_starts_from_the_migrated_template_and_serves(tmp_path):
         assert build.returncode == 0 and "4 compiled" in build.stdout, build.stderr[-2000:]
         # Its block types came with it (the first start did not register them: 0.8 s less) and are
         # all a start that registers them gives (the next start of the same home does).
-        assert _environ(_state(home)["pid"]).get("PREFECT_API_BLOCKS_REGISTER_ON_START") == "false"
+        assert environ_of(_state(home)["pid"]).get("PREFECT_API_BLOCKS_REGISTER_ON_START") == "false"
         seeded = _blocks(home / "prefect.db")
         assert run(["server", "stop"], tmp_path, own_home=home).returncode == 0
         again = run(["server", "start"], tmp_path, own_home=home, timeout=300)
         assert again.returncode == 0 and "a new database" not in again.stderr, again.stderr[-2000:]
-        assert "PREFECT_API_BLOCKS_REGISTER_ON_START" not in _environ(_state(home)["pid"])
+        assert "PREFECT_API_BLOCKS_REGISTER_ON_START" not in environ_of(_state(home)["pid"])
         assert seeded[0] > 0 and _blocks(home / "prefect.db") == seeded
     finally:
         run(["server", "stop"], tmp_path, own_home=home)
@@ -201,11 +201,6 @@ def test_a_new_home_starts_from_the_migrated_template_and_serves(tmp_path):
 
 def _state(home):
     return json.loads((home / "spechestra-server.json").read_text())
-
-
-def _environ(pid: int) -> dict:
-    pairs = (Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
-    return dict(p.decode(errors="replace").split("=", 1) for p in pairs if b"=" in p)
 
 
 def _blocks(database) -> tuple:

@@ -130,6 +130,12 @@ class PrefectServer:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def environ_of(pid: int) -> dict:
+    """The environment a running process started with (`/proc/PID/environ`)."""
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode(errors="replace").split("=", 1) for p in pairs if b"=" in p)
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
