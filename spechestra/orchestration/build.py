@@ -51,8 +51,8 @@ from .console_logs import one_line_for_our_errors
 from .limits import active_limit, limit_slot, settle
 from .places import project_here
 from .prefect import (
+    Finishing,
     allow_failure,
-    as_completed,
     cached_state,
     current_flow_run_id,
     final_state,
@@ -241,7 +241,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
     outcomes: dict[str, Any] = {}
     running: dict[str, Any] = {}
     finished: dict[str, Any] = {}
-    pending, worded = list(order), 0.0
+    pending, worded, finishing = list(order), 0.0, Finishing()
     progress = progress_artifact(0.0, "Build progress")
     reused = reuse_unchanged(jobs, order) if not refresh else {}
     for name, (outcome, future) in reused.items():
@@ -256,9 +256,9 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             # Finished outcomes as plain values (not futures): any task runner can ship them, and a
             # failed one never leaves a dependent stuck in NotReady. `wait_for` on the (finished)
             # dependency futures only records the edges, so the UI's run graph draws the arrows.
-            running[name] = task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
-                                        _spent(outcomes), runtime.current().budget,
-                                        wait_for=_edges(finished[d] for d in deps[name]))
+            running[name] = finishing.add(task.submit(jobs[name], {d: outcomes[d] for d in deps[name]}, refresh,
+                                                      _spent(outcomes), runtime.current().budget,
+                                                      wait_for=_edges(finished[d] for d in deps[name])))
         # The UI's progress after the next specs started, not before (each update is an API call
         # this loop would otherwise make while they wait), and a version a second at most.
         if time.monotonic() - worded >= 1.0:
@@ -266,8 +266,7 @@ def run_build(jobs: dict[str, SpecJob], order: list[str], max_workers: int, refr
             worded = time.monotonic()
         if not running:
             continue
-        first = next(as_completed(list(running.values())))
-        done = [first] + [f for f in running.values() if f is not first and f.state.is_final()]
+        done = finishing.next()
         runtime.report_calls(runtime.current().budget)  # the count first: a line saying a spec ended shows its calls
         for name in [n for n, f in running.items() if any(f is d for d in done)]:
             finished[name] = running[name]

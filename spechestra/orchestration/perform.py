@@ -29,7 +29,7 @@ from . import pauses, runtime
 from .history import record_trace
 from .places import project_here
 from .prefect import (
-    as_completed,
+    Finishing,
     current_flow_run_id,
     final_state,
     flow_value,
@@ -83,6 +83,7 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
     results: dict[str, StepResult] = {}
     outputs: dict[str, dict] = {}
     running: dict[str, Any] = {}
+    finishing = Finishing()
     pending, approved = list(plan.steps), set()
     ended, why = Outcome.COMPLETED, None
     by_name = {s.name: s for s in plan.steps}
@@ -109,14 +110,14 @@ def run_steps(plan: WorkflowPlan, inputs: dict, auto_approve: bool,
                 results[step.name] = StepResult(step.name, step.spec, success=False, error=str(exc.args[0]))
                 ended, why = Outcome.FAILED, f"step {step.name!r} failed: {exc.args[0]}"
                 break
-            running[step.name] = step_task.submit(step, args, plan.import_dirs, timeout)
+            running[step.name] = finishing.add(step_task.submit(step, args, plan.import_dirs, timeout))
             runtime.report(step.name, "running")
         if not running:
             if pending and why is None:  # cannot happen after plan(); never spin
                 ended, why = Outcome.FAILED, "steps left that can never run: " + ", ".join(s.name for s in pending)
             continue
-        first = next(as_completed(list(running.values())))
-        for name in [n for n, f in running.items() if f is first or f.state.is_final()]:
+        done = finishing.next()
+        for name in [n for n, f in running.items() if any(f is d for d in done)]:
             result = _step_result(by_name[name], running.pop(name))
             results[name] = result
             stopped = not result.success and stopping.requested()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import queue
 import typing
 from typing import Any, Optional
 
@@ -24,7 +25,6 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.filesystems import LocalFileSystem
-from prefect.futures import as_completed  # noqa: F401  (re-exported)
 from prefect.logging import get_logger, get_run_logger
 from prefect.settings import (
     PREFECT_API_URL,
@@ -116,6 +116,30 @@ def stops_on_interrupt(fn):
             stopping.request("Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM")
             raise
     return waiting
+
+
+class Finishing:
+    """A flow's submitted task runs, handed back as they finish: each runner's own done callback
+    (threads, Dask, Ray) says so. Not `as_completed` and then `state.is_final()` on the others: a
+    Prefect future knows its final state only once waited on, so each of those asked the API
+    (5-40 ms a request on a busy local server), for every task still running, each time one
+    finished, on the loop that starts the next ones."""
+
+    def __init__(self) -> None:
+        self._finished: queue.Queue = queue.Queue()
+
+    def add(self, future):
+        future.add_done_callback(self._finished.put)
+        return future
+
+    def next(self) -> list:
+        """The task runs finished since the last call: waits for the first, takes every other."""
+        finished = [self._finished.get()]
+        while True:
+            try:
+                finished.append(self._finished.get_nowait())
+            except queue.Empty:
+                return finished
 
 
 def run_tags(*names: str):

@@ -329,3 +329,27 @@ def test_tests_that_use_anyio_still_get_its_plugin(tmp_path):
     result = Conductor(str(tmp_path), provider=provider).build()
     assert result.success and sorted(result.specs_compiled) == ["plain", "waits"], result.errors
     assert all(d.attempts == 1 for d in result.details.values())  # no fix was needed for either
+
+
+def test_the_build_learns_which_specs_finished_without_asking_the_api(tmp_path, monkeypatch):
+    """Before: each time a spec finished, the flow asked the API for the state of every other spec
+    still running (a Prefect future knows its final state only once waited on), 5-40 ms each on
+    the loop that starts the next specs. Now the runner's own done callbacks tell it."""
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+
+    from spechestra.providers import LatencyProvider
+    asked = []
+    for cls in (SyncPrefectClient, PrefectClient):
+        real = cls.read_task_run
+
+        def counted(self, *args, _real=real, **kwargs):
+            asked.append(kwargs.get("task_run_id", args[0] if args else None))
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "read_task_run", counted)
+    kit_build.write_wide_project(tmp_path, "pqrstu")
+    inner = kit_build.build_provider({n: f"def {n}(v):\n    return v\n" for n in "pqrstu"},
+                                     {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n"
+                                      for n in "pqrstu"}, {f"marker-{n}": n for n in "pqrstu"})
+    result = Conductor(str(tmp_path), provider=LatencyProvider(inner, seconds=0.2, sigma=0.5)).build(max_workers=6)
+    assert result.success and sorted(result.specs_compiled) == list("pqrstu"), result.errors
+    assert asked == [], f"{len(asked)} task run(s) read from the API during the build"
