@@ -335,17 +335,9 @@ def test_the_build_learns_which_specs_finished_without_asking_the_api(tmp_path, 
     """Before: each time a spec finished, the flow asked the API for the state of every other spec
     still running (a Prefect future knows its final state only once waited on), 5-40 ms each on
     the loop that starts the next specs. Now the runner's own done callbacks tell it."""
-    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
-
+    from kit.runs import count_task_run_reads
     from spechestra.providers import LatencyProvider
-    asked = []
-    for cls in (SyncPrefectClient, PrefectClient):
-        real = cls.read_task_run
-
-        def counted(self, *args, _real=real, **kwargs):
-            asked.append(kwargs.get("task_run_id", args[0] if args else None))
-            return _real(self, *args, **kwargs)
-        monkeypatch.setattr(cls, "read_task_run", counted)
+    asked = count_task_run_reads(monkeypatch)
     kit_build.write_wide_project(tmp_path, "pqrstu")
     inner = kit_build.build_provider({n: f"def {n}(v):\n    return v\n" for n in "pqrstu"},
                                      {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n"

@@ -135,14 +135,19 @@ def test_a_stop_while_a_step_runs_ends_the_run_stopped_not_failed(tmp_path):
     assert read_flow_run(result.flow_run_id).state.name == "Stopped"
 
 
-def test_independent_steps_run_at_the_same_time(tmp_path):
+def test_independent_steps_run_at_the_same_time(tmp_path, monkeypatch):
+    """And the loop learns which step finished from the runner, not by asking the API about each
+    step still running (before: one read per running step each time one finished)."""
+    from kit.runs import count_task_run_reads
     slow = "import time\n\ndef run(value):\n    time.sleep(1.5)\n    return {'result': value}\n"
     steps = ("- name: left\n  spec: a\n  inputs:\n    value: inputs.value\n"
              "- name: right\n  spec: b\n  inputs:\n    value: inputs.value\n"
              "- name: join\n  spec: c\n  inputs:\n    value: left.outputs.result\n")
     conductor = kit.workflow_project(tmp_path, steps, {"a": slow, "b": slow, "c": GOOD})
+    asked = count_task_run_reads(monkeypatch)
     result = conductor.perform("flow", {"value": 1})
     assert result.success and [s.name for s in result.steps] == ["left", "right", "join"]
+    assert asked == [], f"{len(asked)} task run(s) read from the API during the run"
     left, right = result.trace["steps"][0], result.trace["steps"][1]
     assert {left["name"], right["name"]} == {"left", "right"}
     assert left["started"] < right["ended"] and right["started"] < left["ended"]  # overlapped

@@ -86,3 +86,16 @@ def recorded(flow_run_id: str, specs: int, timeout: float = 20) -> tuple[list[st
 
 
 # --- traces ------------------------------------------------------------------------------------
+
+
+def count_task_run_reads(monkeypatch) -> list:
+    """The task runs this process reads one by one from the API from now on (Prefect's sync and
+    async clients, which still answer): how a flow loop that should not ask is caught asking."""
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
+    asked: list = []
+    for cls in (SyncPrefectClient, PrefectClient):
+        def counted(self, *args, _real=cls.read_task_run, **kwargs):
+            asked.append(kwargs.get("task_run_id", args[0] if args else None))
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "read_task_run", counted)
+    return asked
