@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
+import os
 import sys
+
+#: Set by `local._launch`: JSON {"path": the state file, "info": the server's record without its PID}.
+RECORD = "SPECHESTRA_SERVER_RECORD"
 
 
 def import_frozen(*modules: str) -> None:
@@ -29,7 +34,27 @@ def import_frozen(*modules: str) -> None:
     gc.freeze()
 
 
+def record_self() -> None:
+    """Write this server's state file (its PID added), before anything else. The command that
+    launched it writes the same record once it has the PID, but a command killed in between (a
+    few ms, more on a loaded machine) left this server running unrecorded: the next command
+    started a second one on the same database, and `server stop` could never end this one."""
+    asked = os.environ.pop(RECORD, None)
+    if not asked:
+        return
+    try:
+        wanted = json.loads(asked)
+        path = wanted["path"]
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({**wanted["info"], "pid": os.getpid()}, handle)
+        os.replace(tmp, path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # the command's own record still follows
+        print(f"spechestra: could not record this server ({exc})", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
+    record_self()
     import_frozen("prefect.server.api.server", "prefect.cli")  # what `server start` imports to serve
     from prefect.cli import app
     sys.argv = ["prefect", *argv]

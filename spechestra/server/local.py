@@ -32,6 +32,7 @@ from ..core.fileio import atomic_write
 from ..errors import ServerError
 from ..processes.control import alive, stop_group
 from .fresh_database import has_blocks, seed
+from .launch import RECORD
 
 DEFAULT_PORT = 4200
 PORT_TRIES = 3
@@ -235,13 +236,17 @@ def _launch(home: Path, port: int, deadline: float, timeout: float, say: Say) ->
     seeded = seed(home)  # a new home's database, migrated already (7 s of a first start)
     say(f"starting local Prefect server on http://127.0.0.1:{port} (log: {log}"
         + (f"; a new database from {seeded}" if seeded else "") + ") ...")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(server_command(port), env=server_env(home, port, seeded), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    info = ServerInfo(pid=proc.pid, port=port, home=str(home), log=str(log), started=time.time())
-    # Recorded from now on, not once it answers: a command killed (or stopped with Ctrl-C) while
+    info = ServerInfo(pid=0, port=port, home=str(home), log=str(log), started=time.time())
+    # Recorded from its start, not once it answers: a command killed (or stopped with Ctrl-C) while
     # its server starts leaves that server running, and the next command must find it (and wait
-    # for it) rather than start a second server on the same database; `server stop` ends it.
+    # for it) rather than start a second server on the same database; `server stop` ends it. The
+    # server records itself first thing too (`launch.record_self`): this command may be killed
+    # before the write below.
+    record = json.dumps({"path": str(_state_file(home)), "info": asdict(info)})
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(server_command(port), env={**server_env(home, port, seeded), RECORD: record},
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    info.pid = proc.pid
     atomic_write(_state_file(home), json.dumps(asdict(info)))
     while not (healthy(info.api_url) and _serves_home(info.api_url, home) is not False):
         if proc.poll() is not None:

@@ -16,26 +16,10 @@ import pytest
 
 from kit import build as kit_build
 from kit.cli import EXE, cli_env, run
-from kit.server import environ_of, free_port
+from kit.server import environ_of, free_port, processes_of_home
 from spechestra.server.local import expected_port
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _processes_with_home(home: Path) -> list[int]:
-    """Processes whose environment names this PREFECT_HOME (a server started for it, or a command)."""
-    found = []
-    needle = f"PREFECT_HOME={home}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
-                    state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                    if state != "Z":
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 #: The loaded test's processes and its burners share one low priority: the command competes with a
@@ -69,7 +53,7 @@ def test_a_command_on_a_loaded_machine_starts_the_server_and_succeeds(tmp_path, 
         assert "local Prefect server ready" in done.stderr and "4 compiled" in done.stdout
     finally:
         run(["server", "stop"], tmp_path, own_home=home)
-    assert _processes_with_home(home) == []
+    assert processes_of_home(home) == []
 
 
 def test_a_killed_command_leaves_only_the_managed_server(tmp_path):
@@ -89,14 +73,14 @@ def test_a_killed_command_leaves_only_the_managed_server(tmp_path):
         proc.wait(timeout=30)
         server = json.loads((home / "spechestra-server.json").read_text())
         time.sleep(1)
-        left = _processes_with_home(home)
+        left = processes_of_home(home)
         assert server["pid"] in left
         assert all(pid == server["pid"] or _child_of(pid, server["pid"]) for pid in left), left
         url = run(["server", "url"], tmp_path, own_home=home)  # what the README exports
         assert url.returncode == 0 and url.stdout.strip() == f"http://127.0.0.1:{server['port']}/api", url.stdout
     finally:
         stopped = run(["server", "stop"], tmp_path, own_home=home)
-    assert stopped.returncode == 0 and _processes_with_home(home) == []
+    assert stopped.returncode == 0 and processes_of_home(home) == []
     status = run(["server", "status"], tmp_path, own_home=home)
     assert status.returncode == 1 and "not running" in status.stdout
     url = run(["server", "url"], tmp_path, own_home=home)
@@ -121,18 +105,18 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
         while not (log.exists() and log.read_text().strip()):  # mid-build: the server is up, a call is out
             assert proc.poll() is None and time.monotonic() < deadline, first.read_text()[-3000:]
             time.sleep(0.1)
-        assert any(_listening(pid) for pid in _processes_with_home(home))  # a server is there, serving
+        assert any(_listening(pid) for pid in processes_of_home(home))  # a server is there, serving
         # on a new home's database copied from the migrated template, as a managed server's is
         # (before, a temporary server ran every migration: 7 s of CPU at each new home's first command)
         assert "; a new database from " in first.read_text(), first.read_text()[-3000:]
         os.kill(proc.pid, signal.SIGKILL)  # `kill -9 PID`: the command only, not its process group
         proc.wait(timeout=30)
         deadline = time.monotonic() + 60  # a hang guard: the guard sees the pipe close at once
-        while _processes_with_home(home) and time.monotonic() < deadline:
+        while processes_of_home(home) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert _processes_with_home(home) == []
+        assert processes_of_home(home) == []
     finally:
-        for pid in _processes_with_home(home):  # only what this test started (its own PREFECT_HOME)
+        for pid in processes_of_home(home):  # only what this test started (its own PREFECT_HOME)
             os.kill(pid, signal.SIGKILL)
     done = run(["build", "--project", str(project)], tmp_path, own_home=home, SPECHESTRA_SERVER="temporary",
                SPECHESTRA_PROVIDER="kit.build:slow_chain_provider", CALL_LOG=log, CALL_SECONDS="0")
@@ -142,9 +126,9 @@ def test_temporary_mode_a_killed_command_leaves_no_server(tmp_path):
     # and the address that start will use for this PREFECT_HOME (was a fixed :4200, someone else's here)
     assert f"http://127.0.0.1:{expected_port(home)}/runs/flow-run/" in done.stdout, done.stdout[-1000:]
     deadline = time.monotonic() + 60  # and a command that ends normally takes its server with it
-    while _processes_with_home(home) and time.monotonic() < deadline:
+    while processes_of_home(home) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _processes_with_home(home) == []
+    assert processes_of_home(home) == []
 
 
 def _listening(pid: int) -> bool:
@@ -196,7 +180,7 @@ def test_a_new_home_starts_from_the_migrated_template_and_serves(tmp_path):
         assert seeded[0] > 0 and _blocks(home / "prefect.db") == seeded
     finally:
         run(["server", "stop"], tmp_path, own_home=home)
-    assert _processes_with_home(home) == []
+    assert processes_of_home(home) == []
 
 
 def _state(home):
@@ -232,7 +216,7 @@ def test_a_server_slow_to_answer_is_waited_for_never_doubled(tmp_path):
         assert _state(home)["pid"] == pid
     finally:
         run(["server", "stop"], tmp_path, own_home=home)
-    assert _processes_with_home(home) == []
+    assert processes_of_home(home) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
@@ -246,23 +230,23 @@ def test_a_command_ended_while_its_server_starts_leaves_one_server_that_the_next
     try:
         assert "starting local Prefect server" in proc.stderr.readline()
         deadline = time.monotonic() + 60
-        while not [pid for pid in _processes_with_home(home) if _is_server(pid)]:  # launched, not answering yet
+        while not [pid for pid in processes_of_home(home) if _is_server(pid)]:  # launched, not answering yet
             assert proc.poll() is None and time.monotonic() < deadline, "no server was launched"
             time.sleep(0.05)
         proc.send_signal(sig)  # the command only: its server runs in a session of its own
         proc.wait(timeout=60)
-        servers = [pid for pid in _processes_with_home(home) if _is_server(pid)]
+        servers = [pid for pid in processes_of_home(home) if _is_server(pid)]
         assert len(servers) == 1, servers
         again = run(["server", "start"], tmp_path, own_home=home, timeout=300)
         assert again.returncode == 0, again.stderr[-2000:]
         assert "starting local Prefect server" not in again.stderr, again.stderr  # the first one, waited for
-        assert [pid for pid in _processes_with_home(home) if _is_server(pid)] == servers == [_state(home)["pid"]]
+        assert [pid for pid in processes_of_home(home) if _is_server(pid)] == servers == [_state(home)["pid"]]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
         stopped = run(["server", "stop"], tmp_path, own_home=home)
-    assert stopped.returncode == 0 and _processes_with_home(home) == []
+    assert stopped.returncode == 0 and processes_of_home(home) == []
 
 
 def _is_server(pid: int) -> bool:
@@ -304,7 +288,7 @@ def test_a_port_another_homes_server_took_first_is_never_taken_for_ours(tmp_path
         foreign.server_close()
     assert got is None, got
     assert "already in use" in (home / "spechestra-server.log").read_text()
-    assert _processes_with_home(home) == []
+    assert processes_of_home(home) == []
 
 
 def test_a_server_killed_mid_build_and_started_again_keeps_its_port_and_the_build_goes_on(tmp_path):
@@ -349,4 +333,4 @@ def test_a_server_killed_mid_build_and_started_again_keeps_its_port_and_the_buil
             proc.wait(timeout=30)
         stopped = run(["server", "stop"], tmp_path, own_home=home)
     assert len(calls(times)) == 8 and bought_twice(calls(times)) == []  # 4 specs x (code, tests), once each
-    assert stopped.returncode == 0 and _processes_with_home(home) == []
+    assert stopped.returncode == 0 and processes_of_home(home) == []
