@@ -17,8 +17,9 @@ import json
 import os
 import sys
 
-#: Set by `local._launch`: JSON {"path": the state file, "info": the server's record without its PID}.
-RECORD = "SPECHESTRA_SERVER_RECORD"
+#: `--record JSON` before Prefect's arguments (from `local._launch`): {"path": the state file,
+#: "info": the server's record without its PID}.
+RECORD = "--record"
 
 
 def import_frozen(*modules: str) -> None:
@@ -34,14 +35,11 @@ def import_frozen(*modules: str) -> None:
     gc.freeze()
 
 
-def record_self() -> None:
+def record_self(asked: str) -> None:
     """Write this server's state file (its PID added), before anything else. The command that
     launched it writes the same record once it has the PID, but a command killed in between (a
     few ms, more on a loaded machine) left this server running unrecorded: the next command
     started a second one on the same database, and `server stop` could never end this one."""
-    asked = os.environ.pop(RECORD, None)
-    if not asked:
-        return
     try:
         wanted = json.loads(asked)
         path = wanted["path"]
@@ -54,7 +52,9 @@ def record_self() -> None:
 
 
 def main(argv: list[str]) -> int:
-    record_self()
+    if argv[:1] == [RECORD]:
+        record_self(argv[1])
+        argv = argv[2:]
     import_frozen("prefect.server.api.server", "prefect.cli")  # what `server start` imports to serve
     from prefect.cli import app
     sys.argv = ["prefect", *argv]

@@ -184,10 +184,11 @@ def seeded_start(seeded: Optional[Path]) -> dict[str, str]:
     return {}
 
 
-def server_command(port: int, host: str = "127.0.0.1") -> list[str]:
+def server_command(port: int, host: str = "127.0.0.1", record: Optional[str] = None) -> list[str]:
     """`prefect server start` by Prefect's own CLI, in this interpreter (`launch`: a start 0.5-0.7 s
-    of CPU shorter)."""
-    return [sys.executable, "-m", "spechestra.server.launch", "server", "start", "--host", host, "--port", str(port)]
+    of CPU shorter); `record`: what `launch.record_self` writes."""
+    return [sys.executable, "-m", "spechestra.server.launch", *([RECORD, record] if record else []),
+            "server", "start", "--host", host, "--port", str(port)]
 
 
 def start(home: Optional[Path] = None, port: int = DEFAULT_PORT, timeout: Optional[float] = None,
@@ -244,7 +245,7 @@ def _launch(home: Path, port: int, deadline: float, timeout: float, say: Say) ->
     # before the write below.
     record = json.dumps({"path": str(_state_file(home)), "info": asdict(info)})
     with open(log, "ab") as out:
-        proc = subprocess.Popen(server_command(port), env={**server_env(home, port, seeded), RECORD: record},
+        proc = subprocess.Popen(server_command(port, record=record), env=server_env(home, port, seeded),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     info.pid = proc.pid
     atomic_write(_state_file(home), json.dumps(asdict(info)))
