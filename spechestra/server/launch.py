@@ -40,13 +40,10 @@ def record_self(asked: str) -> None:
     launched it writes the same record once it has the PID, but a command killed in between (a
     few ms, more on a loaded machine) left this server running unrecorded: the next command
     started a second one on the same database, and `server stop` could never end this one."""
+    from ..core.fileio import atomic_write  # the command's own writer: a killed write leaves no torn file
     try:
         wanted = json.loads(asked)
-        path = wanted["path"]
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({**wanted["info"], "pid": os.getpid()}, handle)
-        os.replace(tmp, path)
+        atomic_write(wanted["path"], json.dumps({**wanted["info"], "pid": os.getpid()}))
     except (OSError, ValueError, KeyError, TypeError) as exc:  # the command's own record still follows
         print(f"spechestra: could not record this server ({exc})", file=sys.stderr)
 

@@ -133,11 +133,10 @@ class PrefectServer:
 def processes_of_home(home: Path) -> list[int]:
     """Processes whose environment names this PREFECT_HOME (a server started for it, or a command)."""
     found = []
-    needle = f"PREFECT_HOME={home}".encode()
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
             try:
-                if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                if environ_of(int(entry)).get("PREFECT_HOME") == str(home):
                     state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         found.append(int(entry))
