@@ -261,6 +261,8 @@ PREFECT_SETTINGS = {
     "PREFECT_API_DATABASE_CONNECTION_URL": "The database of a server started here (default: SQLite in PREFECT_HOME).",
     "PREFECT_API_KEY": "Prefect Cloud API key.",
     "PREFECT_API_AUTH_STRING": "user:password for a server with basic authentication.",
+    "PREFECT_API_SSL_CERT_FILE": "The CA bundle an https server is verified with (default: SSL_CERT_FILE, else certifi's).",
+    "PREFECT_API_TLS_INSECURE_SKIP_VERIFY": "Do not verify an https server's certificate (true/false).",
 }
 PREFECT_SECRETS = frozenset({"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_API_DATABASE_CONNECTION_URL"})
 

@@ -22,7 +22,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.context import FlowRunContext, TaskRunContext
+from prefect.context import FlowRunContext, SyncClientContext, TaskRunContext
 from prefect.exceptions import TerminationSignal
 from prefect.filesystems import LocalFileSystem
 from prefect.logging import get_logger, get_run_logger
@@ -33,7 +33,6 @@ from prefect.settings import (
     temporary_settings,
 )
 from prefect.states import Cancelled, Completed, Crashed, Failed
-from prefect.variables import Variable
 
 from .. import redaction, stopping
 from ..core.llm_calls import is_transient
@@ -41,6 +40,7 @@ from ..core.models import Outcome
 from ..errors import ConfigurationError, EndedEarly
 from ..server.address import api_url_for_this_process
 from ..server.temporary import wait_ready
+from ..server.tls import api_tls_context
 from ..settings import export, prefect_source
 from .stored import RedactingPickle
 
@@ -226,11 +226,13 @@ def variable_value(name: str) -> Optional[str]:
     """
     if not in_flow_run() and not PREFECT_API_URL.value():
         return None
-    wait_ready()
+    wait_ready()  # a temporary server that never came up says so, as before any read
     try:
-        value = Variable.get(name, default=None)
+        with client() as c:  # not Variable.get: its client would load the CA bundle again
+            variable = c.read_variable_by_name(name)
     except Exception:
         return None
+    value = variable.value if variable is not None else None
     return str(value) if value not in (None, "") else None
 
 
@@ -385,6 +387,10 @@ def using_api(url: str):
 
 
 def client():
-    """A synchronous Prefect client (use as a context manager)."""
+    """A synchronous Prefect client (use as a context manager): inside a run, the engine's own;
+    elsewhere a new one on this process's TLS context (`server.tls`: Prefect would load the CA
+    bundle again for each)."""
     wait_ready()
-    return get_client(sync_client=True)
+    if SyncClientContext.get() is not None:
+        return get_client(sync_client=True)
+    return get_client(sync_client=True, httpx_settings={"verify": api_tls_context()})

@@ -221,7 +221,7 @@ def _give_back(lease: UUID, name: str, through) -> None:
                          "(within %gs)", name, type(exc).__name__, exc, LEASE_SECONDS + 15)
 
 
-# --- one client per process and API, kept open (a new one cost ~20 ms per request here) ---------
+# --- one client per process and API, kept open (a connection, not one per request) --------------
 _CLIENTS: dict[tuple[int, str], object] = {}
 _CLIENTS_LOCK = threading.Lock()
 

@@ -3,7 +3,7 @@ it goes away (the CLI's watchdog, a Python caller's build).
 
 Prefect's client retries every request with backoff, so work whose server was killed kept going
 for minutes and ended on a bare `Connection refused`. A watcher asks the server's `/health` the
-way Prefect's own client reaches it (httpx, the same proxy settings), and two cases differ:
+way Prefect's own client reaches it (httpx, the same proxy and TLS settings), and two cases differ:
 
 - *gone* (nothing accepts the connection): after `SPECHESTRA_SERVER_GRACE` seconds (default 15)
   the work stops, saying so in one line;
@@ -27,8 +27,10 @@ OK, GONE, SLOW = "ok", "gone", "slow"
 
 def probe(api_url: str, timeout: float = TIMEOUT) -> str:
     import httpx  # Prefect's own HTTP client, so proxies and NO_PROXY apply exactly as for its calls
+
+    from .tls import api_tls_context  # and its TLS: a server with its own CA is not "gone"
     try:
-        reply = httpx.get(api_url.rstrip("/") + "/health", timeout=timeout)
+        reply = httpx.get(api_url.rstrip("/") + "/health", timeout=timeout, verify=api_tls_context())
     except httpx.ConnectError:
         return GONE
     except (httpx.HTTPError, OSError):

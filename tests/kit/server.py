@@ -33,14 +33,15 @@ def free_port() -> int:
 
 
 class PrefectServer:
-    def __init__(self, home: Path, auth: str | None = None, **server_settings: str):
+    def __init__(self, home: Path, auth: str | None = None, ca: Path | None = None, **server_settings: str):
         self.home, self.port = home, free_port()
         self.server_settings = server_settings  # Prefect server settings only the server gets
         self.auth = auth  # "user:password": the server's basic authentication (clients must send it)
         if auth:
             self.server_settings["PREFECT_SERVER_API_AUTH_STRING"] = auth
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        self.ui = f"http://127.0.0.1:{self.port}"
+        self.ca = ca  # served over https with a certificate this CA signed (its `start` command's doing)
+        self.ui = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
+        self.url = f"{self.ui}/api"
         self.proc = None
         self.log = home / "server.log"
 
@@ -50,6 +51,8 @@ class PrefectServer:
                    PYTHONPATH=os.pathsep.join([str(REPO), str(TESTS)]), SPECHESTRA_REVIEW_POLL="1",
                    PREFECT_LOGGING_LEVEL="INFO", COLUMNS="400")
         env.pop("SPECHESTRA_PROVIDER", None)
+        if self.ca:
+            env["PREFECT_API_SSL_CERT_FILE"] = str(self.ca)  # how Prefect's clients are told to trust it
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -68,7 +71,7 @@ class PrefectServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prefect server exited: {self.log.read_text()[-3000:]}")
             with contextlib.suppress(Exception):
-                with urllib.request.urlopen(self._request("health"), timeout=2) as reply:
+                with urllib.request.urlopen(self._request("health"), timeout=2, context=self._tls()) as reply:
                     if reply.status == 200:
                         return self
             time.sleep(0.1)
@@ -83,6 +86,10 @@ class PrefectServer:
         """Started again if a test stopped or killed it (a server its module's tests share)."""
         if not self.running:
             self.start()
+
+    def _tls(self):
+        import ssl
+        return ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
 
     def _request(self, path: str) -> urllib.request.Request:
         headers = {}
