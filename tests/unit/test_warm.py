@@ -86,6 +86,22 @@ def test_installed_plugins_come_imported_and_rewritten_as_pytest_imports_them(bu
     assert "cannot be rewritten" not in run.output and "warning" not in run.output.lower(), run.output
 
 
+def test_a_run_starts_with_the_runners_own_objects_out_of_its_collections(build):
+    """Before: every run's collections (pytest's own at its end) walked pytest and its plugins,
+    imported by the server: ~25 ms of a run's ~90 ms of CPU. Now they start frozen; the run's own
+    garbage is collected as anywhere (a cycle it drops is freed)."""
+    stage = _stage(build, (
+        "import gc\nimport weakref\n\n"
+        "class Node:\n    pass\n\n"
+        "def test_frozen_before_this_run():\n"
+        "    assert gc.get_freeze_count() > 10_000\n\n"
+        "def test_its_own_cycles_are_collected():\n"
+        "    a, b = Node(), Node()\n    a.other, b.other = b, a\n    gone = weakref.ref(a)\n"
+        "    del a, b\n    gc.collect()\n    assert gone() is None\n"))
+    run, counts = _warm(build, stage)
+    assert counts == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}, run.output
+
+
 def test_a_run_writes_only_its_own_staging_folder(build):
     other = build / ".spechestra" / "staging" / "b-1-y"
     stage = _stage(build, (
