@@ -76,11 +76,12 @@ def stop():
 def status():
     """Which server commands use and whether it answers: the configured PREFECT_API_URL, else the
     managed one. Exit 1 when it is not running or does not answer."""
-    from ..server.local import healthy, prefect_home, running, silent
+    from ..server.local import prefect_home, running, silent
+    from ..server.watch import OK, probe
     from ..settings import settings
     url, source = _configured()
     if url:
-        ok = healthy(url)
+        ok = probe(url, timeout=5.0) == OK  # as Prefect's client reaches it (its proxies, its TLS settings)
         console.print(f"{'answering' if ok else 'NOT answering'}: {url} (PREFECT_API_URL, {source}); "
                       "commands use it and start no local server")
         if not ok:

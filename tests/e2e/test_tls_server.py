@@ -1,7 +1,8 @@
 """A team's Prefect server behind TLS with a CA of its own, which Prefect's clients are told to
 trust the way Prefect documents (PREFECT_API_SSL_CERT_FILE). Before: Prefect's calls trusted it,
 but the command's server watchdog asked /health with certifi's bundle alone, took the refused
-certificate for a server that was gone, and stopped every build after SPECHESTRA_SERVER_GRACE."""
+certificate for a server that was gone, and stopped every build after SPECHESTRA_SERVER_GRACE;
+`server status` said it was not answering."""
 
 import sys
 
@@ -39,3 +40,7 @@ def test_a_build_on_a_server_with_its_own_ca_is_never_taken_for_a_server_gone(tm
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "4 compiled" in done.stdout and tls_server.ui in done.stdout  # its run link: the https UI
     assert "has not answered" not in done.stderr
+    # `server status` asks the same way (before: urllib's own trust store, "NOT answering", exit 1).
+    status = run(["server", "status"], tmp_path, own_home=home, timeout=120, PREFECT_API_URL=tls_server.url,
+                 PREFECT_API_SSL_CERT_FILE=tls_server.ca)
+    assert status.returncode == 0 and f"answering: {tls_server.url}" in status.stdout, status.stdout + status.stderr
