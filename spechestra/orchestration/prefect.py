@@ -195,11 +195,27 @@ def quiet_heartbeats():
     frequency: nothing watches them (the crash automation watches deployment runs, whose job
     variables turn heartbeats on), and Prefect joins the heartbeat thread at every (sub)flow's end,
     which waits out its 1 s sleep (0.86 s of a 2.7 s cached build here). Prefect 3.9's default is
-    180 s, not off, so restoring the default is not enough."""
-    if prefect_source("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") != "default":
+    180 s, not off, so restoring the default is not enough. `local_api` and `using_api` quiet
+    them already (with their own settings: one derivation, not one each)."""
+    with _settings(_heartbeat_updates()):
+        yield
+
+
+def _heartbeat_updates() -> dict:
+    if PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None \
+            or prefect_source("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") != "default":
+        return {}
+    return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+
+
+@contextlib.contextmanager
+def _settings(updates: dict):
+    """Prefect's `temporary_settings`, entered only for a change: each builds a new settings object
+    from every source Prefect reads (30-45 ms of CPU here), so a call's changes go in at once."""
+    if not updates:
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with temporary_settings(updates):
         yield
 
 
@@ -345,17 +361,14 @@ def configured_api_url() -> Optional[str]:
 CLIENT_RETRY_CODES = frozenset({500, 504})
 
 
-@contextlib.contextmanager
-def riding_out_blips():
+def _blip_updates() -> dict:
     """Inside (and in child processes): Prefect's client retries those answers too, with its own
     backoff (PREFECT_CLIENT_MAX_RETRIES, about a minute in all), unless the user chose the codes
     (environment, profile or `.env`: read through Prefect's settings)."""
     if PREFECT_CLIENT_RETRY_EXTRA_CODES.value():
-        yield
-        return
+        return {}
     export("PREFECT_CLIENT_RETRY_EXTRA_CODES", ",".join(map(str, sorted(CLIENT_RETRY_CODES))), only_if_unset=True)
-    with temporary_settings({PREFECT_CLIENT_RETRY_EXTRA_CODES: set(CLIENT_RETRY_CODES)}):
-        yield
+    return {PREFECT_CLIENT_RETRY_EXTRA_CODES: set(CLIENT_RETRY_CODES)}
 
 
 @contextlib.contextmanager
@@ -363,27 +376,25 @@ def local_api():
     """Inside: Prefect talks to the configured PREFECT_API_URL when there is one, else to the
     managed local server (started in the background if need be; `server.local`), else, in
     temporary mode, to a server of this process's own (`server.temporary`), waited for here
-    if it is still starting."""
+    if it is still starting. Also: API blips ridden out, heartbeats quiet (`quiet_heartbeats`)."""
     wait_ready()
-    with riding_out_blips():
-        if configured_api_url():
-            yield
-            return
-        with temporary_settings({PREFECT_API_URL: api_url_for_this_process(None)}):
-            yield
+    updates = {**_blip_updates(), **_heartbeat_updates()}
+    if not configured_api_url():
+        updates[PREFECT_API_URL] = api_url_for_this_process(None)
+    with _settings(updates):
+        yield
 
 
 @contextlib.contextmanager
 def using_api(url: str):
     """Inside: Prefect (in this process and the threads it starts) talks to `url`; so do child
-    processes, which get it in their environment."""
+    processes, which get it in their environment. Also as `local_api`: blips, heartbeats."""
     export("PREFECT_API_URL", url)
-    with riding_out_blips():
-        if configured_api_url() == url:
-            yield
-            return
-        with temporary_settings({PREFECT_API_URL: url}):
-            yield
+    updates = {**_blip_updates(), **_heartbeat_updates()}
+    if configured_api_url() != url:
+        updates[PREFECT_API_URL] = url
+    with _settings(updates):
+        yield
 
 
 def client():

@@ -5,22 +5,28 @@ import os
 
 from prefect.settings import PREFECT_CLIENT_RETRY_EXTRA_CODES, temporary_settings
 
-from spechestra.orchestration.prefect import riding_out_blips
+from spechestra.orchestration.prefect import using_api
+
+NOWHERE = "http://127.0.0.1:9/api"  # never called: only the settings a command runs with are read
+
+
+def _restored_afterwards(monkeypatch, *names):
+    for name in names:
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores it afterwards
+        monkeypatch.delenv(name)
 
 
 def test_500_and_504_are_retried_here_and_in_child_processes(monkeypatch):
-    monkeypatch.setenv("PREFECT_CLIENT_RETRY_EXTRA_CODES", "")  # so that monkeypatch restores it afterwards
-    monkeypatch.delenv("PREFECT_CLIENT_RETRY_EXTRA_CODES")
-    with riding_out_blips():
+    _restored_afterwards(monkeypatch, "PREFECT_CLIENT_RETRY_EXTRA_CODES", "PREFECT_API_URL")
+    with using_api(NOWHERE):
         assert PREFECT_CLIENT_RETRY_EXTRA_CODES.value() == {500, 504}
         assert os.environ["PREFECT_CLIENT_RETRY_EXTRA_CODES"] == "500,504"
     assert PREFECT_CLIENT_RETRY_EXTRA_CODES.value() == set()
 
 
 def test_the_users_own_codes_win(monkeypatch):
-    monkeypatch.setenv("PREFECT_CLIENT_RETRY_EXTRA_CODES", "")  # so that monkeypatch restores it afterwards
-    monkeypatch.delenv("PREFECT_CLIENT_RETRY_EXTRA_CODES")
+    _restored_afterwards(monkeypatch, "PREFECT_CLIENT_RETRY_EXTRA_CODES", "PREFECT_API_URL")
     with temporary_settings({PREFECT_CLIENT_RETRY_EXTRA_CODES: {418}}):  # as a profile would set it
-        with riding_out_blips():
+        with using_api(NOWHERE):
             assert PREFECT_CLIENT_RETRY_EXTRA_CODES.value() == {418}
             assert "PREFECT_CLIENT_RETRY_EXTRA_CODES" not in os.environ
