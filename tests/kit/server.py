@@ -66,12 +66,12 @@ class PrefectServer:
         env = self.env(PREFECT_UI_API_URL=self.url, **{**first, **self.server_settings})  # the UI calls this address
         self.proc = subprocess.Popen(command or server_command(self.port), env=env, stdout=self.log.open("w"),  # as Spechestra's own
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
+        deadline, tls = time.monotonic() + timeout, self._tls()  # one TLS context for every poll
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prefect server exited: {self.log.read_text()[-3000:]}")
             with contextlib.suppress(Exception):
-                with urllib.request.urlopen(self._request("health"), timeout=2, context=self._tls()) as reply:
+                with urllib.request.urlopen(self._request("health"), timeout=2, context=tls) as reply:
                     if reply.status == 200:
                         return self
             time.sleep(0.1)
