@@ -174,19 +174,24 @@ class SpecProvider:
                 self.reused += 1
                 return earlier[1]
             self._replaying = False
-        response = self._call(prompt, temperature, model)
+        return self._call(prompt, temperature, model, key)
+
+    def _keep(self, key: str, response: str) -> str:
+        """On disk the moment it arrives, before the slot is given back or the budget counted (a
+        server call and a lock): a process killed in between would otherwise lose what it paid for."""
         with self._lock:
             self.answers.append((key, response))
             self.store.save(self.answers)  # after divergence the old tail is useless: replace it
         return response
 
-    def _call(self, prompt: str, temperature: float, model: Optional[str]) -> str:
+    def _call(self, prompt: str, temperature: float, model: Optional[str], key: str) -> str:
         make_ready(self.inner)  # a provider made on first use: made before a call counts
         attempt = 0
         while True:
             try:
-                response = guarded_call(lambda: self.inner.generate(prompt, temperature=temperature, model=model),
-                                        self.budget, self.gate, on_start=self._started, prompt=prompt)
+                response = guarded_call(
+                    lambda: self._keep(key, self.inner.generate(prompt, temperature=temperature, model=model)),
+                    self.budget, self.gate, on_start=self._started, prompt=prompt)
                 self._count(usage.of_call(prompt, response))
                 return response
             except (BudgetReached, LimitError, Interrupted):

@@ -95,3 +95,20 @@ def test_answers_kept_on_disk_are_reused_by_a_later_attempt_then_cleared(tmp_pat
     record.clear()
     assert not (tmp_path / "answers" / "spec.json").exists()
     assert SpecProvider(inner, record).generate("compile") and inner.prompts == ["compile"]
+
+
+def test_an_answer_is_on_disk_before_its_slot_is_given_back(tmp_path):
+    """Giving the slot back is a server call: a process killed during it must not lose the answer."""
+    import contextlib
+
+    from spechestra.core.llm_calls import FileRecord
+    path = tmp_path / "answers" / "spec.json"
+    on_disk_at_release = []
+
+    @contextlib.contextmanager
+    def gate():
+        yield
+        on_disk_at_release.append(FileRecord(path).load())
+
+    SpecProvider(Script(), FileRecord(path), gate=gate).generate("compile")
+    assert [[answer for _, answer in kept] for kept in on_disk_at_release] == [["answer to compile"]]
