@@ -176,24 +176,29 @@ class SpecProvider:
             self._replaying = False
         return self._call(prompt, temperature, model, key)
 
-    def _keep(self, key: str, response: str) -> str:
+    def _keep(self, key: str, response: str, unkept: list) -> str:
         """On disk the moment it arrives, before the slot is given back or the budget counted (a
-        server call and a lock): a process killed in between would otherwise lose what it paid for."""
+        server call and a lock): a process killed in between would otherwise lose what it paid for.
+        A write that fails is no provider fault: its error goes to `unkept`, raised by the caller
+        once the call is counted, never through the provider's retries."""
         with self._lock:
             self.answers.append((key, response))
-            self.store.save(self.answers)  # after divergence the old tail is useless: replace it
+            try:
+                self.store.save(self.answers)  # after divergence the old tail is useless: replace it
+            except Exception as exc:  # noqa: BLE001 - raised by `_call`, as it was
+                unkept.append(exc)
         return response
 
     def _call(self, prompt: str, temperature: float, model: Optional[str], key: str) -> str:
         make_ready(self.inner)  # a provider made on first use: made before a call counts
         attempt = 0
+        unkept: list = []
         while True:
             try:
                 response = guarded_call(
-                    lambda: self._keep(key, self.inner.generate(prompt, temperature=temperature, model=model)),
+                    lambda: self._keep(key, self.inner.generate(prompt, temperature=temperature, model=model), unkept),
                     self.budget, self.gate, on_start=self._started, prompt=prompt)
                 self._count(usage.of_call(prompt, response))
-                return response
             except (BudgetReached, LimitError, Interrupted):
                 raise
             except Exception as exc:
@@ -207,6 +212,10 @@ class SpecProvider:
                 self.log(f"provider call failed ({type(exc).__name__}: {exc}); "
                          f"retry {attempt}/{self.retries} in {wait:.1f}s")
                 stopping.sleep(wait)  # a Ctrl-C ends the wait: the next try then refuses to start
+                continue
+            if unkept:
+                raise unkept[0]
+            return response
 
     def _started(self) -> None:
         with self._lock:

@@ -112,3 +112,21 @@ def test_an_answer_is_on_disk_before_its_slot_is_given_back(tmp_path):
 
     SpecProvider(Script(), FileRecord(path), gate=gate).generate("compile")
     assert [[answer for _, answer in kept] for kept in on_disk_at_release] == [["answer to compile"]]
+
+
+def test_an_answer_that_cannot_be_written_is_not_bought_again():
+    """The write's error is no provider fault, even one that reads as transient (a slow network disk's
+    timeout): the answer is counted once, the write's own error raised, the provider never asked again."""
+    class SlowDisk:
+        def load(self):
+            return []
+
+        def save(self, answers):
+            raise TimeoutError("the answers file's disk did not answer")
+
+    inner = Script()
+    provider = SpecProvider(inner, SlowDisk(), delay=0)
+    with pytest.raises(TimeoutError, match="did not answer"):
+        provider.generate("compile")
+    assert inner.prompts == ["compile"] and provider.calls == 1 and provider.retried == 0
+    assert provider.output_tokens > 0  # counted as the answered call it was
