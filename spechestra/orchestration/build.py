@@ -112,6 +112,7 @@ def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], b
     if finished is not None:
         logger().info("%s finished earlier in this run (its worker was lost since); its outcome is reused, "
                       "nothing is paid again", job.name)
+        FileRecord(job.layout.answers_path(job.cache_key)).clear()  # left if the worker died right after
         return final_state(finished, finished.status, finished.error or "failed")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
@@ -139,8 +140,8 @@ def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], b
         settle()  # this spec's slots are back before it counts as done
     if outcome.status in (Outcome.SKIPPED, Outcome.STOPPED):  # the budget or Ctrl-C: its paid answers stay
         return final_state(outcome, outcome.status, f"{outcome.status.value.capitalize()}: {outcome.error}")
-    record.clear()  # finished, either way: a later build starts afresh (a failure is never replayed)
     if changed_since_plan(job, SpecParser(job.layout.specs_dir).read_spec(job.name)):
+        record.clear()
         return _changed_state(job)  # built from a text its cache key does not name: never kept
     if outcome.status.ok:
         cache.put(job.cache_key, outcome)
@@ -154,6 +155,9 @@ def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], b
     else:
         record_failure(job.layout, outcome, spec_text, job.cache_key)
     finished_runs.record(job.layout, run_id, outcome)
+    # Finished, either way: a later build starts afresh (a failure is never replayed). Only now: a
+    # worker lost before this line leaves its answers for the task's rerun, one lost after it its outcome.
+    record.clear()
     return final_state(outcome, outcome.status, outcome.error or "failed")
 
 
