@@ -21,7 +21,7 @@ def _wide_provider():
 
 def test_answers_are_cleared_only_once_the_spec_outcome_is_recorded(tmp_path, monkeypatch):
     """Before: the answers went first, then the cache, the published files and the outcome; a Ray
-    worker killed in between (CI, 2026-12-07) left its rerun nothing, and it bought both answers again."""
+    worker killed in between (a full test run here, 2026-12-07) left its rerun nothing, and it bought both answers again."""
     project = tmp_path / "proj"
     kit_build.write_wide_project(project, names=NAMES)
     finished_at_clear = []
