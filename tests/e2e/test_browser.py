@@ -11,40 +11,41 @@ from kit.server import BIN, REPO, PrefectServer, stop_process
 from spechestra.orchestration.history import read_child_flow_runs
 
 
-def _new_run(server, flow_name, timeout=120):
-    import time
-
+def _latest_run(server, flow_name):
     from spechestra.orchestration.history import read_flow_runs
-    deadline = time.monotonic() + timeout
     with server.client_settings():
-        while time.monotonic() < deadline:
-            runs = read_flow_runs(flow_name, limit=1)
-            if runs:
-                return str(runs[0].id)
-            time.sleep(0.5)
-    raise AssertionError(f"no {flow_name} run was created by the form's Submit")
+        runs = read_flow_runs(flow_name, limit=1)
+    return str(runs[0].id) if runs else None
 
 
-def _submitted_run(ui, page, failed: list) -> str:
-    """The run the form's Submit created. If none appears within a minute, the UI reported a failed
-    call and the form is still there (no navigation), a user clicks Submit again, once."""
+def _resubmit(page, failed: list) -> None:
+    print(f"no run after Submit; the UI's failed calls: {failed}; submitting again")
+    page.screenshot(path=str(ARTIFACTS / "submit-failed-once.png"), full_page=True)
+    submit = page.get_by_role("button", name="Submit")
     try:
-        return _new_run(ui, "compose_build_perform", timeout=60)
-    except AssertionError:
-        if failed:  # seen in CI: a 503 ("database is locked") on create_flow_run, its toast over Submit
-            print(f"no run after Submit; the UI's failed calls: {failed}; submitting again")
-            page.screenshot(path=str(ARTIFACTS / "submit-failed-once.png"), full_page=True)
-            submit = page.get_by_role("button", name="Submit")
-            try:
-                submit.wait_for(state="visible", timeout=30_000)
-                submit.click(timeout=10_000)
-            except Exception:  # under the error toast: what the user's click does once they close it
-                submit.dispatch_event("click")
-    try:
-        return _new_run(ui, "compose_build_perform", timeout=180)
-    except AssertionError:
-        page.screenshot(path=str(ARTIFACTS / "submit-no-run.png"), full_page=True)
-        raise AssertionError(f"no compose_build_perform run after Submit; the UI's failed calls: {failed}") from None
+        submit.wait_for(state="visible", timeout=30_000)
+        submit.click(timeout=10_000)
+    except Exception:  # under the error toast: what the user's click does once they close it
+        submit.dispatch_event("click")
+
+
+def _submitted_run(ui, page, failed: list, timeout: float = 240) -> str:
+    """The run the form's Submit created. If the UI reports a failed call meanwhile (seen in CI and
+    under a full run's load: a 503, "database is locked", on create_flow_run, its toast over Submit,
+    sometimes more than a minute after the click), the form is still there: a user clicks Submit
+    again, once."""
+    import time
+    deadline, resubmitted = time.monotonic() + timeout, False
+    while time.monotonic() < deadline:
+        run_id = _latest_run(ui, "compose_build_perform")
+        if run_id:
+            return run_id
+        if not resubmitted and any("create_flow_run" in call for call in failed):  # that call, no other
+            _resubmit(page, failed)
+            resubmitted = True
+        time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / "submit-no-run.png"), full_page=True)
+    raise AssertionError(f"no compose_build_perform run after Submit; the UI's failed calls: {failed}")
 
 
 def _flow_name(flow_id):
