@@ -108,11 +108,12 @@ def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], b
         record_failure(job.layout, blocked, spec_text, job.cache_key)
         return final_state(blocked, Outcome.BLOCKED, f"Blocked: dependency {', '.join(failed)} did not build")
     run_id = owning_flow_run_id()
+    record = FileRecord(job.layout.answers_path(job.cache_key))
     finished = finished_runs.earlier(job.layout, run_id, job.name)
     if finished is not None:
         logger().info("%s finished earlier in this run (its worker was lost since); its outcome is reused, "
                       "nothing is paid again", job.name)
-        FileRecord(job.layout.answers_path(job.cache_key)).clear()  # left if the worker died right after
+        record.clear()  # left if the worker died right after recording the outcome
         return final_state(finished, finished.status, finished.error or "failed")
     cache = BuildCache(job.layout.project_dir)
     hit = None if refresh else cache.get(job.cache_key)
@@ -131,7 +132,6 @@ def _build_spec(job: SpecJob, deps: dict, refresh: bool, spent: Optional[str], b
     budget = budget or runtime.current().budget or Budget()
     if spent or budget.reached:
         return _skipped(job, spent or budget.reason())
-    record = FileRecord(job.layout.answers_path(job.cache_key))
     provider = runtime.provider_for(job.layout.project_dir)
     try:
         outcome = build_spec(job, provider, log=logger().info, record=record, gate=limit_slot(job.llm_limit),

@@ -11,13 +11,6 @@ from kit.server import BIN, REPO, PrefectServer, stop_process
 from spechestra.orchestration.history import read_child_flow_runs
 
 
-def _latest_run(server, flow_name):
-    from spechestra.orchestration.history import read_flow_runs
-    with server.client_settings():
-        runs = read_flow_runs(flow_name, limit=1)
-    return str(runs[0].id) if runs else None
-
-
 def _resubmit(page, failed: list) -> None:
     print(f"no run after Submit; the UI's failed calls: {failed}; submitting again")
     page.screenshot(path=str(ARTIFACTS / "submit-failed-once.png"), full_page=True)
@@ -35,15 +28,18 @@ def _submitted_run(ui, page, failed: list, timeout: float = 240) -> str:
     sometimes more than a minute after the click), the form is still there: a user clicks Submit
     again, once."""
     import time
+
+    from spechestra.orchestration.history import read_flow_runs
     deadline, resubmitted = time.monotonic() + timeout, False
-    while time.monotonic() < deadline:
-        run_id = _latest_run(ui, "compose_build_perform")
-        if run_id:
-            return run_id
-        if not resubmitted and any("create_flow_run" in call for call in failed):  # that call, no other
-            _resubmit(page, failed)
-            resubmitted = True
-        time.sleep(0.5)
+    with ui.client_settings():
+        while time.monotonic() < deadline:
+            runs = read_flow_runs("compose_build_perform", limit=1)
+            if runs:
+                return str(runs[0].id)
+            if not resubmitted and any("create_flow_run" in call for call in failed):  # that call, no other
+                _resubmit(page, failed)
+                resubmitted = True
+            time.sleep(0.5)
     page.screenshot(path=str(ARTIFACTS / "submit-no-run.png"), full_page=True)
     raise AssertionError(f"no compose_build_perform run after Submit; the UI's failed calls: {failed}")
 

@@ -10,20 +10,14 @@ from spechestra import Conductor
 from spechestra.core.llm_calls import FileRecord
 
 pytestmark = pytest.mark.timeout(300)
-NAMES = "pqrs"
-
-
-def _wide_provider():
-    return kit_build.build_provider({n: f"def {n}(v):\n    return v\n" for n in NAMES},
-                                    {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in NAMES},
-                                    {f"marker-{n}": n for n in NAMES})
 
 
 def test_answers_are_cleared_only_once_the_spec_outcome_is_recorded(tmp_path, monkeypatch):
     """Before: the answers went first, then the cache, the published files and the outcome; a Ray
-    worker killed in between (a full test run here, 2026-12-07) left its rerun nothing, and it bought both answers again."""
+    worker killed in between (a full test run here, 2026-12-07) left its rerun nothing, and it
+    bought both answers again."""
     project = tmp_path / "proj"
-    kit_build.write_wide_project(project, names=NAMES)
+    kit_build.write_wide_project(project)
     finished_at_clear = []
     clear = FileRecord.clear
 
@@ -33,7 +27,7 @@ def test_answers_are_cleared_only_once_the_spec_outcome_is_recorded(tmp_path, mo
         clear(record)
 
     monkeypatch.setattr(FileRecord, "clear", watched_clear)
-    result = Conductor(str(project), provider=_wide_provider()).build(max_workers=1)
+    result = Conductor(str(project), provider=kit_build.wide_provider()).build(max_workers=1)
     assert result.success, result.errors
     assert finished_at_clear == [1, 2, 3, 4]  # the k-th spec's answers went once k outcomes were kept
     assert not list(Path(project / ".spechestra").glob("answers/*.json"))  # and every one went

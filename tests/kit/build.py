@@ -214,13 +214,17 @@ def write_wide_project(root, names="pqrs") -> None:
         (src / f"{n}.spec.md").write_text(spec_markdown(n, description=f"Spec {n} marker-{n}."))
 
 
+def wide_provider(names: str = "pqrs") -> ScriptedProvider:
+    """Answers a `write_wide_project` project's specs: each returns its argument, its test passes."""
+    return build_provider({n: f"def {n}(v):\n    return v\n" for n in names},
+                          {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in names},
+                          {f"marker-{n}": n for n in names})
+
+
 def timed_wide_provider():
     """`SPECHESTRA_PROVIDER=kit.build:timed_wide_provider` for `write_wide_project` projects."""
     import os
-    names = os.environ.get("WIDE_NAMES", "pqrs")
-    inner = build_provider({n: f"def {n}(v):\n    return v\n" for n in names},
-                           {n: f"from {n} import {n}\n\ndef test_it():\n    assert {n}(1) == 1\n" for n in names},
-                           {f"marker-{n}": n for n in names})
+    inner = wide_provider(os.environ.get("WIDE_NAMES", "pqrs"))
     return TimedProvider(inner, os.environ["CALL_TIMES"], float(os.environ.get("CALL_SECONDS", "0.4")))
 
 
